@@ -1,0 +1,136 @@
+"""Batch scoring: stream an input file through a Predictor in chunks, write atomically.
+
+CSV and parquet tables are read in chunks (memory stays flat however long the
+file); other inputs (image or DICOM folders, ...) go through the vertical's
+``read_input``. A chunk the model rejects is retried row by row; rows that still
+fail go to ``<output>.errors.csv`` with the reason, and scoring goes on.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError, VerticalkitError
+from .io import atomic_path
+from .predictor import Predictor
+from .registry import get_vertical
+from .run import score_columns
+
+TABLE_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq", ".tsv")
+
+
+def is_table(path: Path) -> bool:
+    name = path.name.lower()
+    return path.is_file() and name.endswith(TABLE_SUFFIXES)
+
+
+def read_table_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """Yield DataFrame chunks of a CSV / TSV / parquet file."""
+    name = path.name.lower()
+    try:
+        if name.endswith((".parquet", ".pq")):
+            import pyarrow.parquet as pq
+
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
+                yield batch.to_pandas()
+        else:
+            sep = "\t" if name.endswith(".tsv") else ","
+            yield from pd.read_csv(path, chunksize=chunk_rows, sep=sep)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as e:
+        raise DataError(f"{path}: cannot read as a table ({str(e).splitlines()[0]}); "
+                        f"give a comma-separated CSV with a header row, or a parquet file") from e
+
+
+def _chunks(predictor: Predictor, path: Path, chunk_rows: int, id_column: str | None
+            ) -> Iterator[tuple[Any, np.ndarray]]:
+    if is_table(path):
+        offset = 0
+        for df in read_table_chunks(path, chunk_rows):
+            if id_column is not None:
+                if id_column not in df.columns:
+                    raise DataError(f"{path}: id column {id_column!r} not found; columns are {list(df.columns)[:20]}")
+                ids = df[id_column].to_numpy()
+            else:
+                ids = np.arange(offset, offset + len(df))
+            offset += len(df)
+            yield df, ids
+        return
+    vertical = get_vertical(predictor.vertical)
+    if vertical.read_input is None:
+        raise DataError(f"{path}: not a CSV/TSV/parquet file, and vertical {predictor.vertical!r} reads no other input")
+    yield from vertical.read_input(path, chunk_rows)
+
+
+def _score(predictor: Predictor, X: Any, ids: np.ndarray, errors: list[tuple[Any, str]]) -> pd.DataFrame:
+    try:
+        scores = predictor.predict_score(X)
+        keep = np.arange(len(ids))
+    except VerticalkitError as e:
+        if not isinstance(X, pd.DataFrame) or len(X) == 1:
+            errors.extend((i, str(e)) for i in ids)
+            return pd.DataFrame()
+        # Find the bad rows; a missing column fails every row and is fatal.
+        parts, keep = [], []
+        for j in range(len(X)):
+            try:
+                parts.append(predictor.predict_score(X.iloc[[j]]))
+                keep.append(j)
+            except VerticalkitError as row_err:
+                errors.append((ids[j], str(row_err)))
+        if not keep:
+            raise
+        scores = np.concatenate(parts)
+        keep = np.asarray(keep)
+    out = pd.DataFrame({"id": ids[keep]})
+    return pd.concat([out, score_columns(predictor.task, scores)], axis=1)
+
+
+def predict_file(predictor: Predictor, input_path: str | Path, output_path: str | Path, *,
+                 chunk_rows: int = 100_000, id_column: str | None = None, progress: bool = True) -> dict[str, Any]:
+    """Score ``input_path`` into ``output_path`` (.csv or .parquet); return counts."""
+    from tqdm.auto import tqdm
+
+    input_path, output_path = Path(input_path), Path(output_path)
+    if not input_path.exists():
+        raise DataError(f"{input_path}: no such file or folder; check --input")
+    out_parquet = output_path.suffix.lower() in (".parquet", ".pq")
+    errors: list[tuple[Any, str]] = []
+    n_rows = 0
+    with atomic_path(output_path) as tmp:
+        writer = None
+        bar = tqdm(desc="scoring", unit="rows", disable=not progress)
+        try:
+            for i, (X, ids) in enumerate(_chunks(predictor, input_path, chunk_rows, id_column)):
+                frame = _score(predictor, X, np.asarray(ids), errors)
+                n_rows += len(frame)
+                bar.update(len(ids))
+                if out_parquet:
+                    import pyarrow as pa
+                    import pyarrow.parquet as pq
+
+                    table = pa.Table.from_pandas(frame, preserve_index=False)
+                    if writer is None:
+                        writer = pq.ParquetWriter(tmp, table.schema)
+                    if len(frame):
+                        writer.write_table(table.cast(writer.schema))
+                else:
+                    frame.to_csv(tmp, mode="w" if i == 0 else "a", header=i == 0, index=False)
+        finally:
+            bar.close()
+            if writer is not None:
+                writer.close()
+    errors_path = output_path.with_name(output_path.name + ".errors.csv")
+    if errors:
+        with atomic_path(errors_path) as tmp, open(tmp, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["id", "error"])
+            w.writerows(errors)
+    elif errors_path.exists():
+        errors_path.unlink()
+    return {"rows": n_rows, "errors": len(errors), "output": str(output_path),
+            "errors_file": str(errors_path) if errors else None}

@@ -1,0 +1,174 @@
+"""The ``verticalkit`` command line (DESIGN.md, CLI)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .errors import VerticalkitError
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from .registry import get_vertical, list_verticals
+
+    ids = list_verticals()
+    if not ids:
+        print("no verticals registered (is verticalkit installed with `pip install -e .`?)")
+    for vid in ids:
+        v = get_vertical(vid)
+        print(f"{v.id}: {v.description}")
+        print(f"  datasets: {', '.join(v.datasets)}   (default {v.default_dataset})")
+        print(f"  models:   {', '.join(v.models)}   (default {v.default_model})")
+        print(f"  primary metric: {v.primary_metric}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .run import build_config, train
+
+    cfg = build_config(args.vertical, args.dataset, args.model, args.out, args.config, args.set)
+    out = train(cfg, overwrite=args.overwrite)
+    metrics = json.loads((out / "metrics.json").read_text())
+    _print_metrics(metrics)
+    print(f"run directory: {out}")
+    print(f"report: {out / 'report.html'}")
+    return 0
+
+
+def _print_metrics(metrics: dict) -> None:
+    primary = metrics.get("primary")
+    print(f"{metrics['vertical']} / {metrics['dataset']} / {metrics['model']} — {metrics['split']} n={metrics['n']}")
+    for name, m in metrics["metrics"].items():
+        if not isinstance(m, dict) or m.get("value") is None:
+            continue
+        ci = m.get("ci95") or [None, None]
+        ci_txt = f"  [{ci[0]:.4f}, {ci[1]:.4f}]" if None not in ci else ""
+        star = " *" if name == primary else ""
+        print(f"  {name:<24} {m['value']:.4f}{ci_txt}{star}")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .run import evaluate_run
+
+    dest = evaluate_run(args.run_dir, dataset=args.dataset, split=args.split, sets=args.set)
+    _print_metrics(json.loads((dest / "metrics.json").read_text()))
+    print(f"written: {dest}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .batch import predict_file
+    from .predictor import Predictor, resolve_model_dir
+
+    predictor = Predictor.load(resolve_model_dir(args.run_dir))
+    summary = predict_file(predictor, args.input, args.output, chunk_rows=args.chunk_rows,
+                           id_column=args.id_column, progress=not args.quiet)
+    print(f"scored {summary['rows']} rows → {summary['output']}")
+    if summary["errors"]:
+        print(f"{summary['errors']} rows/files could not be scored: see {summary['errors_file']}")
+    return 0
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from .reproduce import reproduce
+
+    results = reproduce(args.vertical, dataset=args.dataset, model=args.model, out=args.out)
+    failed = [r for r in results if not r["ok"]]
+    return 1 if failed else 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from . import catalogue
+
+    if args.data_cmd == "list":
+        for card in catalogue.load_cards():
+            found = catalogue.locate(card)
+            where = str(found) if found else "not found (see its card for where to get it)"
+            print(f"{card['id']:<26} {card.get('vertical', ''):<16} {where}")
+        return 0
+    if args.data_cmd == "verify":
+        ok = True
+        for card in catalogue.load_cards(args.id):
+            for line, good in catalogue.verify(card):
+                print(line)
+                ok &= good
+        return 0 if ok else 1
+    if args.data_cmd == "fetch":
+        for path in catalogue.fetch_card(catalogue.get_card(args.id)):
+            print(f"fetched {path}")
+        return 0
+    raise AssertionError(args.data_cmd)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="verticalkit", description="Domain AI solutions kit: train, evaluate, "
+                                "predict, export and serve models of the finance, medical and education verticals.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("list", help="registered verticals, their datasets and models")
+    s.set_defaults(func=cmd_list)
+
+    s = sub.add_parser("train", help="train a model and write a run directory")
+    s.add_argument("vertical", help="vertical id (see `verticalkit list`)")
+    s.add_argument("--dataset", help="dataset id (default: the vertical's default)")
+    s.add_argument("--model", help="model head name (default: the vertical's default)")
+    s.add_argument("--out", required=True, help="run directory to write")
+    s.add_argument("--config", help="YAML config file")
+    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, e.g. --set train.epochs=5 --set data.protocol=temporal")
+    s.add_argument("--overwrite", action="store_true", help="replace a complete run already in --out")
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("evaluate", help="evaluate a trained run on a split")
+    s.add_argument("run_dir", metavar="DIR")
+    s.add_argument("--dataset", help="another dataset of the same vertical")
+    s.add_argument("--split", default="test", choices=["train", "val", "test"])
+    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("predict", help="batch-score a file or folder with a trained run")
+    s.add_argument("run_dir", metavar="DIR")
+    s.add_argument("--input", required=True, help="CSV / parquet file, or a folder the vertical reads")
+    s.add_argument("--output", required=True, help="output .csv or .parquet (written atomically)")
+    s.add_argument("--chunk-rows", type=int, default=100_000, help="rows scored per chunk")
+    s.add_argument("--id-column", help="input column copied to the output's id column")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_predict)
+
+    s = sub.add_parser("reproduce", help="re-measure a vertical's reference results; fail outside tolerance")
+    s.add_argument("vertical")
+    s.add_argument("--dataset", help="only entries of this dataset")
+    s.add_argument("--model", help="only entries of this model")
+    s.add_argument("--out", help="keep the run directories here (default: a temporary folder)")
+    s.set_defaults(func=cmd_reproduce)
+
+    s = sub.add_parser("data", help="the dataset catalogue: list, verify, fetch")
+    dsub = s.add_subparsers(dest="data_cmd", required=True, metavar="ACTION")
+    d = dsub.add_parser("list", help="every dataset card and where its files were found")
+    d.set_defaults(func=cmd_data)
+    d = dsub.add_parser("verify", help="check found files against the card's checksums")
+    d.add_argument("id", nargs="?", help="dataset id (default: all)")
+    d.set_defaults(func=cmd_data)
+    d = dsub.add_parser("fetch", help="download a dataset from its card's source (checksum-checked)")
+    d.add_argument("id")
+    d.set_defaults(func=cmd_data)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except VerticalkitError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

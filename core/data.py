@@ -1,0 +1,168 @@
+"""Data containers shared by every vertical, and the dataset adapter base class.
+
+An adapter turns files on disk into a :class:`DatasetSplits`: three :class:`Split`
+objects (train / val / test) and the :class:`Task` they describe. ``X`` is whatever
+the vertical's heads consume (a DataFrame of tabular features, an ``(N, C, H, W)``
+array of images, a DataFrame with a text column); ``y`` is always a numpy array.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import pandas as pd
+
+TaskKind = Literal["binary", "multiclass", "multilabel", "ordinal", "regression"]
+TASK_KINDS: tuple[str, ...] = ("binary", "multiclass", "multilabel", "ordinal", "regression")
+
+
+@dataclass
+class Task:
+    """What is predicted.
+
+    kind: binary | multiclass | multilabel | ordinal | regression.
+    classes: class names (for multilabel: label names); empty for regression.
+    primary_metric: the metric early stopping and model selection use.
+    score_range: (min, max) of the target for ordinal / regression tasks.
+    """
+
+    kind: TaskKind
+    target: str
+    primary_metric: str
+    classes: list[str] = field(default_factory=list)
+    score_range: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in TASK_KINDS:
+            raise ValueError(f"Task.kind must be one of {TASK_KINDS}, got {self.kind!r}")
+
+    @property
+    def is_classification(self) -> bool:
+        return self.kind in ("binary", "multiclass", "multilabel")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "target": self.target,
+            "primary_metric": self.primary_metric,
+            "classes": list(self.classes),
+            "score_range": list(self.score_range) if self.score_range is not None else None,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Task:
+        sr = d.get("score_range")
+        return cls(
+            kind=d["kind"],
+            target=d["target"],
+            primary_metric=d["primary_metric"],
+            classes=list(d.get("classes") or []),
+            score_range=tuple(sr) if sr is not None else None,
+        )
+
+
+def _take(obj: Any, idx: np.ndarray) -> Any:
+    if obj is None:
+        return None
+    if isinstance(obj, (pd.DataFrame, pd.Series)):
+        return obj.iloc[idx].reset_index(drop=True)
+    if isinstance(obj, np.ndarray):
+        return obj[idx]
+    return [obj[i] for i in idx]
+
+
+@dataclass
+class Split:
+    """One side of a split.
+
+    X: model inputs (DataFrame, ndarray or list), one row / item per sample.
+    y: targets, shape (n,) or (n, k) for multi-label / multi-output.
+    ids: unique sample identifiers (used in predictions.parquet).
+    groups: patient / customer id per sample, when the data has one.
+    meta: per-sample columns for subgroup tables and vertical metrics (e.g. prompt id, sex).
+    """
+
+    X: Any
+    y: np.ndarray
+    ids: np.ndarray
+    groups: np.ndarray | None = None
+    meta: pd.DataFrame | None = None
+
+    def __post_init__(self) -> None:
+        self.y = np.asarray(self.y)
+        self.ids = np.asarray(self.ids)
+        n = len(self.y)
+        if len(self.X) != n or len(self.ids) != n:
+            raise ValueError(f"Split sizes disagree: X={len(self.X)}, y={n}, ids={len(self.ids)}")
+        if self.groups is not None:
+            self.groups = np.asarray(self.groups)
+        if self.meta is not None:
+            self.meta = self.meta.reset_index(drop=True)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def subset(self, idx: np.ndarray | list[int]) -> Split:
+        idx = np.asarray(idx)
+        return Split(
+            X=_take(self.X, idx),
+            y=self.y[idx],
+            ids=self.ids[idx],
+            groups=None if self.groups is None else self.groups[idx],
+            meta=_take(self.meta, idx),
+        )
+
+
+@dataclass
+class DatasetSplits:
+    """train / val / test splits of one dataset under one protocol."""
+
+    dataset: str
+    task: Task
+    train: Split
+    val: Split
+    test: Split
+    protocol: str
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def split(self, name: str) -> Split:
+        if name not in ("train", "val", "test"):
+            raise ValueError(f"split must be train, val or test, got {name!r}")
+        return getattr(self, name)
+
+
+class DatasetAdapter:
+    """Base class of dataset adapters (scikit-learn style: ``__init__`` stores params).
+
+    Subclasses set ``id`` (the dataset id, also the folder name under
+    ``$VERTICALKIT_DATA``), ``files`` (file names the adapter looks for, first
+    match wins), optionally ``card`` (a card file name in ``datasets/``) and
+    implement :meth:`load`. Every ``__init__`` parameter is a valid key of the
+    config's ``data`` section; ``path``, ``seed`` and ``download`` are always there.
+    """
+
+    id: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    files: ClassVar[tuple[str, ...]] = ()
+    card: ClassVar[str | None] = None
+
+    def __init__(self, path: str | Path | None = None, seed: int = 42, download: bool = False):
+        self.path = path
+        self.seed = seed
+        self.download = download
+
+    @classmethod
+    def param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [p for p in sig.parameters if p != "self" and sig.parameters[p].kind not in (
+            inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)]
+
+    def get_params(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.param_names()}
+
+    def load(self) -> DatasetSplits:  # pragma: no cover - abstract
+        raise NotImplementedError

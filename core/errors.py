@@ -1,0 +1,25 @@
+"""User-facing errors: one clear line naming what is wrong and how to fix it."""
+
+from __future__ import annotations
+
+
+class VerticalkitError(Exception):
+    """An error caused by the user's input (config, data, files).
+
+    The CLI prints ``error: <message>`` on one line and exits with code 2.
+    The message names the file, column or field and says how to fix it.
+    """
+
+    exit_code = 2
+
+
+class ConfigError(VerticalkitError):
+    """Unknown key, wrong type or invalid value in a config or ``--set``."""
+
+
+class DataError(VerticalkitError):
+    """A data file is missing, unreadable, or does not match its schema."""
+
+
+class ModelLoadError(VerticalkitError):
+    """A saved model or checkpoint cannot be loaded (wrong version, wrong model)."""

@@ -1,0 +1,311 @@
+"""The train entry point: config → data → head → Predictor → evaluation → run directory.
+
+Run directory (DESIGN.md)::
+
+    <out>/config.yaml  model/  metrics.json  predictions.parquet  report.html
+    <out>/model_card.md  checkpoints/ (torch heads)  train_log.csv (torch heads)
+
+Everything but ``checkpoints/`` is built in ``<out>/.staging`` and moved into place
+at the end, ``metrics.json`` last: a run directory holding ``metrics.json`` is complete.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import platform
+import random
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from .config import RunConfig, check_params, config_from_dict, load_yaml, merge_into, parse_set, save_config
+from .data import DatasetSplits, Split, Task
+from .errors import ConfigError, VerticalkitError
+from .heads import FitContext, write_json
+from .predictor import Predictor, resolve_model_dir
+from .registry import Vertical, get_vertical
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch (all devices)."""
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def versions() -> dict[str, str]:
+    """Versions of the kit and the libraries a result depends on."""
+    import sklearn
+    import torch
+
+    return {"verticalkit": __version__, "python": platform.python_version(), "torch": torch.__version__,
+            "scikit-learn": sklearn.__version__, "numpy": np.__version__, "pandas": pd.__version__}
+
+
+def build_config(vertical_id: str, dataset: str | None, model: str | None, out: str,
+                 config_file: str | None = None, sets: list[str] | None = None) -> RunConfig:
+    """Resolve a RunConfig: defaults → vertical's model defaults → config file → ``--set``."""
+    file_cfg = load_yaml(config_file) if config_file else {}
+    set_cfg = parse_set(sets or [])
+    vertical = get_vertical(vertical_id)
+    dataset = dataset or file_cfg.get("dataset") or vertical.default_dataset
+    model = model or file_cfg.get("model") or vertical.default_model
+    vertical.dataset(dataset)
+    vertical.model(model)
+    cfg = RunConfig(vertical=vertical_id, dataset=dataset, model=model, out=out)
+    merge_into(cfg, copy.deepcopy(vertical.default_configs.get(model, {})), "")
+    for layer in (file_cfg, set_cfg):
+        layer = {k: v for k, v in layer.items() if k not in ("vertical",)}
+        merge_into(cfg, layer, "")
+    cfg.vertical, cfg.dataset, cfg.model, cfg.out = vertical_id, dataset, model, out
+    resolve_sections(cfg, vertical)
+    return cfg
+
+
+def resolve_sections(cfg: RunConfig, vertical: Vertical) -> None:
+    """Check ``data`` and ``model_params`` against the adapter's and head's parameters."""
+    adapter_cls = vertical.dataset(cfg.dataset)
+    defaults = {name: getattr(adapter_cls(), name) for name in adapter_cls.param_names()}
+    data = dict(cfg.data)
+    data.setdefault("seed", cfg.seed)
+    cfg.data = check_params(data, defaults, "data")
+    if cfg.data.get("path") is not None:
+        cfg.data["path"] = str(cfg.data["path"])
+    head_cls = vertical.model(cfg.model)
+    cfg.model_params = check_params(cfg.model_params, head_cls.default_params(), "model_params")
+
+
+def load_splits(cfg: RunConfig, vertical: Vertical) -> DatasetSplits:
+    adapter = vertical.dataset(cfg.dataset)(**cfg.data)
+    return adapter.load()
+
+
+def make_head(cfg: RunConfig, vertical: Vertical) -> Any:
+    head_cls = vertical.model(cfg.model)
+    params = dict(cfg.model_params)
+    if "random_state" in params and params["random_state"] is None:
+        params["random_state"] = cfg.seed
+    return head_cls(**params)
+
+
+def score_fn_for(task: Task, vertical: Vertical):
+    """The primary metric as ``fn(y_true, scores) -> float`` (higher is better)."""
+    from .metrics import metric_fn
+
+    return metric_fn(task, task.primary_metric, extra=vertical.metrics)
+
+
+@dataclass
+class Evaluation:
+    metrics: dict[str, Any]
+    result: Any
+    scores: np.ndarray
+
+
+def evaluate_split(predictor: Predictor, splits: DatasetSplits, split: str, cfg: RunConfig, vertical: Vertical,
+                   train_seconds: float | None) -> Evaluation:
+    """Score one split, evaluate with CIs (thresholds chosen on val), build metrics.json."""
+    from .evaluator import evaluate, metrics_json
+
+    part = splits.split(split)
+    scores = predictor.predict_score(part.X)
+    val = None
+    if split != "val" and len(splits.val) > 0:
+        val = (splits.val.y, predictor.predict_score(splits.val.X))
+    result = evaluate(splits.task, part.y, scores, meta=part.meta, extra_metrics=vertical.metrics,
+                      config=cfg.eval, seed=cfg.seed, val=val)
+    mj = metrics_json(result, vertical=cfg.vertical, dataset=cfg.dataset, model=cfg.model, split=split,
+                      n=len(part), seed=cfg.seed, train_seconds=train_seconds, versions=versions())
+    return Evaluation(mj, result, scores)
+
+
+def predictions_frame(task: Task, part: Split, scores: np.ndarray, predictor: Predictor) -> pd.DataFrame:
+    """One row per sample: id, target, prediction and the scores behind it."""
+    df = pd.DataFrame({"id": part.ids})
+    y = np.asarray(part.y)
+    if y.ndim == 1:
+        df["target"] = y
+    else:
+        for j in range(y.shape[1]):
+            df[f"target_{_col(task, j)}"] = y[:, j]
+    df = pd.concat([df, score_columns(task, scores)], axis=1)
+    if part.meta is not None:
+        for col in part.meta.columns:
+            if col not in df.columns:
+                df[col] = part.meta[col].to_numpy()
+    return df
+
+
+def _col(task: Task, j: int) -> str:
+    return str(task.classes[j]) if j < len(task.classes) else str(j)
+
+
+def score_columns(task: Task, scores: np.ndarray) -> pd.DataFrame:
+    """Prediction columns for a score array (shared by training and batch prediction)."""
+    scores = np.asarray(scores)
+    out = pd.DataFrame(index=range(len(scores)))
+    if task.kind == "binary":
+        out["score"] = scores
+        out["prediction"] = (scores >= 0.5).astype(int)
+    elif task.kind == "multiclass":
+        for j in range(scores.shape[1]):
+            out[f"p_{_col(task, j)}"] = scores[:, j]
+        out["prediction"] = scores.argmax(axis=1)
+    elif task.kind == "multilabel":
+        for j in range(scores.shape[1]):
+            out[f"p_{_col(task, j)}"] = scores[:, j]
+    elif scores.ndim == 2:
+        for j in range(scores.shape[1]):
+            out[f"pred_{_col(task, j)}"] = scores[:, j]
+    else:
+        out["prediction"] = scores
+    return out
+
+
+def _prepare_out(out: Path, overwrite: bool) -> bool:
+    """Make ``out``; return whether we created it. A complete run is never overwritten silently."""
+    if (out / "metrics.json").exists() and not overwrite:
+        raise ConfigError(f"{out} already holds a complete run (metrics.json); choose another --out or pass --overwrite")
+    if (out / "metrics.json").exists() and overwrite:
+        shutil.rmtree(out)
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    return created
+
+
+def train(cfg: RunConfig, *, overwrite: bool = False) -> Path:
+    """Train, evaluate and write the run directory; return its path."""
+    vertical = get_vertical(cfg.vertical)
+    resolve_sections(cfg, vertical)
+    out = Path(cfg.out)
+    seed_everything(cfg.seed)
+    splits = load_splits(cfg, vertical)  # data errors surface before anything is written
+    head = make_head(cfg, vertical)
+    created = _prepare_out(out, overwrite)
+    staging = out / ".staging"
+    try:
+        if staging.exists():
+            shutil.rmtree(staging)
+        staging.mkdir()
+        context = FitContext(task=splits.task, seed=cfg.seed, train=cfg.train,
+                             checkpoint_dir=out / "checkpoints", log_dir=staging,
+                             score_fn=score_fn_for(splits.task, vertical))
+        t0 = time.perf_counter()
+        head.fit(splits.train.X, splits.train.y, splits.val.X if len(splits.val) else None,
+                 splits.val.y if len(splits.val) else None, context=context)
+        train_seconds = round(time.perf_counter() - t0, 3)
+        predictor = Predictor(head, vertical=cfg.vertical, model=cfg.model, dataset=cfg.dataset,
+                              task=splits.task, input_schema=input_schema(splits.train.X),
+                              info={"protocol": splits.protocol, **_jsonable(splits.info)})
+        predictor.save(staging / "model")
+        ev = evaluate_split(predictor, splits, "test", cfg, vertical, train_seconds)
+        predictions_frame(splits.task, splits.test, ev.scores, predictor).to_parquet(staging / "predictions.parquet")
+        save_config(cfg, staging / "config.yaml")
+        write_artifacts(staging, cfg, vertical, splits, predictor, ev)
+        write_json(staging / "metrics.json.tmp", ev.metrics)
+        _publish(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        if created and not any((out / "checkpoints").glob("*")):
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    return out
+
+
+def write_artifacts(folder: Path, cfg: RunConfig, vertical: Vertical, splits: DatasetSplits,
+                    predictor: Predictor, ev: Evaluation) -> None:
+    """report.html and model_card.md for one evaluation."""
+    from .model_card import write_model_card
+    from .report import write_report
+
+    info = {"vertical": cfg.vertical, "dataset": cfg.dataset, "model": cfg.model, "split": ev.metrics["split"],
+            "n": ev.metrics["n"], "seed": cfg.seed, "protocol": splits.protocol,
+            "n_train": len(splits.train), "n_val": len(splits.val), **_jsonable(splits.info)}
+    if cfg.eval.report:
+        sections = []
+        if vertical.report_sections is not None:
+            sections = vertical.report_sections(predictor, splits, ev.scores, folder)
+        write_report(folder / "report.html", ev.result, title=f"{cfg.vertical} · {cfg.dataset} · {cfg.model}",
+                     task=splits.task, info=info, extra_sections=sections)
+    write_model_card(folder / "model_card.md", vertical=cfg.vertical, dataset=cfg.dataset, model=cfg.model,
+                     task=splits.task, metrics_json=ev.metrics, config=cfg.to_dict(), info=info,
+                     intended_use=vertical.intended_use, clinical=vertical.clinical)
+
+
+def _publish(staging: Path, out: Path) -> None:
+    for item in staging.iterdir():
+        if item.name == "metrics.json.tmp":
+            continue
+        dest = out / item.name
+        if dest.is_dir():
+            shutil.rmtree(dest)
+        os.replace(item, dest)
+    os.replace(staging / "metrics.json.tmp", out / "metrics.json")
+    staging.rmdir()
+
+
+def input_schema(X: Any) -> dict[str, Any]:
+    """What the model was trained on, for predict-time checks and serving."""
+    if isinstance(X, pd.DataFrame):
+        return {"type": "table", "columns": {c: str(t) for c, t in X.dtypes.items()}}
+    if isinstance(X, np.ndarray):
+        return {"type": "array", "shape": [None, *X.shape[1:]], "dtype": str(X.dtype)}
+    return {"type": type(X).__name__}
+
+
+def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, (str, int, float, bool)) or v is None:
+            out[k] = v
+        elif isinstance(v, (list, tuple)) and all(isinstance(x, (str, int, float, bool)) for x in v):
+            out[k] = list(v)
+    return out
+
+
+def load_run(run_dir: str | Path) -> tuple[RunConfig, Predictor]:
+    """The resolved config and the Predictor of a finished run directory."""
+    run_dir = Path(run_dir)
+    cfg_file = run_dir / "config.yaml"
+    if not cfg_file.is_file():
+        raise VerticalkitError(f"{cfg_file} not found; pass the folder `verticalkit train` wrote (--out)")
+    cfg = config_from_dict(load_yaml(cfg_file))
+    return cfg, Predictor.load(resolve_model_dir(run_dir))
+
+
+def evaluate_run(run_dir: str | Path, dataset: str | None = None, split: str = "test",
+                 sets: list[str] | None = None) -> Path:
+    """Re-evaluate a run on a split (optionally of another dataset of the vertical).
+
+    Writes ``<run>/eval/<dataset>-<split>/`` with metrics.json, predictions.parquet, report.html.
+    """
+    if split not in ("train", "val", "test"):
+        raise ConfigError(f"--split must be train, val or test, got {split!r}")
+    run_dir = Path(run_dir)
+    cfg, predictor = load_run(run_dir)
+    vertical = get_vertical(cfg.vertical)
+    if dataset and dataset != cfg.dataset:
+        cfg.dataset = dataset
+        cfg.data = {}
+    if sets:
+        merge_into(cfg, parse_set(sets), "")
+    resolve_sections(cfg, vertical)
+    splits = load_splits(cfg, vertical)
+    ev = evaluate_split(predictor, splits, split, cfg, vertical, None)
+    dest = run_dir / "eval" / f"{cfg.dataset}-{split}"
+    from .io import atomic_dir
+
+    with atomic_dir(dest) as tmp:
+        predictions_frame(splits.task, splits.split(split), ev.scores, predictor).to_parquet(tmp / "predictions.parquet")
+        write_artifacts(tmp, cfg, vertical, splits, predictor, ev)
+        write_json(tmp / "metrics.json", ev.metrics)
+    return dest

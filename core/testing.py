@@ -1,0 +1,174 @@
+"""The conformance check every vertical passes: ``check_vertical(vertical)``.
+
+It runs the vertical's contract end to end on its tiny data: the adapter's splits
+are non-empty and disjoint, every head trains, predicts well-formed scores, gives
+the same outputs when trained twice with the same seed, saves and reloads through
+:class:`Predictor` to identical outputs, and the reference results file parses.
+Each failure raises :class:`VerticalCheckError` saying how to fix it.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import TrainConfig, merge_into
+from .data import DatasetSplits, Task
+from .heads import FitContext, Head
+from .predictor import Predictor
+from .registry import Vertical, get_vertical, register, unregister
+
+
+class VerticalCheckError(AssertionError):
+    """A vertical breaks the contract; the message says what and how to fix it."""
+
+
+def _fail(vertical: Vertical, what: str, fix: str) -> VerticalCheckError:
+    return VerticalCheckError(f"vertical {vertical.id!r}: {what}. Fix: {fix}")
+
+
+def check_splits(vertical: Vertical, splits: DatasetSplits) -> None:
+    if not isinstance(splits, DatasetSplits):
+        raise _fail(vertical, f"tiny_data returned {type(splits).__name__}",
+                    "return a verticalkit.core.data.DatasetSplits")
+    for name in ("train", "test"):
+        if len(splits.split(name)) == 0:
+            raise _fail(vertical, f"the {name} split of {splits.dataset!r} is empty", "give every split some rows")
+    sides = {name: set(map(str, splits.split(name).ids)) for name in ("train", "val", "test")}
+    for name, ids in sides.items():
+        if len(ids) != len(splits.split(name)):
+            raise _fail(vertical, f"sample ids repeat within the {name} split", "give every sample a unique id")
+    for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
+        shared = sides[a] & sides[b]
+        if shared:
+            raise _fail(vertical, f"splits overlap: {len(shared)} ids are in both {a} and {b} "
+                        f"(e.g. {sorted(shared)[:3]})", "make the adapter's split indices disjoint "
+                        "(use verticalkit.core.splits helpers)")
+        ga, gb = splits.split(a).groups, splits.split(b).groups
+        if ga is not None and gb is not None and len(ga) and len(gb):
+            both = set(map(str, ga)) & set(map(str, gb))
+            if both:
+                raise _fail(vertical, f"groups (patients/customers) on both sides of {a}/{b}: {len(both)}",
+                            "split by group with verticalkit.core.splits.grouped_split")
+    if splits.task.primary_metric is None:
+        raise _fail(vertical, "the task has no primary metric", "set Task.primary_metric")
+
+
+def tiny_train_config(vertical: Vertical, model: str) -> TrainConfig:
+    cfg = TrainConfig(progress=False, patience=None)
+    defaults = copy.deepcopy(vertical.default_configs.get(model, {}).get("train", {}))
+    merge_into(cfg, defaults, "train")
+    cfg.epochs = min(cfg.epochs, 2)
+    cfg.progress = False
+    return cfg
+
+
+def _make_head(vertical: Vertical, model: str, seed: int) -> Head:
+    head_cls = vertical.models[model]
+    params = head_cls.default_params()
+    params.update(copy.deepcopy(vertical.default_configs.get(model, {}).get("model_params", {})))
+    if "random_state" in params and params["random_state"] is None:
+        params["random_state"] = seed
+    return head_cls(**params)
+
+
+def _scramble_global_rng() -> None:
+    """Move the global RNGs so a head that relies on them (and not its seed) is caught."""
+    import torch
+
+    s = random.SystemRandom().randrange(2**31)
+    random.seed(s)
+    np.random.seed(s)
+    torch.manual_seed(s)
+
+
+def _fit_predict(vertical: Vertical, model: str, splits: DatasetSplits, seed: int, tmp: Path, tag: str
+                 ) -> tuple[Head, np.ndarray]:
+    from .metrics import metric_fn
+
+    head = _make_head(vertical, model, seed)
+    ctx = FitContext(task=splits.task, seed=seed, train=tiny_train_config(vertical, model),
+                     checkpoint_dir=tmp / f"ckpt-{model}-{tag}", log_dir=tmp / f"log-{model}-{tag}",
+                     score_fn=metric_fn(splits.task, splits.task.primary_metric, extra=vertical.metrics))
+    val_X = splits.val.X if len(splits.val) else None
+    val_y = splits.val.y if len(splits.val) else None
+    head.fit(splits.train.X, splits.train.y, val_X, val_y, context=ctx)
+    pred = Predictor(head, vertical=vertical.id, model=model, dataset=splits.dataset, task=splits.task)
+    return head, pred.predict_score(splits.test.X)
+
+
+def check_scores(vertical: Vertical, model: str, task: Task, scores: np.ndarray, n: int) -> None:
+    scores = np.asarray(scores, dtype=float)
+    if len(scores) != n:
+        raise _fail(vertical, f"model {model!r} returned {len(scores)} scores for {n} test samples",
+                    "return one prediction per input row")
+    if not np.all(np.isfinite(scores)):
+        raise _fail(vertical, f"model {model!r} returned NaN/inf scores", "check the head's preprocessing")
+    if task.is_classification and (scores.min() < 0 or scores.max() > 1):
+        raise _fail(vertical, f"model {model!r} returned probabilities outside [0, 1]",
+                    "predict_proba must return probabilities (apply softmax/sigmoid)")
+    if task.kind == "multiclass" and not np.allclose(scores.sum(axis=1), 1, atol=1e-4):
+        raise _fail(vertical, f"model {model!r}: multi-class probabilities do not sum to 1", "apply softmax")
+
+
+def check_vertical(vertical: Vertical | str, seed: int = 0, models: list[str] | None = None) -> dict[str, Any]:
+    """Check ``vertical`` end to end on its tiny data; return a small report."""
+    from .reproduce import load_reference_results
+
+    if isinstance(vertical, str):
+        vertical = get_vertical(vertical)
+    if not isinstance(vertical, Vertical):
+        raise VerticalCheckError(f"{vertical!r} is not a verticalkit Vertical")
+    for field_name in ("datasets", "models"):
+        if not getattr(vertical, field_name):
+            raise _fail(vertical, f"it declares no {field_name}", f"add at least one entry to Vertical.{field_name}")
+    if vertical.default_dataset not in vertical.datasets:
+        raise _fail(vertical, f"default_dataset {vertical.default_dataset!r} is not among its datasets",
+                    "name one of Vertical.datasets")
+    if vertical.default_model not in vertical.models:
+        raise _fail(vertical, f"default_model {vertical.default_model!r} is not among its models",
+                    "name one of Vertical.models")
+    try:
+        refs = load_reference_results(vertical)
+    except Exception as e:  # noqa: BLE001 - re-raised with the fix
+        raise _fail(vertical, f"reference results: {e}", "ship a reference_results.yaml in the DESIGN.md format") from e
+
+    splits = vertical.tiny_data(seed)
+    check_splits(vertical, splits)
+    registered_here = False
+    try:
+        get_vertical(vertical.id)
+    except Exception:  # noqa: BLE001 - not installed: register for the reload check
+        register(vertical)
+        registered_here = True
+    report: dict[str, Any] = {"vertical": vertical.id, "reference_entries": len(refs), "models": {}}
+    try:
+        with tempfile.TemporaryDirectory(prefix=f"check-{vertical.id}-") as tmp_str:
+            tmp = Path(tmp_str)
+            for model in models or list(vertical.models):
+                _scramble_global_rng()
+                head, scores = _fit_predict(vertical, model, splits, seed, tmp, "a")
+                check_scores(vertical, model, splits.task, scores, len(splits.test))
+                _scramble_global_rng()
+                _, again = _fit_predict(vertical, model, splits, seed, tmp, "b")
+                if not np.array_equal(np.asarray(scores), np.asarray(again)):
+                    raise _fail(vertical, f"model {model!r} trained twice with seed {seed} gives different outputs "
+                                f"(max diff {np.max(np.abs(np.asarray(scores) - np.asarray(again))):.3g})",
+                                "seed every random choice from the head's random_state / FitContext.seed, "
+                                "not from global RNG state")
+                pred = Predictor(head, vertical=vertical.id, model=model, dataset=splits.dataset, task=splits.task)
+                pred.save(tmp / f"saved-{model}")
+                reloaded = Predictor.load(tmp / f"saved-{model}").predict_score(splits.test.X)
+                if not np.array_equal(np.asarray(scores), np.asarray(reloaded)):
+                    raise _fail(vertical, f"model {model!r} does not reload to identical outputs",
+                                "save every fitted attribute the head's predict uses (save/load)")
+                report["models"][model] = {"n_test": len(splits.test), "reloaded_identical": True}
+    finally:
+        if registered_here:
+            unregister(vertical.id)
+    return report
