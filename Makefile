@@ -19,6 +19,7 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml setup.py
 
 $(VENV)/.installed-test: $(VENV)/.installed
 	$(BIN)/pip install -e ".[test]"
+	$(BIN)/pip install --no-deps -e examples/breast_cancer_vertical
 	touch $@
 
 install: $(VENV)/.installed

@@ -102,6 +102,15 @@ def cmd_data(args: argparse.Namespace) -> int:
     raise AssertionError(args.data_cmd)
 
 
+def cmd_new_vertical(args: argparse.Namespace) -> int:
+    from .scaffold import new_vertical
+
+    root = new_vertical(args.name, args.path)
+    print(f"wrote plug-in vertical {args.name!r} in {root}")
+    print(f"next: pip install -e {root} && pytest {root / 'tests'} && verticalkit list")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="verticalkit", description="Domain AI solutions kit: train, evaluate, "
                                 "predict, export and serve models of the finance, medical and education verticals.")
@@ -154,6 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
     d = dsub.add_parser("fetch", help="download a dataset from its card's source (checksum-checked)")
     d.add_argument("id")
     d.set_defaults(func=cmd_data)
+
+    s = sub.add_parser("new-vertical", help="scaffold an installable plug-in vertical")
+    s.add_argument("name", help="vertical id (a lower-case Python identifier)")
+    s.add_argument("--path", required=True, help="folder to write (new or empty)")
+    s.set_defaults(func=cmd_new_vertical)
     return p
 
 
