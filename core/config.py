@@ -47,7 +47,7 @@ class TrainConfig:
 class EvalConfig:
     """Evaluator settings: bootstrap, thresholds, calibration."""
 
-    n_bootstrap: int = 1000
+    n_bootstrap: int = 500
     ci_level: float = 0.95
     cost_fp: float = 1.0  # cost of a false alarm (good predicted bad)
     cost_fn: float = 5.0  # cost of a miss (bad predicted good)

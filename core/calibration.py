@@ -1,0 +1,58 @@
+"""Calibration: expected calibration error, reliability curve, temperature scaling."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+
+
+def reliability_bins(y_true, p, n_bins: int = 15) -> dict[str, list[float]]:
+    """Equal-width bins of P(class 1): mean predicted, observed frequency and count per bin."""
+    y_true, p = np.asarray(y_true, dtype=float), np.clip(np.asarray(p, dtype=float), 0, 1)
+    edges = np.linspace(0, 1, n_bins + 1)
+    which = np.clip(np.digitize(p, edges[1:-1]), 0, n_bins - 1)
+    count = np.bincount(which, minlength=n_bins)
+    sum_p = np.bincount(which, weights=p, minlength=n_bins)
+    sum_y = np.bincount(which, weights=y_true, minlength=n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return {"edges": edges.tolist(), "mean_predicted": (sum_p / count).tolist(),
+                "observed": (sum_y / count).tolist(), "count": count.tolist()}
+
+
+def expected_calibration_error(y_true, p, n_bins: int = 15) -> float:
+    """ECE: the count-weighted mean |observed − predicted| over equal-width bins."""
+    b = reliability_bins(y_true, p, n_bins)
+    count = np.asarray(b["count"], dtype=float)
+    gap = np.abs(np.nan_to_num(np.asarray(b["observed"])) - np.nan_to_num(np.asarray(b["mean_predicted"])))
+    return float(np.sum(count * gap) / max(count.sum(), 1))
+
+
+def fit_temperature(logits, y_true) -> float:
+    """The temperature T minimising the NLL of softmax(logits / T) (binary: one logit column)."""
+    logits = np.asarray(logits, dtype=float)
+    if logits.ndim == 1:
+        logits = np.stack([np.zeros_like(logits), logits], axis=1)
+    y = np.asarray(y_true, dtype=int)
+
+    def nll(log_t: float) -> float:
+        z = logits / np.exp(log_t)
+        z = z - z.max(axis=1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        return -float(np.mean(logp[np.arange(len(y)), y]))
+
+    return float(np.exp(minimize_scalar(nll, bounds=(-3, 3), method="bounded").x))
+
+
+def probabilities_to_logits(p) -> np.ndarray:
+    """Log-probabilities (multi-class) or log-odds (binary P(class 1)), clipped away from 0 and 1."""
+    p = np.clip(np.asarray(p, dtype=float), 1e-7, 1 - 1e-7)
+    return np.log(p) if p.ndim == 2 else np.log(p / (1 - p))
+
+
+def apply_temperature(logits, temperature: float) -> np.ndarray:
+    z = np.asarray(logits, dtype=float) / temperature
+    if z.ndim == 1:
+        return 1 / (1 + np.exp(-z))
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)

@@ -1,0 +1,75 @@
+"""model_card.md: Hugging Face model-card metadata plus the sections of Mitchell et al. (2019)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .data import Task
+from .io import atomic_write_text
+
+HF_TASK = {"binary": "tabular-classification", "multiclass": "image-classification",
+           "multilabel": "image-classification", "ordinal": "text-classification", "regression": "tabular-regression"}
+
+
+def _metric_lines(metrics_json: dict[str, Any]) -> list[str]:
+    lines = ["| metric | value | 95% CI |", "|---|---|---|"]
+    for name, m in metrics_json["metrics"].items():
+        v, ci = m.get("value"), m.get("ci95") or [None, None]
+        val = "–" if v is None else f"{v:.4f}"
+        ci_txt = "–" if None in ci else f"[{ci[0]:.4f}, {ci[1]:.4f}]"
+        star = " (primary)" if name == metrics_json.get("primary") else ""
+        lines.append(f"| {name}{star} | {val} | {ci_txt} |")
+    return lines
+
+
+def write_model_card(path: str | Path, *, vertical: str, dataset: str, model: str, task: Task,
+                     metrics_json: dict[str, Any], config: dict[str, Any], info: dict[str, Any],
+                     intended_use: str | None = None, clinical: bool = False) -> Path:
+    """Write the model card for one run."""
+    results = [{"task": {"type": HF_TASK.get(task.kind, task.kind)},
+                "dataset": {"name": dataset, "type": dataset, "split": metrics_json["split"]},
+                "metrics": [{"type": k, "value": m["value"], "ci95": m.get("ci95")}
+                            for k, m in metrics_json["metrics"].items() if m.get("value") is not None]}]
+    front = {"library_name": "verticalkit", "tags": ["verticalkit", vertical, model],
+             "model-index": [{"name": f"{vertical}-{dataset}-{model}", "results": results}]}
+    use = intended_use or (f"Prototype {vertical} model for {task.target} ({task.kind}) on data like {dataset}. "
+                           f"For evaluation and prototyping by ML engineers, not for automated decisions "
+                           f"about people without human review.")
+    n_train, n_val = info.get("n_train", "?"), info.get("n_val", "?")
+    lines = ["---", yaml.safe_dump(front, sort_keys=False).strip(), "---", "",
+             f"# Model card: {vertical} / {dataset} / {model}", "",
+             "## Model details", "",
+             f"- Vertical: `{vertical}`; head: `{model}`; task: {task.kind} ({task.target}); classes: {task.classes or '–'}",
+             f"- Trained by verticalkit {metrics_json.get('versions', {}).get('verticalkit', '?')}, seed {metrics_json['seed']}, "
+             f"in {metrics_json.get('train_seconds')} s",
+             f"- Parameters: `{config.get('model_params', {})}`", "",
+             "## Intended use", "", use, "",
+             "## Factors", "",
+             "Performance can differ across subgroups and over time (data drift). Subgroup tables are in report.html "
+             "where the data carries subgroup columns.", "",
+             "## Metrics", "",
+             f"Split `{metrics_json['split']}` (n = {metrics_json['n']}); 95% CIs by seeded paired bootstrap.", "",
+             *_metric_lines(metrics_json), "",
+             "## Training and evaluation data", "",
+             f"Dataset `{dataset}`, protocol `{info.get('protocol', '?')}`: {n_train} training, {n_val} validation, "
+             f"{metrics_json['n']} test samples.", "",
+             "## Ethical considerations", "",
+             "Predictions affect people (customers, patients, students). Review errors by subgroup before use, keep a "
+             "human in the loop, and do not use the model outside the population it was trained on.", "",
+             "## Caveats and recommendations", "",
+             "Figures are measured on one split of one dataset; re-measure on your own data before relying on them.", ""]
+    if clinical:
+        statement = info.get("clinical_statement") or "**Not for clinical use.** Research prototype only."
+        lines += ["## Clinical reporting items (CLAIM / TRIPOD+AI)", "", statement, "",
+                  f"- Data source: {info.get('source', dataset)}",
+                  f"- Preprocessing: {info.get('preprocessing', 'as recorded in config.yaml')}",
+                  f"- De-identification: {info.get('deidentification', 'not applied by this run')}",
+                  f"- Splits: {info.get('protocol', '?')} ({n_train}/{n_val}/{metrics_json['n']})",
+                  f"- Calibration: ECE {metrics_json.get('calibration', {}).get('ece', '–')}, "
+                  f"Brier {metrics_json.get('calibration', {}).get('brier', '–')}",
+                  f"- Subgroups: {', '.join(metrics_json.get('subgroups', {})) or 'none in the data'}", ""]
+    atomic_write_text(path, "\n".join(lines))
+    return Path(path)
