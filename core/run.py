@@ -203,6 +203,9 @@ def train(cfg: RunConfig, *, overwrite: bool = False) -> Path:
         head.fit(splits.train.X, splits.train.y, splits.val.X if len(splits.val) else None,
                  splits.val.y if len(splits.val) else None, context=context)
         train_seconds = round(time.perf_counter() - t0, 3)
+        if int(os.environ.get("RANK", "0")) != 0:  # under DDP only the main process writes the run
+            shutil.rmtree(staging, ignore_errors=True)
+            return out
         predictor = Predictor(head, vertical=cfg.vertical, model=cfg.model, dataset=cfg.dataset,
                               task=splits.task, input_schema=input_schema(splits.train.X),
                               info={"protocol": splits.protocol, **_jsonable(splits.info)})

@@ -1,0 +1,71 @@
+"""Trainer callbacks: a small named set of events.
+
+Events, in order: ``on_train_begin`` → per epoch ``on_epoch_begin`` → per optimizer
+step ``on_step_end`` → ``on_evaluate`` (after validation) → ``on_epoch_end`` →
+``on_train_end``. A callback may set ``trainer.should_stop = True`` to stop early.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+
+class Callback:
+    """Base class: override the events you need."""
+
+    def on_train_begin(self, trainer: Any) -> None: ...
+    def on_epoch_begin(self, trainer: Any, epoch: int) -> None: ...
+    def on_step_end(self, trainer: Any, step: int, loss: float | None) -> None: ...
+    def on_evaluate(self, trainer: Any, epoch: int, score: float | None) -> None: ...
+    def on_epoch_end(self, trainer: Any, epoch: int, logs: dict[str, Any]) -> None: ...
+    def on_train_end(self, trainer: Any) -> None: ...
+
+
+class CSVLogger(Callback):
+    """Appends one row per epoch to ``train_log.csv`` (main process only)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def on_epoch_end(self, trainer: Any, epoch: int, logs: dict[str, Any]) -> None:
+        if not trainer.is_main_process:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        new = not self.path.exists()
+        with open(self.path, "a", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(logs))
+            if new:
+                w.writeheader()
+            w.writerow(logs)
+
+
+class TensorBoardLogger(Callback):
+    """Writes epoch logs to TensorBoard when ``tensorboard`` is installed."""
+
+    def __init__(self, log_dir: str | Path):
+        from torch.utils.tensorboard import SummaryWriter  # raises ImportError when not installed
+
+        self.writer = SummaryWriter(str(log_dir))
+
+    def on_epoch_end(self, trainer: Any, epoch: int, logs: dict[str, Any]) -> None:
+        if trainer.is_main_process:
+            for k, v in logs.items():
+                if isinstance(v, (int, float)) and k != "epoch":
+                    self.writer.add_scalar(k, v, epoch)
+
+    def on_train_end(self, trainer: Any) -> None:
+        self.writer.close()
+
+
+def default_loggers(log_dir: str | Path | None) -> list[Callback]:
+    """CSV always; TensorBoard when installed."""
+    if log_dir is None:
+        return []
+    out: list[Callback] = [CSVLogger(Path(log_dir) / "train_log.csv")]
+    try:
+        out.append(TensorBoardLogger(Path(log_dir) / "tensorboard"))
+    except ImportError:
+        pass
+    return out
