@@ -56,3 +56,20 @@ def apply_temperature(logits, temperature: float) -> np.ndarray:
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=1, keepdims=True)
+
+
+def brier_score(y_true, p) -> float:
+    """Brier score of P(class 1) (sklearn ``brier_score_loss``); lower is better."""
+    from sklearn.metrics import brier_score_loss
+
+    return float(brier_score_loss(np.asarray(y_true), np.asarray(p, dtype=float)))
+
+
+def temperature_scale(p_val, y_val, p) -> tuple[np.ndarray, float]:
+    """Fit a temperature on validation probabilities and apply it to ``p``.
+
+    ``p_val`` / ``p``: binary P(class 1) ``(n,)`` or multi-class ``(n, k)`` probabilities.
+    Returns ``(calibrated p, temperature)``; ranking (AUROC) is unchanged.
+    """
+    t = fit_temperature(probabilities_to_logits(p_val), y_val)
+    return apply_temperature(probabilities_to_logits(p), t), t

@@ -28,10 +28,15 @@ def _metric_lines(metrics_json: dict[str, Any]) -> list[str]:
 def write_model_card(path: str | Path, *, vertical: str, dataset: str, model: str, task: Task,
                      metrics_json: dict[str, Any], config: dict[str, Any], info: dict[str, Any],
                      intended_use: str | None = None, clinical: bool = False) -> Path:
-    """Write the model card for one run."""
-    results = [{"task": {"type": HF_TASK.get(task.kind, task.kind)},
+    """Write model_card.md atomically: HF model-card YAML front matter (``model-index`` with
+    every finite metric and its CI) and the sections of Mitchell et al.; ``clinical=True``
+    adds the CLAIM / TRIPOD+AI items filled from ``info`` and a "Not for clinical use"
+    statement unless ``info["clinical_statement"]`` says otherwise. ``info["hf_task"]``
+    overrides the Hugging Face task type guessed from the task kind."""
+    hf_task = info.get("hf_task") or HF_TASK.get(task.kind, task.kind)
+    results = [{"task": {"type": hf_task, "name": f"{task.kind} ({task.target})"},
                 "dataset": {"name": dataset, "type": dataset, "split": metrics_json["split"]},
-                "metrics": [{"type": k, "value": m["value"], "ci95": m.get("ci95")}
+                "metrics": [{"type": k, "name": k, "value": m["value"], "ci95": m.get("ci95")}
                             for k, m in metrics_json["metrics"].items() if m.get("value") is not None]}]
     front = {"library_name": "verticalkit", "tags": ["verticalkit", vertical, model],
              "model-index": [{"name": f"{vertical}-{dataset}-{model}", "results": results}]}
@@ -42,25 +47,30 @@ def write_model_card(path: str | Path, *, vertical: str, dataset: str, model: st
     lines = ["---", yaml.safe_dump(front, sort_keys=False).strip(), "---", "",
              f"# Model card: {vertical} / {dataset} / {model}", "",
              "## Model details", "",
-             f"- Vertical: `{vertical}`; head: `{model}`; task: {task.kind} ({task.target}); classes: {task.classes or '–'}",
-             f"- Trained by verticalkit {metrics_json.get('versions', {}).get('verticalkit', '?')}, seed {metrics_json['seed']}, "
+             f"- Vertical: `{vertical}`; head: `{model}`; task: {task.kind} ({task.target}); "
+             f"classes: {task.classes or '–'}",
+             f"- Trained by verticalkit {metrics_json.get('versions', {}).get('verticalkit', '?')}, "
+             f"seed {metrics_json['seed']}, "
              f"in {metrics_json.get('train_seconds')} s",
              f"- Parameters: `{config.get('model_params', {})}`", "",
              "## Intended use", "", use, "",
              "## Factors", "",
-             "Performance can differ across subgroups and over time (data drift). Subgroup tables are in report.html "
-             "where the data carries subgroup columns.", "",
+             "Performance can differ across subgroups and over time (data drift). "
+             + (f"Subgroup tables (in metrics.json and report.html): {', '.join(metrics_json['subgroups'])}."
+                if metrics_json.get("subgroups") else "This evaluation had no subgroup columns in its data."), "",
              "## Metrics", "",
              f"Split `{metrics_json['split']}` (n = {metrics_json['n']}); 95% CIs by seeded paired bootstrap.", "",
              *_metric_lines(metrics_json), "",
              "## Training and evaluation data", "",
              f"Dataset `{dataset}`, protocol `{info.get('protocol', '?')}`: {n_train} training, {n_val} validation, "
-             f"{metrics_json['n']} test samples.", "",
+             f"{metrics_json['n']} `{metrics_json['split']}` samples evaluated."
+             + (f" Source: {info['source']}." if info.get("source") else ""), "",
              "## Ethical considerations", "",
              "Predictions affect people (customers, patients, students). Review errors by subgroup before use, keep a "
              "human in the loop, and do not use the model outside the population it was trained on.", "",
              "## Caveats and recommendations", "",
-             "Figures are measured on one split of one dataset; re-measure on your own data before relying on them.", ""]
+             "Figures are measured on one split of one dataset; re-measure on your own data before relying on "
+             "them.", ""]
     if clinical:
         statement = info.get("clinical_statement") or "**Not for clinical use.** Research prototype only."
         lines += ["## Clinical reporting items (CLAIM / TRIPOD+AI)", "", statement, "",

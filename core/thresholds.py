@@ -20,7 +20,8 @@ def confusion_at(y_true, p, threshold: float) -> dict[str, float]:
 
     return {"threshold": float(threshold), "tp": tp, "fp": fp, "fn": fn, "tn": tn,
             "sensitivity": ratio(tp, tp + fn), "specificity": ratio(tn, tn + fp),
-            "ppv": ratio(tp, tp + fp), "npv": ratio(tn, tn + fn), "flagged": int(flag.sum())}
+            "precision": ratio(tp, tp + fp), "ppv": ratio(tp, tp + fp), "npv": ratio(tn, tn + fn),
+            "flagged": int(flag.sum())}
 
 
 def _candidates(p) -> np.ndarray:
@@ -71,7 +72,10 @@ def youden_threshold(y_true, p) -> float:
 
 
 def budget_threshold(p, budget: float) -> float:
-    """The threshold that flags the top ``budget`` cases (a fraction if < 1, else a count)."""
+    """The threshold that flags the top ``budget`` cases (a fraction if < 1, else a count).
+
+    Rows tied with the last flagged score are flagged too, so ties can exceed the budget.
+    """
     p = np.sort(np.asarray(p, dtype=float))[::-1]
     k = int(round(budget * len(p))) if budget < 1 else int(budget)
     k = min(max(k, 1), len(p))
@@ -80,7 +84,12 @@ def budget_threshold(p, budget: float) -> float:
 
 def select_thresholds(y_true, p, *, cost_fp: float, cost_fn: float, target_sensitivity: float,
                       alert_budget: float) -> dict[str, float]:
-    """Every method's threshold, chosen on the data given (validation, normally)."""
+    """Every method's threshold, chosen on the data given (validation, normally).
+
+    Methods: ``default_0.5``, ``cost`` (min cost_fp*FP + cost_fn*FN), ``target_sensitivity``
+    (highest threshold reaching it), ``youden`` (max sensitivity + specificity - 1),
+    ``alert_budget`` (top fraction / count). NaN where undefined (one class present).
+    """
     return {
         "default_0.5": 0.5,
         "cost": cost_threshold(y_true, p, cost_fp, cost_fn),
