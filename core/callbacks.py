@@ -2,12 +2,16 @@
 
 Events, in order: ``on_train_begin`` → per epoch ``on_epoch_begin`` → per optimizer
 step ``on_step_end`` → ``on_evaluate`` (after validation) → ``on_epoch_end`` →
-``on_train_end``. A callback may set ``trainer.should_stop = True`` to stop early.
+``on_train_end``. A callback may set ``trainer.should_stop = True`` to stop early
+(checked after each epoch). ``on_step_end`` gets the last micro-batch's loss as a
+detached 0-d tensor: call ``.item()`` only when you need it (it waits for the device).
+Logging callbacks write on the main process only.
 """
 
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +21,7 @@ class Callback:
 
     def on_train_begin(self, trainer: Any) -> None: ...
     def on_epoch_begin(self, trainer: Any, epoch: int) -> None: ...
-    def on_step_end(self, trainer: Any, step: int, loss: float | None) -> None: ...
+    def on_step_end(self, trainer: Any, step: int, loss: Any) -> None: ...
     def on_evaluate(self, trainer: Any, epoch: int, score: float | None) -> None: ...
     def on_epoch_end(self, trainer: Any, epoch: int, logs: dict[str, Any]) -> None: ...
     def on_train_end(self, trainer: Any) -> None: ...
@@ -59,13 +63,45 @@ class TensorBoardLogger(Callback):
         self.writer.close()
 
 
+class MLflowLogger(Callback):
+    """Logs epoch metrics to the active MLflow run, or to ``$MLFLOW_TRACKING_URI``."""
+
+    def __init__(self) -> None:
+        import mlflow  # raises ImportError when not installed
+
+        self.mlflow = mlflow
+        self.own_run = False
+
+    def on_train_begin(self, trainer: Any) -> None:
+        if trainer.is_main_process and self.mlflow.active_run() is None:
+            self.mlflow.start_run()
+            self.own_run = True
+
+    def on_epoch_end(self, trainer: Any, epoch: int, logs: dict[str, Any]) -> None:
+        if trainer.is_main_process:
+            self.mlflow.log_metrics({k: float(v) for k, v in logs.items()
+                                     if isinstance(v, (int, float)) and k != "epoch"}, step=epoch)
+
+    def on_train_end(self, trainer: Any) -> None:
+        if self.own_run:
+            self.mlflow.end_run()
+
+
 def default_loggers(log_dir: str | Path | None) -> list[Callback]:
-    """CSV always; TensorBoard when installed."""
-    if log_dir is None:
-        return []
-    out: list[Callback] = [CSVLogger(Path(log_dir) / "train_log.csv")]
+    """CSV into ``log_dir`` always; TensorBoard when installed; MLflow when installed and
+    configured (``MLFLOW_TRACKING_URI`` set or a run active), so it never litters ``./mlruns``."""
+    out: list[Callback] = []
+    if log_dir is not None:
+        out.append(CSVLogger(Path(log_dir) / "train_log.csv"))
+        try:
+            out.append(TensorBoardLogger(Path(log_dir) / "tensorboard"))
+        except ImportError:
+            pass
     try:
-        out.append(TensorBoardLogger(Path(log_dir) / "tensorboard"))
+        import mlflow
+
+        if os.environ.get("MLFLOW_TRACKING_URI") or mlflow.active_run() is not None:
+            out.append(MLflowLogger())
     except ImportError:
         pass
     return out

@@ -2,11 +2,15 @@
 
 A subclass implements:
 
-* ``fit_preprocessing(X, y)``: fit what turns inputs into tensors; set fitted
-  attributes (ending in ``_``), including what ``build_module`` needs;
-* ``get_state() -> dict`` / ``set_state(dict)``: those fitted attributes as JSON;
-* ``build_module() -> nn.Module``: the network, from the fitted attributes only;
+* ``build_module(X, y) -> nn.Module``: the network. Called in ``fit`` after
+  ``fit_preprocessing`` (X, y: the training data) and in ``load`` with ``X = y = None``,
+  so build it from fitted attributes (``n_features_in_``, the base's ``n_outputs_``...);
+  the base seeds torch first, so construction is deterministic under the seed;
 * ``make_dataset(X, y=None) -> Dataset``: items are dicts of tensors (``"target"`` when y given);
+* optionally ``fit_preprocessing(X, y)``: fit what turns inputs into tensors, setting
+  fitted attributes (ending in ``_``), including what ``build_module`` needs, and
+  ``get_state() -> dict`` / ``set_state(dict)``: those fitted attributes as JSON (saved
+  in ``config.json``);
 * optionally ``forward_batch(module, batch)``, ``loss(outputs, batch)`` and
   ``outputs_to_scores(outputs)`` (defaults: ``module(batch["inputs"])``, cross-entropy /
   BCE / MSE by task kind, softmax / sigmoid / identity).
@@ -60,7 +64,7 @@ class TorchHead(Head):
     def set_state(self, state: dict[str, Any]) -> None:
         pass
 
-    def build_module(self) -> nn.Module:
+    def build_module(self, X: Any, y: Any) -> nn.Module:
         raise NotImplementedError
 
     def make_dataset(self, X: Any, y: Any = None) -> Dataset:
@@ -99,7 +103,7 @@ class TorchHead(Head):
         torch.manual_seed(context.seed)
         np.random.seed(context.seed % 2**32)
         self.fit_preprocessing(X, y)
-        module = self.build_module()
+        module = self.build_module(X, y)
         val = self.make_dataset(X_val, np.asarray(y_val)) if X_val is not None and y_val is not None else None
         trainer = Trainer(module, self.make_dataset(X, y), val, loss_fn=self.loss, config=context.train,
                           seed=context.seed, forward_fn=self.forward_batch, score_fn=context.score_fn,
@@ -165,7 +169,7 @@ class TorchHead(Head):
         head = cls(**cfg["params"])
         head.task_kind_, head.n_outputs_ = cfg["task_kind"], cfg["n_outputs"]
         head.set_state(cfg["state"])
-        head.module_ = head.build_module()
+        head.module_ = head.build_module(None, None)
         load_weights(path / "model.safetensors", head.module_)
         head.module_.eval()
         return head

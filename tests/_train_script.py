@@ -1,7 +1,10 @@
 """Train MLPHead with the Trainer; used by the resume (SIGKILL) and DDP tests as a real subprocess.
 
-usage: _train_script.py OUT [--kill-at-step N] [--every-steps N] [--batch-size B] [--epochs E]
-Writes OUT/result.json (val AUROC, n val predictions) and OUT/final.safetensors (main process).
+usage: _train_script.py OUT [--kill-at-step N] [--every-steps N] [--batch-size B] [--epochs E] [--dropout P]
+Resumes from OUT/checkpoints when there is one. Writes OUT/result.json (val scores, AUROC,
+history) and OUT/final.safetensors (main process). Under DDP launch it with
+``accelerate launch --multi_gpu --num_processes 2`` (CPU-only machines: DDP over gloo) or
+``torchrun --nproc_per_node 2``.
 """
 
 import argparse
@@ -14,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from mlp_head import MLPHead, make_data  # noqa: E402
+from test_torch_head import MLPHead, make_data  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
 from verticalkit.core.callbacks import Callback  # noqa: E402
@@ -50,21 +53,24 @@ def main() -> None:
     import torch
 
     torch.manual_seed(0)
-    module = head.build_module()
+    module = head.build_module(X, y)
     cfg = TrainConfig(epochs=a.epochs, batch_size=a.batch_size, lr=0.01, patience=None, progress=False,
                       checkpoint_every_steps=a.every_steps, device="cpu")
     trainer = Trainer(module, head.make_dataset(X, y), head.make_dataset(Xv, yv), loss_fn=head.loss, config=cfg,
                       seed=7, forward_fn=head.forward_batch, outputs_to_scores=head.outputs_to_scores,
                       score_fn=lambda t, s: roc_auc_score(t, s), checkpoint_dir=out / "checkpoints",
                       callbacks=[KillAt(a.kill_at_step)] if a.kill_at_step else [])
+    if (out / "checkpoints" / "last").is_dir():
+        print("resumed from", out / "checkpoints" / "last")
     model = trainer.fit()
     outputs, targets = trainer.predict(head.make_dataset(Xv, yv), model=model, with_targets=True)
     if trainer.is_main_process:
         save_weights(out / "final.safetensors", model)
         scores = head.outputs_to_scores(outputs)
         (out / "result.json").write_text(json.dumps({
-            "n_val": int(len(scores)), "auroc": float(roc_auc_score(targets, scores)),
-            "targets_match": bool(np.array_equal(targets, yv)), "processes": trainer.accelerator.num_processes}))
+            "n_val": int(len(scores)), "scores": scores.tolist(), "auroc": float(roc_auc_score(targets, scores)),
+            "targets_match": bool(np.array_equal(targets, yv)), "processes": trainer.accelerator.num_processes,
+            "history": [{k: v for k, v in h.items() if k != "seconds"} for h in trainer.history]}))
 
 
 if __name__ == "__main__":
