@@ -3,14 +3,16 @@
 CSV and parquet tables are read in chunks (memory stays flat however long the
 file); other inputs (image or DICOM folders, ...) go through the vertical's
 ``read_input``. A chunk the model rejects is retried row by row; rows that still
-fail go to ``<output>.errors.csv`` with the reason, and scoring goes on.
+fail go to ``<output>.errors.csv`` with the reason, and scoring goes on. Table rows
+are first checked against the predictor's saved input schema: a value that does not
+convert to the column's type sends its row to the errors file; a missing column is fatal.
 """
 
 from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -20,6 +22,7 @@ from .io import atomic_path
 from .predictor import Predictor
 from .registry import get_vertical
 from .run import score_columns
+from .serving_schemas import coerce_table, table_columns
 
 TABLE_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq", ".tsv")
 
@@ -66,22 +69,43 @@ def _chunks(predictor: Predictor, path: Path, chunk_rows: int, id_column: str | 
     yield from vertical.read_input(path, chunk_rows)
 
 
-def _score(predictor: Predictor, X: Any, ids: np.ndarray, errors: list[tuple[Any, str]]) -> pd.DataFrame:
+def check_rows(predictor: Predictor, X: Any, ids: np.ndarray, errors: list[tuple[Any, str]], where: str = "input"
+               ) -> tuple[Any, np.ndarray]:
+    """Cast a table chunk to the predictor's saved schema (its columns, in order); rows whose
+    values do not convert go to ``errors``. A missing column is fatal (DataError)."""
+    columns = table_columns(predictor.input_schema)
+    if columns is None or not isinstance(X, pd.DataFrame):
+        return X, ids
+    clean, ok, reasons = coerce_table(X, columns, where=where)
+    errors.extend(zip(ids[~ok], reasons))
+    return clean, ids[ok]
+
+
+# What a head may raise on a malformed row (besides our own errors): retried row by row.
+ROW_ERRORS = (VerticalkitError, ValueError, TypeError)
+
+
+def _score(predictor: Predictor, X: Any, ids: np.ndarray, errors: list[tuple[Any, str]],
+           where: str = "input") -> pd.DataFrame:
+    X, ids = check_rows(predictor, X, ids, errors, where)
+    if len(ids) == 0:
+        return pd.concat([pd.DataFrame({"id": ids}), score_columns(predictor.task, _empty_scores(predictor))], axis=1)
     try:
         scores = predictor.predict_score(X)
         keep = np.arange(len(ids))
-    except VerticalkitError as e:
+    except ROW_ERRORS as e:
         if not isinstance(X, pd.DataFrame) or len(X) == 1:
             errors.extend((i, str(e)) for i in ids)
-            return pd.DataFrame()
+            return pd.concat([pd.DataFrame({"id": ids[:0]}), score_columns(predictor.task, _empty_scores(predictor))],
+                             axis=1)
         # Find the bad rows; a missing column fails every row and is fatal.
         parts, keep = [], []
         for j in range(len(X)):
             try:
                 parts.append(predictor.predict_score(X.iloc[[j]]))
                 keep.append(j)
-            except VerticalkitError as row_err:
-                errors.append((ids[j], str(row_err)))
+            except ROW_ERRORS as row_err:
+                errors.append((ids[j], str(row_err).splitlines()[0] if str(row_err) else type(row_err).__name__))
         if not keep:
             raise
         scores = np.concatenate(parts)
@@ -90,25 +114,37 @@ def _score(predictor: Predictor, X: Any, ids: np.ndarray, errors: list[tuple[Any
     return pd.concat([out, score_columns(predictor.task, scores)], axis=1)
 
 
+def _empty_scores(predictor: Predictor) -> np.ndarray:
+    k = len(predictor.task.classes)
+    return np.zeros((0, k)) if predictor.task.kind in ("multiclass", "multilabel") else np.zeros(0)
+
+
 def predict_file(predictor: Predictor, input_path: str | Path, output_path: str | Path, *,
                  chunk_rows: int = 100_000, id_column: str | None = None, progress: bool = True) -> dict[str, Any]:
     """Score ``input_path`` into ``output_path`` (.csv or .parquet); return counts."""
-    from tqdm.auto import tqdm
-
     input_path, output_path = Path(input_path), Path(output_path)
     if not input_path.exists():
         raise DataError(f"{input_path}: no such file or folder; check --input")
-    out_parquet = output_path.suffix.lower() in (".parquet", ".pq")
     errors: list[tuple[Any, str]] = []
+    scored = ((_score(predictor, X, np.asarray(ids), errors, where=str(input_path)), len(ids))
+              for X, ids in _chunks(predictor, input_path, chunk_rows, id_column))
+    n_rows = write_scored(scored, output_path, progress=progress)
+    return summary(output_path, n_rows, errors)
+
+
+def write_scored(scored: Iterable[tuple[pd.DataFrame, int]], output_path: Path, *, progress: bool = True) -> int:
+    """Write ``(scored frame, input rows)`` chunks to ``output_path`` atomically; return rows written."""
+    from tqdm.auto import tqdm
+
+    out_parquet = output_path.suffix.lower() in (".parquet", ".pq")
     n_rows = 0
     with atomic_path(output_path) as tmp:
         writer = None
         bar = tqdm(desc="scoring", unit="rows", disable=not progress)
         try:
-            for i, (X, ids) in enumerate(_chunks(predictor, input_path, chunk_rows, id_column)):
-                frame = _score(predictor, X, np.asarray(ids), errors)
+            for i, (frame, n_in) in enumerate(scored):
                 n_rows += len(frame)
-                bar.update(len(ids))
+                bar.update(n_in)
                 if out_parquet:
                     import pyarrow as pa
                     import pyarrow.parquet as pq
@@ -124,6 +160,11 @@ def predict_file(predictor: Predictor, input_path: str | Path, output_path: str 
             bar.close()
             if writer is not None:
                 writer.close()
+    return n_rows
+
+
+def summary(output_path: Path, n_rows: int, errors: list[tuple[Any, str]]) -> dict[str, Any]:
+    """Write (or remove a stale) ``<output>.errors.csv``; return the counts."""
     errors_path = output_path.with_name(output_path.name + ".errors.csv")
     if errors:
         with atomic_path(errors_path) as tmp, open(tmp, "w", newline="") as f:

@@ -63,11 +63,37 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from .predictor import Predictor, resolve_model_dir
 
     predictor = Predictor.load(resolve_model_dir(args.run_dir))
-    summary = predict_file(predictor, args.input, args.output, chunk_rows=args.chunk_rows,
-                           id_column=args.id_column, progress=not args.quiet)
+    if args.engine == "ray":
+        from .ray_engine import predict_file_ray
+
+        summary = predict_file_ray(predictor, args.input, args.output, chunk_rows=args.chunk_rows,
+                                   id_column=args.id_column, progress=not args.quiet, address=args.ray_address,
+                                   num_workers=args.ray_workers)
+    else:
+        summary = predict_file(predictor, args.input, args.output, chunk_rows=args.chunk_rows,
+                               id_column=args.id_column, progress=not args.quiet)
     print(f"scored {summary['rows']} rows → {summary['output']}")
     if summary["errors"]:
         print(f"{summary['errors']} rows/files could not be scored: see {summary['errors_file']}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_run
+
+    dest, doc = export_run(args.run_dir, args.format, args.out)
+    p = doc["parity"]
+    print(f"exported {doc['vertical']}/{doc['model']} with {doc['exporter']} → {dest / doc['file']}")
+    print(f"parity vs Predictor on {p['n']} rows: max |diff| {p['max_abs_diff']:.2e} (tolerance {p['tolerance']})")
+    print(f"preprocessing: {doc['preprocessing']}; score: {doc['score']}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .serve import serve
+
+    serve(args.run_dir, host=args.host, port=args.port, token_env=args.token_env, max_body_bytes=args.max_body_bytes,
+          backend=args.backend)
     return 0
 
 
@@ -144,7 +170,28 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--chunk-rows", type=int, default=100_000, help="rows scored per chunk")
     s.add_argument("--id-column", help="input column copied to the output's id column")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.add_argument("--engine", default="local", choices=["local", "ray"],
+                   help="local: this process; ray: Ray Data workers (pip install 'verticalkit[ray]')")
+    s.add_argument("--ray-address", help="address of an existing Ray cluster (default: start a local one)")
+    s.add_argument("--ray-workers", type=int, default=2, help="scoring workers (Ray actors)")
     s.set_defaults(func=cmd_predict)
+
+    s = sub.add_parser("export", help="export a trained model to ONNX / TorchScript / torch.export, parity-checked")
+    s.add_argument("run_dir", metavar="DIR")
+    s.add_argument("--format", default="onnx", help="onnx (default), torchscript or torch_export")
+    s.add_argument("--out", help="folder to write (default: DIR/export/FORMAT)")
+    s.set_defaults(func=cmd_export)
+
+    s = sub.add_parser("serve", help="serve a trained model over HTTP (pip install 'verticalkit[serve]')")
+    s.add_argument("run_dir", metavar="DIR")
+    s.add_argument("--host", default="127.0.0.1", help="interface to bind (default loopback only)")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--token-env", default="VERTICALKIT_TOKEN",
+                   help="environment variable holding the bearer token (unset: no auth)")
+    s.add_argument("--max-body-bytes", type=int, default=1_000_000, help="larger requests get 413")
+    s.add_argument("--backend", default="predictor", choices=["predictor", "onnx"],
+                   help="onnx: score with onnxruntime on DIR/export/onnx (run `verticalkit export` first)")
+    s.set_defaults(func=cmd_serve)
 
     s = sub.add_parser("reproduce", help="re-measure a vertical's reference results; fail outside tolerance")
     s.add_argument("vertical")

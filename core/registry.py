@@ -59,6 +59,14 @@ class Vertical:
     read_input: Callable[..., Any] | None = None
     intended_use: str | None = None
     clinical: bool = False
+    # Serving hooks (core/serve.py), all optional:
+    # serve_example: one example input record (OpenAPI docs, load benchmark);
+    # request_to_input: ``fn(records: list[dict]) -> X`` turning /v1/predict records into the
+    # head's input (raise DataError naming the field on bad input); default: the saved table schema;
+    # explain: ``fn(predictor, X) -> list[list]`` reason codes per row (e.g. top score contributions).
+    serve_example: dict[str, Any] | None = None
+    request_to_input: Callable[[list[dict[str, Any]]], Any] | None = None
+    explain: Callable[..., list[Any]] | None = None
 
     def dataset(self, dataset_id: str) -> type[DatasetAdapter]:
         if dataset_id not in self.datasets:

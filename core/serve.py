@@ -1,0 +1,308 @@
+"""HTTP serving of a saved Predictor (FastAPI; ``pip install verticalkit[serve]``).
+
+``create_app(DIR)`` loads the model once and offers:
+
+* Open Inference Protocol v2: ``GET /v2/health/live``, ``GET /v2/health/ready``,
+  ``GET /v2/models/<name>``, ``GET /v2/models/<name>/ready``, ``POST /v2/models/<name>/infer``
+  (inputs: one tensor per table column, each of shape ``[n]``; or one tensor ``input`` of
+  shape ``[n, ...]`` for array models);
+* ``POST /v1/predict``: ``{"records": [{...}, ...]}`` → score / probabilities, the decision
+  at the run's saved threshold (binary), and reason codes when the vertical has an
+  ``explain`` hook;
+* ``/docs`` and ``/openapi.json``.
+
+Validation errors are 422 with the fields named, bodies over ``max_body_bytes`` 413, and
+when the environment variable ``token_env`` (default ``VERTICALKIT_TOKEN``) is set every
+model endpoint needs ``Authorization: Bearer <token>`` (401 otherwise); the health
+endpoints stay open for probes. Request bodies are never logged (images and essays may
+hold personal data).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import ConfigError, DataError, VerticalkitError
+
+try:
+    from fastapi import Depends, FastAPI, HTTPException, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+except ImportError as e:  # pragma: no cover - exercised only without the extra
+    raise ConfigError("serving needs FastAPI and uvicorn: pip install 'verticalkit[serve]'") from e
+
+from .predictor import Predictor, resolve_model_dir
+from .registry import get_vertical
+from .serving_schemas import (PredictResponse, Prediction, V2InferRequest, V2InferResponse, _kind, array_to_v2,
+                              coerce_table, record_model, request_model, table_columns, v2_datatype,
+                              v2_to_array)
+
+log = logging.getLogger("verticalkit.serve")
+
+DEFAULT_MAX_BODY = 1_000_000  # bytes
+DEFAULT_MAX_RECORDS = 10_000
+
+
+def load_threshold(run_or_model_dir: str | Path, predictor: Predictor) -> tuple[float | None, str | None]:
+    """The binary decision threshold: the run's cost threshold (chosen on validation) when
+    ``metrics.json`` has one, else ``predictor.info["threshold"]``, else 0.5."""
+    if predictor.task.kind != "binary":
+        return None, None
+    d = Path(run_or_model_dir)
+    for mj in (d / "metrics.json", d.parent / "metrics.json"):
+        if mj.is_file():
+            th = json.loads(mj.read_text()).get("thresholds") or {}
+            for method in ("cost", "youden", "target_sensitivity"):
+                if isinstance(th.get(method), dict) and th[method].get("threshold") is not None:
+                    return float(th[method]["threshold"]), f"{mj.name}: {method} ({th.get('chosen_on', '?')})"
+    if predictor.info.get("threshold") is not None:
+        return float(predictor.info["threshold"]), "predictor info"
+    return 0.5, "default 0.5"
+
+
+class BodyLimit:
+    """ASGI middleware: 413 for bodies over ``max_bytes`` (Content-Length or streamed)."""
+
+    def __init__(self, app: Any, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            await self._reject(send)
+            return
+        # Buffer the body (at most max_bytes) before the app sees it: a streamed body without
+        # Content-Length is counted too, and the app never reads a partial body.
+        chunks, seen = [], 0
+        while True:
+            msg = await receive()
+            if msg["type"] != "http.request":
+                return  # client went away
+            chunks.append(msg.get("body", b""))
+            seen += len(chunks[-1])
+            if seen > self.max_bytes:
+                await self._reject(send)
+                return
+            if not msg.get("more_body", False):
+                break
+        body, replayed = b"".join(chunks), False
+
+        async def replay() -> dict:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _reject(self, send: Any) -> None:
+        body = json.dumps({"error": "request body too large", "max_bytes": self.max_bytes}).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+def create_app(model_dir: str | Path, *, token_env: str = "VERTICALKIT_TOKEN", token: str | None = None,
+               max_body_bytes: int = DEFAULT_MAX_BODY, max_records: int = DEFAULT_MAX_RECORDS,
+               backend: str = "predictor", export_dir: str | Path | None = None) -> FastAPI:
+    """The FastAPI app serving the Predictor saved in ``model_dir`` (a run or model folder).
+
+    token: the bearer token; None reads ``os.environ[token_env]`` (unset or empty: no auth).
+    backend: ``predictor`` (the Python head) or ``onnx`` (onnxruntime on the parity-checked
+    export in ``export_dir``, default ``<run>/export/onnx``; the explain hook still uses the
+    Predictor).
+    """
+    predictor = Predictor.load(resolve_model_dir(model_dir))
+    scorer = _backend(predictor, model_dir, backend, export_dir)
+    vertical = get_vertical(predictor.vertical)
+    threshold, threshold_source = load_threshold(model_dir, predictor)
+    token = (token if token is not None else os.environ.get(token_env)) or None  # "" = no auth
+    name = f"{predictor.vertical}-{predictor.model}"
+    columns = table_columns(predictor.input_schema)
+    Record = record_model(columns if vertical.request_to_input is None else None, vertical.serve_example)
+    PredictRequest = request_model(Record, max_records)
+    classes = [str(c) for c in predictor.task.classes]
+    fast_matrix = (backend == "onnx" and columns is not None and vertical.request_to_input is None
+                   and vertical.explain is None and getattr(scorer, "doc", {}).get("input_columns") == list(columns)
+                   and all(_kind(t) in "fiub" for t in columns.values()))
+
+    app = FastAPI(title=f"verticalkit · {name}", version=str(predictor.info.get("version", "1")),
+                  description=f"{vertical.description}. Model {predictor.model} trained on {predictor.dataset} "
+                              f"({predictor.task.kind} task).")
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.state.predictor = predictor
+
+    def check_token(request: Request) -> None:
+        if token is None:
+            return
+        auth = request.headers.get("authorization", "")
+        scheme, _, given = auth.partition(" ")
+        if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip().encode(), token.encode()):
+            raise HTTPException(401, "missing or wrong bearer token (header: Authorization: Bearer <token>)",
+                                headers={"WWW-Authenticate": "Bearer"})
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errs = [{"field": ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body",
+                 "error": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()]
+        return JSONResponse(status_code=422, content={"error": "invalid request", "fields": errs[:50]})
+
+    @app.exception_handler(VerticalkitError)
+    async def _bad_input(request: Request, exc: VerticalkitError) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"error": str(exc)})
+
+    # -- health and metadata --------------------------------------------------------------
+    @app.get("/v2/health/live", tags=["health"])
+    def live() -> dict[str, bool]:
+        return {"live": True}
+
+    @app.get("/v2/health/ready", tags=["health"])
+    def ready() -> dict[str, bool]:
+        return {"ready": True}
+
+    def _model(model_name: str) -> None:
+        if model_name != name:
+            raise HTTPException(404, f"unknown model {model_name!r}; this server serves {name!r}")
+
+    @app.get("/v2/models/{model_name}", tags=["v2"], dependencies=[Depends(check_token)])
+    def metadata(model_name: str) -> dict[str, Any]:
+        _model(model_name)
+        if columns is not None:
+            inputs = [{"name": c, "datatype": v2_datatype(t), "shape": [-1]} for c, t in columns.items()]
+        else:
+            shape = predictor.input_schema.get("shape") or [None]
+            inputs = [{"name": "input", "datatype": v2_datatype(predictor.input_schema.get("dtype", "float32")),
+                       "shape": [-1 if s is None else s for s in shape]}]
+        k = 1 if predictor.task.kind in ("binary", "regression", "ordinal") else max(len(classes), 1)
+        return {"name": name, "versions": ["1"], "platform": "verticalkit", "inputs": inputs,
+                "outputs": [{"name": "score", "datatype": "FP64", "shape": [-1] if k == 1 else [-1, k]}],
+                "parameters": {"vertical": predictor.vertical, "dataset": predictor.dataset,
+                               "task": predictor.task.kind, "classes": classes, "threshold": threshold}}
+
+    @app.get("/v2/models/{model_name}/ready", tags=["v2"], dependencies=[Depends(check_token)])
+    def model_ready(model_name: str) -> dict[str, Any]:
+        _model(model_name)
+        return {"name": name, "ready": True}
+
+    @app.post("/v2/models/{model_name}/infer", tags=["v2"], response_model=V2InferResponse,
+              dependencies=[Depends(check_token)])
+    def infer(model_name: str, req: V2InferRequest) -> V2InferResponse:
+        _model(model_name)
+        arrays = {t.name: v2_to_array(t) for t in req.inputs}
+        if columns is not None:
+            missing = [c for c in columns if c not in arrays]
+            if missing:
+                raise DataError(f"inputs: missing tensor(s) {missing}; send one tensor per column of {list(columns)}")
+            n = {len(a.reshape(-1)) for c, a in arrays.items() if c in columns}
+            if len(n) != 1:
+                raise DataError(f"inputs: column tensors have different lengths {sorted(n)}")
+            X, ok, reasons = coerce_table(pd.DataFrame({c: arrays[c].reshape(-1) for c in columns}), columns,
+                                          where="inputs")
+            if not ok.all():
+                raise DataError(f"inputs: row {int(np.flatnonzero(~ok)[0])}: {reasons[0]}")
+        else:
+            if "input" not in arrays:
+                raise DataError("inputs: send one tensor named 'input' of shape [n, ...]")
+            X = arrays["input"]
+        scores = _predict(X)
+        outs = [array_to_v2("score", scores.astype(np.float64))]
+        if threshold is not None:
+            outs.append(array_to_v2("decision", (scores >= threshold).astype(np.int64)))
+        return V2InferResponse(model_name=name, model_version="1", id=req.id, outputs=outs)
+
+    # -- friendly JSON --------------------------------------------------------------------
+    def predict(req: Any) -> PredictResponse:
+        records = [r.model_dump(by_alias=True) for r in req.records]
+        if fast_matrix:  # onnx backend on an all-numeric table: records → the export's float32 matrix
+            X = np.array([[r[c] for c in columns] for r in records], dtype=np.float32)
+        elif vertical.request_to_input is not None:
+            X = vertical.request_to_input(records)
+        else:
+            X, ok, reasons = coerce_table(pd.DataFrame.from_records(records, columns=list(columns or {})),
+                                          columns or {}, where="records")
+            if not ok.all():
+                raise DataError(f"records.{int(np.flatnonzero(~ok)[0])}: {reasons[0]}")
+        scores = _predict(X)
+        reasons_per_row = vertical.explain(predictor, X) if vertical.explain is not None else None
+        preds = []
+        for i in range(len(scores)):
+            p = Prediction()
+            s = scores[i]
+            if predictor.task.kind == "binary":
+                p.score = float(s)
+                p.decision = int(s >= threshold)
+                p.label = classes[p.decision] if len(classes) == 2 else str(p.decision)
+            elif predictor.task.is_classification:
+                names = classes if len(classes) == len(s) else [str(j) for j in range(len(s))]
+                p.probabilities = {c: float(v) for c, v in zip(names, s)}
+                if predictor.task.kind == "multiclass":
+                    p.label = names[int(np.argmax(s))]
+            else:
+                p.score = float(s)
+            if reasons_per_row is not None:
+                p.reasons = list(reasons_per_row[i])
+            preds.append(p)
+        return PredictResponse(model=name, threshold=threshold, threshold_source=threshold_source, predictions=preds)
+
+    predict.__annotations__["req"] = PredictRequest  # a model built at run time from the saved schema
+    app.add_api_route("/v1/predict", predict, methods=["POST"], tags=["predict"], response_model=PredictResponse,
+                      dependencies=[Depends(check_token)],
+                      summary="score records: probability / score, decision at the saved threshold, reasons")
+
+    def _predict(X: Any) -> np.ndarray:
+        t0 = time.perf_counter()
+        try:
+            scores = np.asarray(scorer(X))
+        except VerticalkitError:
+            raise
+        except (ValueError, TypeError, KeyError, IndexError) as e:
+            raise DataError(f"the model could not score this input: {str(e).splitlines()[0][:300]}") from e
+        log.debug("scored %d rows in %.1f ms", len(scores), 1e3 * (time.perf_counter() - t0))
+        return scores
+
+    return app
+
+
+def _backend(predictor: Predictor, model_dir: str | Path, backend: str, export_dir: str | Path | None) -> Any:
+    if backend == "predictor":
+        return predictor.predict_score
+    if backend != "onnx":
+        raise ConfigError(f"--backend must be predictor or onnx, got {backend!r}")
+    from .export import ExportedScorer
+
+    run = Path(model_dir)
+    base = run.parent if (run / "predictor.json").is_file() else run  # a model folder, or its run folder
+    folder = Path(export_dir) if export_dir else base / "export" / "onnx"
+    scorer = ExportedScorer(folder, predictor=predictor)
+    doc = scorer.doc
+    if (doc.get("vertical"), doc.get("model")) != (predictor.vertical, predictor.model):
+        raise ConfigError(f"{folder}: export of {doc.get('vertical')}/{doc.get('model')}, not of the served "
+                          f"{predictor.vertical}/{predictor.model}; re-run verticalkit export")
+    return scorer
+
+
+def serve(model_dir: str | Path, host: str = "127.0.0.1", port: int = 8000, *, token_env: str = "VERTICALKIT_TOKEN",
+          max_body_bytes: int = DEFAULT_MAX_BODY, log_level: str = "info", backend: str = "predictor") -> None:
+    """Run the app with uvicorn (blocks). Binds loopback unless ``host`` says otherwise."""
+    try:
+        import uvicorn
+    except ImportError as e:  # pragma: no cover
+        raise ConfigError("serving needs uvicorn: pip install 'verticalkit[serve]'") from e
+    app = create_app(model_dir, token_env=token_env, max_body_bytes=max_body_bytes, backend=backend)
+    if host not in ("127.0.0.1", "localhost", "::1") and not os.environ.get(token_env):
+        log.warning("serving on %s without a bearer token: set %s to require one", host, token_env)
+    print(f"serving {app.title} on http://{host}:{port}  (docs: /docs)")
+    uvicorn.run(app, host=host, port=port, log_level=log_level)

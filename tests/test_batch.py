@@ -1,0 +1,81 @@
+"""Batch scoring (core/batch.py): bad rows go to a side file, output is atomic, parquet and CSV agree."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from verticalkit.core.batch import predict_file
+from verticalkit.core.errors import DataError
+from verticalkit.core.predictor import Predictor
+from verticalkit.core.run import input_schema
+
+
+@pytest.fixture
+def toy_predictor(toy):
+    from toy_vertical import LogReg
+
+    s = toy.tiny_data(0)
+    head = LogReg().fit(s.train.X, s.train.y)
+    return Predictor(head, vertical="toy", model="logreg", dataset="toy", task=s.task,
+                     input_schema=input_schema(s.train.X))
+
+
+def good_frame(n: int = 10, seed: int = 1) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n)})
+
+
+def write_with_bad_rows(path) -> pd.DataFrame:
+    """10 good rows, plus row 3 with a non-number and row 8 with an empty value (12 rows)."""
+    good = good_frame()
+    rows = [dict(r) for r in good.to_dict("records")]
+    rows.insert(3, {"a": "not-a-number", "b": 1.0})
+    rows.insert(8, {"a": 0.5, "b": None})
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return good
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_bad_rows_go_to_errors_file(toy_predictor, tmp_path, suffix):
+    good = write_with_bad_rows(tmp_path / "in.csv")
+    out = tmp_path / f"out{suffix}"
+    summary = predict_file(toy_predictor, tmp_path / "in.csv", out, chunk_rows=5, progress=False)
+    assert summary["rows"] == 10 and summary["errors"] == 2
+    scored = pd.read_csv(out) if suffix == ".csv" else pd.read_parquet(out)
+    assert len(scored) == 10
+    assert sorted(scored["id"]) == [i for i in range(12) if i not in (3, 8)]
+    np.testing.assert_allclose(scored["score"].to_numpy(), toy_predictor.predict_score(good), rtol=1e-12)
+    errs = pd.read_csv(summary["errors_file"])
+    assert list(errs["id"]) == [3, 8]
+    assert "not-a-number" in errs["error"][0] and "'a'" in errs["error"][0]
+    assert errs["error"][1]  # the model's own complaint about the empty value
+
+
+def test_id_column_and_extra_columns(toy_predictor, tmp_path):
+    df = good_frame(7)
+    df.insert(0, "txn", [f"t{i}" for i in range(7)])
+    df["unused"] = "x"  # columns the model was not trained on are ignored
+    df.to_csv(tmp_path / "in.csv", index=False)
+    summary = predict_file(toy_predictor, tmp_path / "in.csv", tmp_path / "o.csv", id_column="txn", progress=False)
+    out = pd.read_csv(tmp_path / "o.csv")
+    assert summary["errors"] == 0 and list(out["id"]) == list(df["txn"])
+    np.testing.assert_allclose(out["score"], toy_predictor.predict_score(df[["a", "b"]]))
+
+
+def test_missing_column_is_fatal_and_output_untouched(toy_predictor, tmp_path):
+    pd.DataFrame({"a": [1.0, 2.0]}).to_csv(tmp_path / "in.csv", index=False)
+    out = tmp_path / "o.csv"
+    out.write_text("previous output\n")
+    with pytest.raises(DataError, match="missing column.*'b'"):
+        predict_file(toy_predictor, tmp_path / "in.csv", out, progress=False)
+    assert out.read_text() == "previous output\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "o.csv"]  # no temp file left
+
+
+def test_stale_errors_file_removed(toy_predictor, tmp_path):
+    good_frame().to_csv(tmp_path / "in.csv", index=False)
+    (tmp_path / "o.csv.errors.csv").write_text("id,error\n1,old\n")
+    summary = predict_file(toy_predictor, tmp_path / "in.csv", tmp_path / "o.csv", progress=False)
+    assert summary["errors"] == 0 and not (tmp_path / "o.csv.errors.csv").exists()
