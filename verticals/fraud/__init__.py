@@ -1,0 +1,73 @@
+"""Finance vertical: card-transaction fraud detection and credit-risk scoring.
+
+Datasets: ``simulated-transactions`` (embedded default, handbook generator),
+``ulb-creditcard``, ``german-credit`` (embedded copy), ``csv`` (any table).
+Models: ``logreg``, ``gbdt``, ``scorecard`` (scikit-learn), ``mlp``, ``ft_transformer`` (torch).
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from verticalkit.core.data import DatasetSplits
+from verticalkit.core.registry import Vertical
+
+from .data import GermanCredit, SimulatedTransactions, TabularCSV, ULBCreditCard
+from .metrics import METRICS, psi
+from .models import GBDTHead, LogRegHead, ScorecardHead
+from .torch_models import FTTransformerHead, MLPHead
+
+
+def tiny_data(seed: int = 0) -> DatasetSplits:
+    """Embedded German credit (1000 rows, numeric + categorical columns), fold 0: seconds to train."""
+    return GermanCredit(seed=seed, fold=0, n_folds=5).load()
+
+
+def report_sections(predictor: Any, splits: DatasetSplits, scores: np.ndarray, run_dir: Path
+                    ) -> list[tuple[str, str]]:
+    """Score stability (PSI train → test) and, for the scorecard, its points table and reason codes."""
+    train_scores = predictor.predict_score(splits.train.X)
+    value = psi(train_scores, scores)
+    verdict = "stable" if value < 0.1 else "some shift" if value < 0.25 else "major shift"
+    sections = [("Score stability (PSI)",
+                 f"<p>Population stability index of the test scores against the training scores: "
+                 f"<b>{value:.4f}</b> ({verdict}; &lt; 0.1 stable, 0.1–0.25 some shift, &gt; 0.25 major shift; "
+                 f"deciles of the training scores).</p>")]
+    head = predictor.head
+    if isinstance(head, ScorecardHead):
+        sections.append(("Scorecard points table",
+                         f"<p>{head.points0:g} points at odds {head.odds0:.4g} (bad:good), "
+                         f"{head.pdo:g} points to double the odds.</p>" + head.points_table().to_html(index=False)))
+        rc = head.reason_codes(splits.test.X.iloc[:5])
+        rc.insert(0, "id", splits.test.ids[:5])
+        sections.append(("Reason codes (first 5 test applicants)", rc.to_html(index=False, escape=True)))
+    return [(html.escape(t), h) for t, h in sections]
+
+
+TORCH_TRAIN = {"epochs": 30, "batch_size": 256, "lr": 1e-3, "weight_decay": 1e-5, "patience": 5,
+               "progress": False}
+
+VERTICAL = Vertical(
+    id="fraud",
+    description="finance: card-transaction fraud detection and credit-risk scoring (scorecard, reason codes)",
+    datasets={SimulatedTransactions.id: SimulatedTransactions, ULBCreditCard.id: ULBCreditCard,
+              GermanCredit.id: GermanCredit, TabularCSV.id: TabularCSV},
+    models={"logreg": LogRegHead, "gbdt": GBDTHead, "scorecard": ScorecardHead, "mlp": MLPHead,
+            "ft_transformer": FTTransformerHead},
+    primary_metric="auprc",
+    default_dataset=SimulatedTransactions.id,
+    default_model="gbdt",
+    reference_results=Path(__file__).with_name("reference_results.yaml"),
+    tiny_data=tiny_data,
+    metrics=METRICS,
+    default_configs={"mlp": {"train": dict(TORCH_TRAIN)},
+                     "ft_transformer": {"train": dict(TORCH_TRAIN, lr=5e-4)}},
+    report_sections=report_sections,
+    intended_use=("Ranking card transactions for analyst review and scoring credit applicants with explainable "
+                  "points; decisions stay with trained staff. Not for automated adverse decisions without human "
+                  "review and a fairness check on the deployment population."),
+)
