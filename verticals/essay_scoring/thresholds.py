@@ -1,0 +1,31 @@
+"""QWK threshold optimisation: cut points fitted on validation predictions of one prompt."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from verticalkit.core.metrics import quadratic_weighted_kappa
+
+
+def apply_cutpoints(pred: np.ndarray, cutpoints: np.ndarray, low: int) -> np.ndarray:
+    """Score = low + number of cut points the prediction is at or above."""
+    return low + np.searchsorted(np.sort(cutpoints), np.asarray(pred), side="right")
+
+
+def fit_cutpoints(y: np.ndarray, pred: np.ndarray, low: int, high: int, n_grid: int = 15, rounds: int = 2) -> np.ndarray:
+    """Coordinate search of the cut points maximising QWK, starting at the rounding points."""
+    cut = np.arange(low, high) + 0.5
+    if len(np.unique(y)) < 2 or len(cut) == 0:
+        return cut
+    best = quadratic_weighted_kappa(y, apply_cutpoints(pred, cut, low), low, high)
+    for _ in range(rounds):
+        for i in range(len(cut)):
+            lo = cut[i - 1] if i > 0 else cut[i] - 1
+            hi = cut[i + 1] if i + 1 < len(cut) else cut[i] + 1
+            for c in np.linspace(lo, hi, n_grid + 2)[1:-1]:
+                trial = cut.copy()
+                trial[i] = c
+                q = quadratic_weighted_kappa(y, apply_cutpoints(pred, trial, low), low, high)
+                if q > best + 1e-12:
+                    best, cut = q, trial
+    return cut

@@ -1,0 +1,43 @@
+"""Small synthetic essays (offline) for the conformance check and fast tests."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from verticalkit.core.data import DatasetSplits, Split, Task
+from verticalkit.core.splits import stratified_split
+
+BASIC = "the a is was it and to of in that we they people good bad thing very really".split()
+RICH = ("consequently furthermore evidence demonstrates significant perspective community technology "
+        "responsibility however although analysis argument persuasive development essential").split()
+
+
+def synthetic_essays(n: int = 240, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """Essays for prompts 1 (scores 0–3) and 2 (scores 1–6); better essays are longer and richer."""
+    rng = np.random.default_rng(seed)
+    texts, prompts, scores = [], [], []
+    for i in range(n):
+        prompt = 1 + i % 2
+        lo, hi = (0, 3) if prompt == 1 else (1, 6)
+        score = int(rng.integers(lo, hi + 1))
+        quality = (score - lo) / (hi - lo)
+        n_sent = int(3 + 12 * quality + rng.integers(0, 3))
+        sentences = []
+        for _ in range(n_sent):
+            k = int(rng.integers(6, 14))
+            pool = np.where(rng.random(k) < quality, rng.choice(RICH, k), rng.choice(BASIC, k))
+            sentences.append(" ".join(pool).capitalize() + ".")
+        texts.append(" ".join(sentences))
+        prompts.append(prompt)
+        scores.append(score)
+    return pd.DataFrame({"text": texts, "prompt": prompts}), np.asarray(scores, dtype=float)
+
+
+def tiny_data(seed: int = 0) -> DatasetSplits:
+    X, y = synthetic_essays(seed=seed)
+    meta = pd.DataFrame({"prompt": X["prompt"]})
+    full = Split(X, y, np.array([f"essay{i}" for i in range(len(y))]), meta=meta)
+    tr, va, te = stratified_split(len(y), X["prompt"].to_numpy(), seed=seed)
+    task = Task(kind="regression", target="score", primary_metric="qwk", score_range=(0.0, 6.0))
+    return DatasetSplits("essay-csv", task, full.subset(tr), full.subset(va), full.subset(te), "synthetic")
