@@ -25,8 +25,11 @@ $(VENV)/.installed-test: $(VENV)/.installed
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
+# The main job: the finance vertical's embedded default (simulated card transactions,
+# gbdt head) trained, evaluated and reported end to end; prints where report.html is.
 demo: $(VENV)/.installed
 	$(BIN)/verticalkit list
+	$(BIN)/verticalkit train fraud --out runs/fraud-demo --overwrite
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q

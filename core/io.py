@@ -10,6 +10,12 @@ from pathlib import Path
 from typing import Iterator
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_path(dest: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``dest``; it replaces ``dest`` only if the block succeeds."""
@@ -19,6 +25,7 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file normal permissions
         os.replace(tmp, dest)
     finally:
         if os.path.exists(tmp):
@@ -43,6 +50,7 @@ def atomic_dir(dest: str | Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp"))
     try:
         yield tmp
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp creates 0700
         if dest.exists():
             old = dest.with_name(f".{dest.name}.old")
             if old.exists():

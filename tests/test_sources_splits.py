@@ -77,3 +77,20 @@ def test_temporal_split_orders_by_time():
     t = np.random.default_rng(0).permutation(100)
     tr, va, te = temporal_split(t, 0.2, 0.1)
     assert t[tr].max() < t[va].min() and t[va].max() < t[te].min() and len(te) == 20
+
+
+def test_atomic_writes_get_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    from verticalkit.core.io import atomic_dir, atomic_write_text
+
+    mask = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "x")
+        with atomic_dir(tmp_path / "d") as d:
+            (d / "f").write_text("y")
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o755
