@@ -1,0 +1,240 @@
+"""Dataset adapters of the medical imaging vertical: MedMNIST npz, DICOM folder + CSV, image folder;
+and the de-identification guarantee through training and batch prediction."""
+
+from __future__ import annotations
+
+import copy
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+from pydicom.uid import generate_uid
+
+from verticalkit.core.errors import DataError
+from verticalkit.verticals.medical_imaging.data import MEDMNIST_ADAPTERS, DicomFolder, ImageFolder
+from verticalkit.verticals.medical_imaging.dicom import hash_patient_id
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(os.environ.get("VERTICALKIT_DATA", SHARED))
+
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch):
+    """No $VERTICALKIT_DATA and an empty cache, so nothing is found unless the test writes it."""
+    monkeypatch.setenv("VERTICALKIT_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return tmp_path
+
+
+# --------------------------------------------------------------------------- MedMNIST
+
+
+@pytest.mark.skipif(not (DATA / "pneumoniamnist" / "pneumoniamnist.npz").is_file(),
+                    reason="PneumoniaMNIST not in $VERTICALKIT_DATA (../shared/data)")
+def test_pneumoniamnist_official_split(monkeypatch):
+    monkeypatch.setenv("VERTICALKIT_DATA", str(DATA))
+    splits = MEDMNIST_ADAPTERS["pneumoniamnist"]().load()
+    assert (len(splits.train), len(splits.val), len(splits.test)) == (4708, 524, 624)
+    assert splits.task.kind == "binary" and splits.task.classes == ["normal", "pneumonia"]
+    assert splits.train.X.shape == (4708, 1, 28, 28) and splits.train.X.dtype == np.uint8
+    assert np.bincount(splits.test.y).tolist() == [234, 390]
+    assert splits.protocol == "official-split"
+    small = MEDMNIST_ADAPTERS["pneumoniamnist"](max_train=300, seed=1).load()
+    assert len(small.train) == 300 and len(small.test) == 624
+
+
+def _npz(path: Path, n: int = 6, size: int = 28, channels: int = 1, labels: np.ndarray | None = None, drop=()):
+    rng = np.random.default_rng(0)
+    shape = (n, size, size) if channels == 1 else (n, size, size, 3)
+    arrays = {}
+    for split in ("train", "val", "test"):
+        arrays[f"{split}_images"] = rng.integers(0, 255, shape, dtype=np.uint8)
+        arrays[f"{split}_labels"] = labels if labels is not None else (np.arange(n) % 2).reshape(n, 1)
+    for k in drop:
+        arrays.pop(k)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **arrays)
+    return path
+
+
+def test_medmnist_multilabel_rgb_and_sizes(isolated):
+    chest = isolated / "data" / "chestmnist" / "chestmnist_64.npz"
+    _npz(chest, size=64, labels=np.random.default_rng(1).integers(0, 2, (6, 14)))
+    splits = MEDMNIST_ADAPTERS["chestmnist"](size=64).load()
+    assert splits.task.kind == "multilabel" and len(splits.task.classes) == 14
+    assert splits.train.y.shape == (6, 14) and splits.train.X.shape == (6, 1, 64, 64)
+    _npz(isolated / "data" / "bloodmnist" / "bloodmnist.npz", channels=3, labels=np.arange(6).reshape(6, 1))
+    blood = MEDMNIST_ADAPTERS["bloodmnist"]().load()
+    assert blood.task.kind == "multiclass" and blood.train.X.shape == (6, 3, 28, 28)
+    retina = _npz(isolated / "retina" / "retinamnist.npz", channels=3, labels=np.arange(6).reshape(6, 1) % 5)
+    assert MEDMNIST_ADAPTERS["retinamnist"](path=retina).load().task.kind == "multiclass"  # ordinal, as MedMNIST
+
+
+def test_medmnist_bad_npz(isolated):
+    bad = _npz(isolated / "x" / "pneumoniamnist.npz", drop=("val_labels",))
+    with pytest.raises(DataError, match="val_labels.*missing"):
+        MEDMNIST_ADAPTERS["pneumoniamnist"](path=bad).load()
+    out = _npz(isolated / "y" / "pneumoniamnist.npz", labels=np.array([[0], [1], [2], [0], [1], [0]]))
+    with pytest.raises(DataError, match=r"train_labels row 2 is outside the class range 0..1"):
+        MEDMNIST_ADAPTERS["pneumoniamnist"](path=out).load()
+    (isolated / "z.npz").write_bytes(b"not a zip")
+    with pytest.raises(DataError, match="z.npz"):
+        MEDMNIST_ADAPTERS["pneumoniamnist"](path=isolated / "z.npz").load()
+
+
+def test_medmnist_never_downloads_unasked(isolated):
+    with pytest.raises(DataError, match="verticalkit data fetch pneumoniamnist"):
+        MEDMNIST_ADAPTERS["pneumoniamnist"]().load()
+    with pytest.raises(Exception, match="sizes"):
+        MEDMNIST_ADAPTERS["pneumoniamnist"](size=32).load()
+
+
+# --------------------------------------------------------------------------- DICOM folder
+
+PATIENTS = [("DOE^JANE", "PID-0001"), ("ROE^RICHARD", "PID-0002"), ("POE^EDGAR", "PID-0003"),
+            ("LOE^ANNA", "PID-0004"), ("MOE^MAX", "PID-0005"), ("NOE^NORA", "PID-0006"),
+            ("KOE^KARL", "PID-0007"), ("HOE^HANNA", "PID-0008"), ("JOE^JON", "PID-0009"), ("ZOE^ZED", "PID-0010")]
+
+
+def make_dicom_folder(root: Path, per_patient: int = 3) -> tuple[Path, list[str]]:
+    """Copies of MR_small with one synthetic patient per pair (names, IDs, birth dates set)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        base = pydicom.dcmread(get_testdata_file("MR_small.dcm"))
+    rng = np.random.default_rng(0)
+    rows, secrets = [], []
+    root.mkdir(parents=True, exist_ok=True)
+    for p, (name, pid) in enumerate(PATIENTS):
+        label = "pneumonia" if p % 2 else "normal"
+        for k in range(per_patient):
+            ds = copy.deepcopy(base)
+            ds.PatientName, ds.PatientID, ds.PatientBirthDate = name, pid, f"19{50 + p}0101"
+            ds.PatientSex = "F" if p % 2 else "M"
+            ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+            arr = ds.pixel_array.astype(np.int16)
+            if label == "pneumonia":
+                arr[20:40, 20:40] += 300
+            arr = np.clip(arr + rng.integers(-20, 20, arr.shape), 0, None).astype(np.int16)
+            ds.PixelData = arr.tobytes()
+            sub = root / f"site{p % 2}"
+            sub.mkdir(exist_ok=True)
+            f = sub / f"img_{p:02d}_{k}.dcm"
+            ds.save_as(f)
+            rows.append({"file": f"site{p % 2}/{f.name}", "SOPInstanceUID": ds.SOPInstanceUID, "label": label})
+        secrets += [name, pid, name.replace("^", " "), f"19{50 + p}0101"]
+    pd.DataFrame(rows).to_csv(root / "labels.csv", index=False)
+    return root, secrets
+
+
+def test_dicom_folder_grouped_by_hashed_patient(tmp_path):
+    root, secrets = make_dicom_folder(tmp_path / "dcm")
+    splits = DicomFolder(path=root, image_size=32, seed=0).load()
+    assert splits.task.kind == "binary" and splits.task.classes == ["normal", "pneumonia"]
+    assert splits.train.X.shape[1:] == (1, 32, 32) and splits.train.X.dtype == np.float32
+    sides = [set(splits.split(s).groups) for s in ("train", "val", "test")]
+    assert all(sides) and not (sides[0] & sides[1] or sides[0] & sides[2] or sides[1] & sides[2])
+    all_groups = set().union(*sides)
+    assert all_groups == {hash_patient_id(pid) for _, pid in PATIENTS}
+    text = repr(splits.train.ids) + repr(all_groups) + splits.train.meta.to_csv()
+    assert not any(s in text for s in secrets)
+    assert set(splits.train.meta.columns) >= {"sex", "age_band", "manufacturer"}
+    # keyed by SOPInstanceUID instead of file name: same images
+    table = pd.read_csv(root / "labels.csv")[["SOPInstanceUID", "label"]]
+    table.to_csv(root / "by_uid.csv", index=False)
+    by_uid = DicomFolder(path=root, labels="by_uid.csv", image_size=32, seed=0).load()
+    assert sorted(by_uid.train.ids) == sorted(splits.train.ids)
+
+
+def test_dicom_folder_bad_input(tmp_path):
+    root, secrets = make_dicom_folder(tmp_path / "dcm", per_patient=1)
+    table = pd.read_csv(root / "labels.csv")
+    pd.concat([table, pd.DataFrame([{"file": "nope.dcm", "label": "normal"}])]).to_csv(root / "l2.csv", index=False)
+    with pytest.raises(DataError, match=r"l2.csv: row 12, file 'nope.dcm': no such file"):
+        DicomFolder(path=root, labels="l2.csv").load()
+    with pytest.raises(DataError, match="label column 'diagnosis' not found"):
+        DicomFolder(path=root, label_column="diagnosis").load()
+    import shutil
+
+    shutil.copy(get_testdata_file("rtplan.dcm"), root / "plan.dcm")
+    pd.concat([table, pd.DataFrame([{"file": "plan.dcm", "label": "normal"}])]).to_csv(root / "l3.csv", index=False)
+    with pytest.raises(DataError, match="plan.dcm: no PixelData") as err:
+        DicomFolder(path=root, labels="l3.csv").load()
+    assert not any(s in str(err.value) for s in secrets)
+
+
+def _scan(folder: Path, secrets: list[str]) -> list[str]:
+    hits = []
+    for f in folder.rglob("*"):
+        if f.is_file():
+            data = f.read_bytes()
+            hits += [f"{f.name}: {s}" for s in secrets if s.encode() in data]
+    return hits
+
+
+def test_no_identifier_in_any_file_the_kit_writes(tmp_path, monkeypatch, caplog):
+    """Train on a DICOM folder, batch-predict it (with a corrupt file): no PatientName / PatientID /
+    birth date in the run directory (config, metrics, predictions, report, model card, logs) or outputs."""
+    import logging
+
+    from verticalkit.core.batch import predict_file
+    from verticalkit.core.predictor import Predictor
+    from verticalkit.core.run import build_config, train
+
+    caplog.set_level(logging.DEBUG)
+    root, secrets = make_dicom_folder(tmp_path / "dcm")
+    out = tmp_path / "run"
+    cfg = build_config("medical_imaging", "dicom-folder", "logreg", str(out),
+                       sets=[f"data.path={root}", "data.image_size=16", "eval.n_bootstrap=50", "seed=0"])
+    train(cfg)
+    assert (out / "metrics.json").is_file() and (out / "model_card.md").is_file()
+    (root / "broken.dcm").write_bytes(b"\0" * 128 + b"DICM" + b"\x02\x00")
+    pred = Predictor.load(out / "model")
+    summary = predict_file(pred, root, tmp_path / "scores.csv", progress=False)
+    scored = pd.read_csv(tmp_path / "scores.csv")
+    assert summary["errors"] == 1 and len(scored) == len(PATIENTS) * 3
+    errors = pd.read_csv(summary["errors_file"])
+    assert errors["id"].tolist() == ["broken.dcm"] and "broken.dcm: no PixelData" in errors["error"][0]
+    assert _scan(out, secrets) == [] and _scan(tmp_path / "scores.csv", secrets) == []
+    assert _scan(Path(summary["errors_file"]), secrets) == []
+    assert not any(s in caplog.text for s in secrets)
+
+
+# --------------------------------------------------------------------------- image folder
+
+
+def _png(path: Path, rgb: bool, value: int) -> None:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arr = np.full((20, 24, 3) if rgb else (20, 24), value, dtype=np.uint8)
+    Image.fromarray(arr).save(path)
+
+
+def test_image_folder_layouts_and_errors(tmp_path):
+    root = tmp_path / "imgs"
+    for i in range(10):
+        _png(root / "cat" / f"{i}.png", rgb=False, value=10 * i)
+        _png(root / "dog" / f"{i}.jpg", rgb=i % 2 == 0, value=200)
+    splits = ImageFolder(path=root, image_size=16).load()
+    assert splits.task.classes == ["cat", "dog"] and splits.train.X.shape[1:] == (3, 16, 16)
+    assert len(splits.train) + len(splits.val) + len(splits.test) == 20
+    grey = ImageFolder(path=root, image_size=16, channels=1).load()
+    assert grey.train.X.shape[1] == 1
+    official = tmp_path / "official"
+    for side, n in (("train", 4), ("val", 2), ("test", 2)):
+        for c in ("a", "b"):
+            for i in range(n):
+                _png(official / side / c / f"{i}.png", rgb=False, value=50)
+    s = ImageFolder(path=official, image_size=8).load()
+    assert (len(s.train), len(s.val), len(s.test)) == (8, 4, 4) and s.protocol == "folder-split"
+    (root / "cat" / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    with pytest.raises(DataError, match=r"bad.png: not a readable image"):
+        ImageFolder(path=root).load()
+    (tmp_path / "empty" / "a").mkdir(parents=True)
+    with pytest.raises(DataError, match="class folder"):
+        ImageFolder(path=tmp_path / "empty").load()

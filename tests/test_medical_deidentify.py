@@ -1,0 +1,44 @@
+"""De-identification (PS3.15 basic profile subset): identifiers gone, links kept, audit log clean."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pydicom
+import pytest
+from test_medical_data import make_dicom_folder
+
+from verticalkit.core.errors import DataError
+from verticalkit.verticals.medical_imaging.deidentify import date_offset, deidentify_folder, remap_uid
+
+
+def test_deidentify_folder(tmp_path):
+    src, secrets = make_dicom_folder(tmp_path / "src", per_patient=2)
+    first = src / "site0" / "img_00_0.dcm"
+    ds = pydicom.dcmread(first)
+    ds.BurnedInAnnotation = "YES"
+    ds.add_new(0x00091001, "LO", "private secret")
+    ds.save_as(first)
+    originals = {f.relative_to(src): pydicom.dcmread(f) for f in src.rglob("*.dcm")}
+    audit_file = deidentify_folder(src, tmp_path / "dst", salt="site-secret")
+    out = {f.relative_to(tmp_path / "dst"): pydicom.dcmread(f) for f in (tmp_path / "dst").rglob("*.dcm")}
+    assert out.keys() == originals.keys()
+    for f in (f for f in (tmp_path / "dst").rglob("*") if f.is_file()):
+        data = f.read_bytes()
+        assert not [s for s in secrets + ["private secret"] if s.encode() in data], f
+    a, b = out[first.relative_to(src)], out[(src / "site0" / "img_00_1.dcm").relative_to(src)]
+    oa = originals[first.relative_to(src)]
+    assert a.PatientID == b.PatientID != oa.PatientID and a.PatientIdentityRemoved == "YES"
+    assert a.StudyInstanceUID == b.StudyInstanceUID == remap_uid(oa.StudyInstanceUID, "site-secret")
+    assert a.SOPInstanceUID != b.SOPInstanceUID and a.SOPClassUID == oa.SOPClassUID
+    assert a.file_meta.MediaStorageSOPInstanceUID == a.SOPInstanceUID
+    shift = date_offset(oa.PatientID, "site-secret")
+    want = (pd.Timestamp(oa.PatientBirthDate) - pd.Timedelta(days=shift)).strftime("%Y%m%d")
+    assert a.PatientBirthDate == want and 1 <= shift <= 365
+    assert not any(e.tag.is_private for e in a)
+    np.testing.assert_array_equal(a.pixel_array, oa.pixel_array)
+    audit = pd.read_csv(audit_file)
+    assert "FLAG: burned-in text, pixels not scrubbed" in set(audit["action"])
+    assert not [s for s in secrets if s in audit.to_csv()]
+    with pytest.raises(DataError, match="salt"):
+        deidentify_folder(src, tmp_path / "x", salt="")

@@ -1,0 +1,46 @@
+"""Medical vertical: image classification (binary, multi-class, multi-label).
+
+Datasets: every MedMNIST 2D flag (``pneumoniamnist`` default, official splits), ``dicom-folder``
+(DICOM files + labels CSV, patient-grouped split), ``image-folder`` (PNG/JPEG ImageFolder).
+Models: ``cnn`` (small CNN), ``mobilenet_v2`` (ImageNet weights from a local file), ``logreg``.
+DICOM → tensor in :mod:`.dicom` (modality LUT → VOI → MONOCHROME1 inversion → [0, 1]);
+de-identification (PS3.15 basic profile subset) in :mod:`.deidentify`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from verticalkit.core.registry import Vertical
+
+from .data import adapters
+from .inputs import SERVE_EXAMPLE, read_input, request_to_input
+from .models import CNNHead, LogRegHead, MobileNetV2Head
+from .report import report_sections
+from .tiny import tiny_data
+
+# early stopping on validation AUC (patience 5); the best epoch's weights are kept
+TORCH_TRAIN = {"epochs": 20, "batch_size": 128, "lr": 2e-3, "weight_decay": 1e-4, "patience": 5, "progress": False}
+
+VERTICAL = Vertical(
+    id="medical_imaging",
+    description="medical: image classification from MedMNIST, DICOM folders and image folders (binary, "
+                "multi-class, multi-label)",
+    datasets=adapters(),
+    models={"cnn": CNNHead, "mobilenet_v2": MobileNetV2Head, "logreg": LogRegHead},
+    primary_metric="roc_auc",
+    default_dataset="pneumoniamnist",
+    default_model="cnn",
+    reference_results=Path(__file__).with_name("reference_results.yaml"),
+    tiny_data=tiny_data,
+    default_configs={"cnn": {"train": dict(TORCH_TRAIN)},
+                     "mobilenet_v2": {"train": dict(TORCH_TRAIN, lr=1e-3, epochs=10)}},
+    report_sections=report_sections,
+    read_input=read_input,
+    intended_use=("Research prototype for classifying medical images (radiographs, CT/MR slices, microscopy) "
+                  "to triage or prioritise them for review by a qualified clinician. Not a medical device: "
+                  "not for diagnosis or treatment decisions, and not validated on any deployment population."),
+    clinical=True,
+    serve_example=SERVE_EXAMPLE,
+    request_to_input=request_to_input,
+)

@@ -1,0 +1,377 @@
+"""Dataset adapters of the medical imaging vertical.
+
+* MedMNIST 2D, one adapter per flag (``pneumoniamnist``, ``chestmnist``, ...): reads
+  ``<flag>[_<size>].npz``, the official train/val/test split; fetched from Zenodo (md5
+  checked) only with ``data.download=true``.
+* ``dicom-folder``: a folder of DICOM files and a labels CSV (file name or SOPInstanceUID
+  → label); split grouped by the *hashed* PatientID so no patient is on two sides.
+* ``image-folder``: ImageFolder layout (``<root>/<class>/*.png``, or
+  ``<root>/{train,val,test}/<class>/``), PNG/JPEG/TIFF, grey or RGB.
+
+``X`` is an ``(N, C, H, W)`` array (uint8 for MedMNIST, float32 in [0, 1] otherwise).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+import numpy as np
+import pandas as pd
+
+from verticalkit.core.data import DatasetAdapter, DatasetSplits, Split, Task
+from verticalkit.core.errors import ConfigError, DataError
+from verticalkit.core.sources import candidate_dirs, resolve_source
+from verticalkit.core.splits import grouped_split, stratified_split
+
+from .dicom import VOI_MODES, hash_patient_id, read_dicom
+from .images import IMAGE_SUFFIXES, is_dicom_file, match_channels, read_image, resize
+from .medmnist import FLAGS, SIZES, Flag
+
+SPLITS = ("train", "val", "test")
+
+
+def classification_task(kind: str, classes: list[str], target: str = "label") -> Task:
+    """binary / multiclass / multilabel (MedMNIST's ordinal is evaluated as multi-class, as in its paper)."""
+    kind = "multiclass" if kind == "ordinal" else kind
+    if kind == "multiclass" and len(classes) == 2:
+        kind = "binary"
+    return Task(kind=kind, target=target, primary_metric="roc_auc", classes=list(classes))
+
+
+# --------------------------------------------------------------------------- MedMNIST
+
+
+class MedMNIST(DatasetAdapter):
+    """A MedMNIST 2D dataset (``flag``), official splits; ``size`` 28 / 64 / 128 / 224.
+
+    max_train: keep at most this many training images (seeded, stratified subset) for quick runs.
+    """
+
+    flag: Flag = FLAGS["pneumoniamnist"]
+
+    def __init__(self, path: str | Path | None = None, seed: int = 42, download: bool = False, size: int = 28,
+                 max_train: int | None = None):
+        super().__init__(path, seed, download)
+        self.size = size
+        self.max_train = max_train
+
+    def load(self) -> DatasetSplits:
+        flag = self.flag
+        if self.size not in SIZES:
+            raise ConfigError(f"data.size={self.size}: MedMNIST sizes are {', '.join(map(str, SIZES))}")
+        name = flag.file_name(self.size)
+        file = resolve_source(self.id, (name,), self.path, urls={name: flag.url(self.size)},
+                              checksums={name: flag.checksum(self.size)}, download=self.download)
+        arrays = read_npz(file, flag)
+        task = classification_task(flag.task, list(flag.labels))
+        parts = {}
+        for split in SPLITS:
+            X, y = arrays[split]
+            ids = np.array([f"{split}-{i:06d}" for i in range(len(y))])
+            parts[split] = Split(X=X, y=y, ids=ids)
+        if self.max_train is not None and self.max_train < len(parts["train"]):
+            parts["train"] = parts["train"].subset(_subsample(parts["train"].y, self.max_train, self.seed))
+        return DatasetSplits(self.id, task, parts["train"], parts["val"], parts["test"], protocol="official-split",
+                             info={"source_file": file.name, "size": self.size, "medmnist_task": flag.task,
+                                   "channels": flag.channels, "licence": flag.licence})
+
+
+def _subsample(y: np.ndarray, n: int, seed: int) -> np.ndarray:
+    if y.ndim == 1 and len(np.unique(y)) > 1 and n >= 2 * len(np.unique(y)):
+        from sklearn.model_selection import train_test_split
+
+        keep, _ = train_test_split(np.arange(len(y)), train_size=n, random_state=seed, stratify=y)
+    else:
+        keep = np.random.default_rng(seed).permutation(len(y))[:n]
+    return np.sort(keep)
+
+
+def read_npz(file: Path, flag: Flag) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{split: (X uint8 (N, C, H, W), y)}`` from a MedMNIST npz, with schema checks."""
+    try:
+        npz = np.load(file, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise DataError(f"{file}: not a readable .npz file ({type(e).__name__}); delete it and fetch it again "
+                        f"(`verticalkit data fetch {flag.name}`)") from None
+    out = {}
+    with npz:
+        for split in SPLITS:
+            for key in (f"{split}_images", f"{split}_labels"):
+                if key not in npz.files:
+                    raise DataError(f"{file}: key {key!r} missing (found {npz.files}); a MedMNIST npz holds "
+                                    f"train/val/test _images and _labels: fetch the official file")
+            X, y = npz[f"{split}_images"], npz[f"{split}_labels"]
+            X = _to_nchw(X, file, split, flag.channels)
+            y = _labels(y, file, split, flag)
+            if len(X) != len(y):
+                raise DataError(f"{file}: {split}_images has {len(X)} rows but {split}_labels has {len(y)}")
+            out[split] = (X, y)
+    return out
+
+
+def _to_nchw(X: np.ndarray, file: Path, split: str, channels: int) -> np.ndarray:
+    if X.ndim == 3:
+        X = X[:, None]
+    elif X.ndim == 4 and X.shape[-1] in (1, 3):
+        X = np.transpose(X, (0, 3, 1, 2))
+    else:
+        raise DataError(f"{file}: {split}_images has shape {X.shape}; expected (N, H, W) or (N, H, W, 3) "
+                        f"(3D MedMNIST volumes are not supported)")
+    if X.shape[1] != channels:
+        raise DataError(f"{file}: {split}_images has {X.shape[1]} channel(s); this flag has {channels}")
+    return np.ascontiguousarray(X)
+
+
+def _labels(y: np.ndarray, file: Path, split: str, flag: Flag) -> np.ndarray:
+    y = np.asarray(y)
+    k = flag.n_classes
+    if flag.task == "multilabel":
+        if y.ndim != 2 or y.shape[1] != k or not np.isin(y, (0, 1)).all():
+            raise DataError(f"{file}: {split}_labels must be (N, {k}) of 0/1 for {flag.name}, got shape {y.shape}")
+        return y.astype(np.int64)
+    y = y.reshape(len(y), -1)[:, 0] if y.ndim == 2 else y
+    if y.ndim != 1 or len(y) and (y.min() < 0 or y.max() >= k):
+        bad = int(np.flatnonzero((y < 0) | (y >= k))[0]) if y.ndim == 1 else 0
+        raise DataError(f"{file}: {split}_labels row {bad} is outside the class range 0..{k - 1} of {flag.name}; "
+                        f"the file is not {flag.name}: fetch the official file")
+    return y.astype(np.int64)
+
+
+def medmnist_adapter(flag: Flag) -> type[MedMNIST]:
+    """The adapter class of one MedMNIST flag (dataset id = the flag)."""
+    card = f"{flag.name}.yaml" if flag.name == "pneumoniamnist" else None
+    return type(f"MedMNIST_{flag.name}", (MedMNIST,), {
+        "id": flag.name, "flag": flag, "files": (flag.file_name(28),), "card": card, "__module__": __name__,
+        "description": f"MedMNIST {flag.name} ({flag.task}, {flag.n_classes} labels, {flag.channels} channel(s), "
+                       f"official split {'/'.join(map(str, flag.n_samples))})"})
+
+
+MEDMNIST_ADAPTERS: dict[str, type[MedMNIST]] = {name: medmnist_adapter(f) for name, f in FLAGS.items()}
+
+
+# --------------------------------------------------------------------------- shared
+
+
+def _labels_to_index(values: pd.Series, where: str) -> tuple[np.ndarray, list[str]]:
+    """Class names sorted (numeric-aware) and the index of each label."""
+    if values.isna().any():
+        row = int(np.flatnonzero(values.isna().to_numpy())[0])
+        raise DataError(f"{where}: label missing in row {row + 2}; give every listed image a label or drop its row")
+    as_str = values.astype(str).str.strip()
+    uniq = sorted(set(as_str), key=lambda s: (0, float(s), s) if _is_number(s) else (1, 0.0, s))
+    if len(uniq) < 2:
+        raise DataError(f"{where}: only one class ({uniq}); a classifier needs at least two")
+    index = {c: i for i, c in enumerate(uniq)}
+    return as_str.map(index).to_numpy(dtype=np.int64), uniq
+
+
+def _is_number(s: str) -> bool:
+    try:
+        float(s)
+        return True
+    except ValueError:
+        return False
+
+
+def _stack(images: list[np.ndarray], channels: int) -> np.ndarray:
+    if channels == 0:
+        channels = 3 if any(im.shape[0] == 3 for im in images) else 1
+    return np.stack([match_channels(im, channels) for im in images]).astype(np.float32)
+
+
+def _find_dir(dataset_id: str, path: str | Path | None) -> Path:
+    if path is not None:
+        p = Path(path).expanduser()
+        if not p.exists():
+            raise DataError(f"{p}: no such folder; check data.path")
+        return p
+    for d in candidate_dirs(dataset_id):
+        if d.is_dir():
+            return d
+    raise DataError(f"dataset {dataset_id!r}: no folder given; pass --set data.path=<folder> or put the files "
+                    f"under $VERTICALKIT_DATA/{dataset_id}/")
+
+
+# --------------------------------------------------------------------------- DICOM folder
+
+
+class DicomFolder(DatasetAdapter):
+    """A folder of DICOM files with a labels CSV.
+
+    labels: the CSV (a path, or a file name inside the folder); key_column: ``file`` (path
+    relative to the folder, or a bare file name) or ``SOPInstanceUID`` (default: whichever
+    the CSV has); label_column: the class column. Images go through :func:`read_dicom`
+    (``voi`` mode, ``window_center``/``window_width`` for ``voi=window``), frame ``frame``,
+    centre-cropped and resized to ``image_size``. The split is grouped by the hashed
+    PatientID (a file without one is its own group) and stratified where counts allow.
+    """
+
+    id = "dicom-folder"
+    description = "a folder of DICOM files + labels CSV (file name or SOPInstanceUID → label), patient-grouped split"
+    files = ("labels.csv",)
+
+    def __init__(self, path: str | Path | None = None, seed: int = 42, download: bool = False,
+                 labels: str = "labels.csv", key_column: str | None = None, label_column: str = "label",
+                 image_size: int = 128, channels: int = 0, voi: str = "auto", window_center: float | None = None,
+                 window_width: float | None = None, frame: int = 0, test_size: float = 0.2, val_size: float = 0.1):
+        super().__init__(path, seed, download)
+        self.labels = labels
+        self.key_column = key_column
+        self.label_column = label_column
+        self.image_size = image_size
+        self.channels = channels
+        self.voi = voi
+        self.window_center = window_center
+        self.window_width = window_width
+        self.frame = frame
+        self.test_size = test_size
+        self.val_size = val_size
+
+    def _csv(self) -> tuple[Path, Path]:
+        if self.path is not None and Path(self.path).is_file():
+            return Path(self.path), Path(self.path).parent
+        if Path(self.labels).is_absolute():
+            root = _find_dir(self.id, self.path)
+            return Path(self.labels), root
+        csv = resolve_source(self.id, (self.labels,), self.path)
+        return csv, csv.parent
+
+    def load(self) -> DatasetSplits:
+        if self.voi not in VOI_MODES:
+            raise ConfigError(f"data.voi={self.voi!r}: choose one of {', '.join(VOI_MODES)}")
+        csv, root = self._csv()
+        try:
+            table = pd.read_csv(csv)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+            raise DataError(f"{csv}: cannot read the labels CSV ({type(e).__name__}); give a CSV with a header "
+                            f"row, e.g. file,label") from None
+        key = self.key_column or next((c for c in ("file", "filename", "path", "SOPInstanceUID")
+                                       if c in table.columns), None)
+        if key is None or key not in table.columns:
+            raise DataError(f"{csv}: key column {self.key_column or 'file / SOPInstanceUID'!r} not found (columns: "
+                            f"{list(table.columns)}); set data.key_column")
+        if self.label_column not in table.columns:
+            raise DataError(f"{csv}: label column {self.label_column!r} not found (columns: {list(table.columns)}); "
+                            f"set data.label_column")
+        files = self._match(table[key].astype(str).tolist(), key, root, csv)
+        y, classes = _labels_to_index(table[self.label_column], str(csv))
+        window = (self.window_center, self.window_width) if self.window_center is not None else None
+        images, meta_rows, groups = [], [], []
+        for f in files:
+            img = read_dicom(f, voi_mode=self.voi, window=window)
+            images.append(resize(img.frame(self.frame if img.pixels.shape[0] > 1 else 0), self.image_size))
+            m = img.meta
+            groups.append(m["patient"] or hash_patient_id(f.relative_to(root)))
+            meta_rows.append({"sex": m["sex"], "age_band": m["age_band"], "manufacturer": m["manufacturer"],
+                              "modality": m["modality"]})
+        X = _stack(images, self.channels)
+        groups_arr = np.asarray(groups)
+        ids = np.asarray([str(f.relative_to(root)) for f in files])
+        full = Split(X=X, y=y, ids=ids, groups=groups_arr, meta=pd.DataFrame(meta_rows))
+        tr, va, te = grouped_split(groups_arr, y, test_size=self.test_size, val_size=self.val_size, seed=self.seed)
+        task = classification_task("multiclass", classes, target=self.label_column)
+        return DatasetSplits(self.id, task, full.subset(tr), full.subset(va), full.subset(te),
+                             protocol=f"patient-grouped-{int(100 * (1 - self.test_size))}-{int(100 * self.test_size)}"
+                                      f"-seed{self.seed}",
+                             info={"n_patients": int(len(set(groups))), "image_size": self.image_size,
+                                   "voi": self.voi, "frame": self.frame})
+
+    @staticmethod
+    def _match(keys: list[str], key: str, root: Path, csv: Path) -> list[Path]:
+        if len(set(keys)) != len(keys):
+            dup = next(k for k in keys if keys.count(k) > 1)
+            raise DataError(f"{csv}: {key} {dup!r} is listed twice; one row per image")
+        if key != "SOPInstanceUID":
+            out = []
+            by_name: dict[str, list[Path]] | None = None
+            for row, k in enumerate(keys):
+                p = root / k
+                if not p.is_file():
+                    if by_name is None:
+                        by_name = {}
+                        for f in root.rglob("*"):
+                            if f.is_file():
+                                by_name.setdefault(f.name, []).append(f)
+                    hits = by_name.get(Path(k).name, [])
+                    if len(hits) != 1:
+                        raise DataError(f"{csv}: row {row + 2}, {key} {k!r}: "
+                                        f"{'no such file' if not hits else 'several files have this name'} under "
+                                        f"{root}; give the path relative to the CSV's folder")
+                    p = hits[0]
+                out.append(p)
+            return out
+        from .dicom import quiet_pydicom, read_dataset
+
+        uid_to_file: dict[str, Path] = {}
+        with quiet_pydicom():
+            for f in sorted(root.rglob("*")):
+                if f.is_file() and is_dicom_file(f):
+                    ds = read_dataset(f, stop_before_pixels=True)
+                    if ds.get("SOPInstanceUID"):
+                        uid_to_file[str(ds.SOPInstanceUID)] = f
+        missing = [i for i, k in enumerate(keys) if k not in uid_to_file]
+        if missing:
+            raise DataError(f"{csv}: row {missing[0] + 2}: no DICOM file under {root} has that SOPInstanceUID "
+                            f"({len(missing)} row(s) unmatched); fix the CSV or add the files")
+        return [uid_to_file[k] for k in keys]
+
+
+# --------------------------------------------------------------------------- image folder
+
+
+class ImageFolder(DatasetAdapter):
+    """ImageFolder layout: ``<root>/<class>/<image>`` (split seeded and stratified), or
+    ``<root>/train|val|test/<class>/<image>`` (that split). PNG / JPEG / TIFF, grey or RGB;
+    ``channels`` 0 = grey if every image is grey, else RGB."""
+
+    id = "image-folder"
+    description = "a folder of PNG/JPEG images in ImageFolder layout (<root>/<class>/*.png)"
+    files = ()
+
+    def __init__(self, path: str | Path | None = None, seed: int = 42, download: bool = False,
+                 image_size: int = 64, channels: int = 0, test_size: float = 0.2, val_size: float = 0.1):
+        super().__init__(path, seed, download)
+        self.image_size = image_size
+        self.channels = channels
+        self.test_size = test_size
+        self.val_size = val_size
+
+    def load(self) -> DatasetSplits:
+        root = _find_dir(self.id, self.path)
+        if not root.is_dir():
+            raise DataError(f"{root}: not a folder; image-folder expects <root>/<class>/<images>")
+        official = all((root / s).is_dir() for s in ("train", "test"))
+        tops = [root / s for s in SPLITS if (root / s).is_dir()] if official else [root]
+        classes = sorted({d.name for t in tops for d in t.iterdir() if d.is_dir()})
+        if len(classes) < 2:
+            raise DataError(f"{root}: found {len(classes)} class folder(s); expected <root>/<class>/<images> "
+                            f"with at least two classes")
+        index = {c: i for i, c in enumerate(classes)}
+        files, labels, sides = [], [], []
+        for top in tops:
+            for c in classes:
+                for f in sorted((top / c).glob("*")) if (top / c).is_dir() else []:
+                    if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES:
+                        files.append(f)
+                        labels.append(index[c])
+                        sides.append(top.name if official else "")
+        if not files:
+            raise DataError(f"{root}: no images ({', '.join(IMAGE_SUFFIXES)}) in the class folders")
+        X = _stack([resize(read_image(f), self.image_size) for f in files], self.channels)
+        y = np.asarray(labels, dtype=np.int64)
+        ids = np.asarray([str(f.relative_to(root)) for f in files])
+        full = Split(X=X, y=y, ids=ids)
+        if official:
+            sides_arr = np.asarray(sides)
+            tr, va, te = (np.flatnonzero(sides_arr == s) for s in SPLITS)
+            protocol = "folder-split"
+        else:
+            tr, va, te = stratified_split(len(y), y, test_size=self.test_size, val_size=self.val_size, seed=self.seed)
+            protocol = f"stratified-{int(100 * (1 - self.test_size))}-{int(100 * self.test_size)}-seed{self.seed}"
+        task = classification_task("multiclass", classes)
+        return DatasetSplits(self.id, task, full.subset(tr), full.subset(va), full.subset(te), protocol=protocol,
+                             info={"image_size": self.image_size})
+
+
+def adapters() -> dict[str, type[DatasetAdapter]]:
+    """Every dataset of the vertical, by id."""
+    return {**MEDMNIST_ADAPTERS, DicomFolder.id: DicomFolder, ImageFolder.id: ImageFolder}

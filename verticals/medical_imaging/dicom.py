@@ -1,0 +1,457 @@
+"""DICOM → float array in [0, 1], following the DICOM grayscale pipeline (PS3.3 C.11, PS3.4 N.2).
+
+Order of operations for MONOCHROME1/2 images:
+
+1. **Modality LUT**: Rescale Slope/Intercept or the Modality LUT Sequence (pydicom's
+   ``apply_modality_lut``); for enhanced multi-frame objects the values come from the
+   per-frame or shared functional groups (Pixel Value Transformation Sequence).
+2. **VOI**: the header's VOI LUT Sequence or Window Center/Width (pydicom's
+   ``apply_voi_lut``, honouring VOI LUT Function LINEAR / LINEAR_EXACT / SIGMOID), an
+   explicit window, a named preset (CT, Hounsfield units), percentile clipping, or the
+   full modality output range.
+3. **Polarity**: MONOCHROME1 or Presentation LUT Shape INVERSE is inverted *after* the
+   VOI (so a header window is applied to the stored values it was defined for).
+4. **Scaling** to [0, 1] by the real output range of the VOI step (the window's
+   output range, the LUT's 2^n - 1, the percentile bounds), never by the image's own
+   min/max after a window.
+
+RGB and YBR_* images are converted to RGB (pydicom's decoder / ``convert_color_space``),
+PALETTE COLOR through its LUT (``apply_color_lut``); colour images get no VOI and are
+scaled by 2^BitsStored - 1 (or the palette's depth). Every step is recorded in
+:attr:`DicomImage.steps`.
+
+De-identification: no error message or log line of this module contains a tag *value*
+of the file (names, IDs, dates); errors name the file path and tag keywords only, and
+pydicom's own warnings are captured, not re-emitted. The patient id is only ever
+exposed hashed (:func:`hash_patient_id`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from verticalkit.core.errors import DataError
+
+log = logging.getLogger(__name__)
+
+INSTALL_HINT = 'pip install "verticalkit[dicom]" (pylibjpeg, pylibjpeg-libjpeg, pylibjpeg-openjpeg, pylibjpeg-rle)'
+
+# Common CT windows (center, width) in Hounsfield units.
+PRESETS: dict[str, tuple[float, float]] = {
+    "brain": (40.0, 80.0),
+    "subdural": (75.0, 215.0),
+    "stroke": (40.0, 40.0),
+    "lung": (-600.0, 1500.0),
+    "mediastinum": (50.0, 350.0),
+    "abdomen": (40.0, 400.0),
+    "soft_tissue": (50.0, 400.0),
+    "liver": (30.0, 150.0),
+    "bone": (400.0, 1800.0),
+}
+VOI_MODES = ("auto", "header", "window", "percentile", "range", *PRESETS)
+
+# Tags whose values identify a person: never logged, never in errors, never in metadata.
+PHI_KEYWORDS = ("PatientName", "PatientID", "PatientBirthDate", "OtherPatientIDs", "OtherPatientNames",
+                "PatientAddress", "PatientTelephoneNumbers", "ReferringPhysicianName", "InstitutionName",
+                "AccessionNumber", "PatientMotherBirthName", "OperatorsName", "PerformingPhysicianName")
+
+_WINDOW_DEPTH = 16  # windows are computed on a 16-bit unsigned output range, then divided
+
+
+@dataclass
+class DicomImage:
+    """Pixels as float32 ``(frames, channels, rows, cols)`` in [0, 1], the steps taken, safe metadata."""
+
+    pixels: np.ndarray
+    steps: list[str] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def frame(self, index: int | str = 0) -> np.ndarray:
+        """One frame, ``(channels, rows, cols)``; ``index="middle"`` picks the middle one."""
+        n = self.pixels.shape[0]
+        i = n // 2 if index == "middle" else int(index)
+        if not -n <= i < n:
+            raise DataError(f"{self.meta.get('path')}: frame {i} requested but the file has {n} frame(s)")
+        return self.pixels[i]
+
+
+@contextlib.contextmanager
+def quiet_pydicom():
+    """Capture pydicom's warnings and silence its logger: their messages may quote tag values."""
+    logger = logging.getLogger("pydicom")
+    disabled = logger.disabled
+    logger.disabled = True
+    try:
+        with warnings.catch_warnings(record=True):
+            warnings.simplefilter("always")
+            yield
+    finally:
+        logger.disabled = disabled
+
+
+def tag_int(ds: Any, keyword: str, default: int, path: str | Path) -> int:
+    """An integer tag; a malformed value is a DataError naming the tag (not its value)."""
+    try:
+        value = ds.get(keyword, default)
+        return default if value in (None, "") else int(value)
+    except (ValueError, TypeError) as e:
+        raise DataError(f"{path}: tag {keyword} holds a malformed value; fix or re-export the file") from _clean(e)
+
+
+def hash_patient_id(value: Any, salt: str = "verticalkit") -> str:
+    """A stable, non-reversible group key for a patient id (salted sha256, 16 hex chars)."""
+    return hashlib.sha256(f"{salt}:{value}".encode()).hexdigest()[:16]
+
+
+def read_dataset(path: str | Path, stop_before_pixels: bool = False):
+    """``pydicom.dcmread`` with errors that name only the file (no tag values)."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such DICOM file; check the path")
+    try:
+        with quiet_pydicom():
+            return pydicom.dcmread(path, stop_before_pixels=stop_before_pixels)
+    except InvalidDicomError as e:
+        raise DataError(f"{path}: not a DICOM file (no DICM preamble); pass DICOM files (Part 10) only") from _clean(e)
+    except Exception as e:  # noqa: BLE001 - pydicom raises many types on corrupt input
+        raise DataError(f"{path}: unreadable DICOM file ({type(e).__name__}); the file is truncated or corrupt, "
+                        f"re-export it from the archive") from _clean(e)
+
+
+def _clean(e: BaseException) -> DataError:
+    """A stand-in cause that keeps the exception type but not its message (it may hold tag values)."""
+    return DataError(type(e).__name__)
+
+
+def safe_meta(ds: Any, path: str | Path) -> dict[str, Any]:
+    """Metadata safe to keep: modality, geometry, subgroup tags (sex, age band, manufacturer) and
+    the patient id and SOP Instance UID *hashed* (group keys, never the raw values)."""
+    age = _age_years(ds.get("PatientAge"))
+    return {
+        "path": str(path),
+        "modality": str(ds.get("Modality", "") or ""),
+        "photometric_interpretation": str(ds.get("PhotometricInterpretation", "") or ""),
+        "transfer_syntax": str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or ""),
+        "rows": tag_int(ds, "Rows", 0, path),
+        "columns": tag_int(ds, "Columns", 0, path),
+        "frames": tag_int(ds, "NumberOfFrames", 1, path),
+        "sex": str(ds.get("PatientSex", "") or "") or "unknown",
+        "age_band": age_band(age),
+        "manufacturer": str(ds.get("Manufacturer", "") or "") or "unknown",
+        "patient": hash_patient_id(ds.PatientID) if ds.get("PatientID") else "",
+        "sop_instance_uid_hash": hash_patient_id(ds.SOPInstanceUID) if ds.get("SOPInstanceUID") else "",
+    }
+
+
+def _age_years(value: Any) -> float | None:
+    """Years from a DICOM AS value ('045Y', '006M', '010W', '003D')."""
+    if not value:
+        return None
+    s = str(value).strip().upper()
+    try:
+        n, unit = float(s[:-1]), s[-1]
+    except ValueError:
+        return None
+    return {"Y": n, "M": n / 12, "W": n / 52.18, "D": n / 365.25}.get(unit)
+
+
+def age_band(age: float | None) -> str:
+    """Coarse age bands (0-17, 18-39, 40-64, 65+): a subgroup column, not an identifier."""
+    if age is None:
+        return "unknown"
+    if age < 18:
+        return "0-17"
+    if age < 40:
+        return "18-39"
+    return "40-64" if age < 65 else "65+"
+
+
+# ----------------------------------------------------------------------------- decoding
+
+
+def decode_pixels(ds: Any, path: str | Path) -> tuple[np.ndarray, str]:
+    """Stored pixel values ``(frames, rows, cols[, samples])`` and the photometric interpretation
+    they are in after decoding (YBR_* is converted to RGB)."""
+    if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
+        modality = ds.get("Modality", "?")
+        raise DataError(f"{path}: no PixelData (a {modality} object holds no image); "
+                        f"remove non-image objects (RT plans, structured reports, ...) from the input")
+    for keyword in ("Rows", "Columns", "BitsAllocated", "PhotometricInterpretation"):
+        if keyword not in ds:
+            raise DataError(f"{path}: tag {keyword} missing; the image cannot be decoded, re-export the file")
+    ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    pi = str(ds.PhotometricInterpretation).strip()
+    try:
+        arr, pi = _decode(ds, ts, pi)
+    except DataError:
+        raise
+    except (RuntimeError, NotImplementedError, ImportError) as e:
+        if ts is not None and getattr(ts, "is_compressed", False):
+            raise DataError(f"{path}: cannot decode transfer syntax {ts.name} ({ts}); the pixel decoder plugin is "
+                            f"missing or failed: {INSTALL_HINT}") from _clean(e)
+        raise DataError(f"{path}: cannot decode PixelData ({type(e).__name__}); the file is corrupt") from _clean(e)
+    except (ValueError, AttributeError, KeyError, IndexError, TypeError, OSError) as e:
+        raise DataError(f"{path}: PixelData does not match Rows/Columns/BitsAllocated ({type(e).__name__}); "
+                        f"the file is truncated or corrupt, re-export it") from _clean(e)
+    frames = tag_int(ds, "NumberOfFrames", 1, path)
+    spp = tag_int(ds, "SamplesPerPixel", 1, path)
+    if frames == 1 and arr.ndim == (2 if spp == 1 else 3):
+        arr = arr[None]
+    return arr, pi
+
+
+def _decode(ds: Any, ts: Any, pi: str) -> tuple[np.ndarray, str]:
+    try:
+        from pydicom.pixels import get_decoder  # pydicom >= 3
+    except ImportError:  # pragma: no cover - pydicom 2.x
+        get_decoder = None
+    if get_decoder is not None and ts is not None:
+        decoder = get_decoder(ts)
+        if decoder is None:
+            raise NotImplementedError(f"no decoder for {ts}")
+        arr, info = decoder.as_array(ds, as_rgb=True)
+        return arr, str(info.get("photometric_interpretation", pi))
+    arr = ds.pixel_array  # pragma: no cover - pydicom 2.x
+    if pi.startswith("YBR") and pi not in ("YBR_RCT", "YBR_ICT"):  # pragma: no cover
+        from pydicom.pixel_data_handlers.util import convert_color_space
+
+        arr, pi = convert_color_space(arr, pi, "RGB"), "RGB"
+    return arr, pi
+
+
+# ----------------------------------------------------------------------------- transforms
+
+
+def _frame_item(ds: Any, frame: int, sequence: str) -> Any | None:
+    """The functional-group item ``sequence`` for ``frame`` (per-frame first, then shared)."""
+    for group, idx in (("PerFrameFunctionalGroupsSequence", frame), ("SharedFunctionalGroupsSequence", 0)):
+        seq = ds.get(group)
+        if seq and len(seq) > idx and sequence in seq[idx] and len(seq[idx][sequence].value):
+            return seq[idx][sequence][0]
+    return None
+
+
+def _view(ds: Any, frame: int) -> Any:
+    """A small Dataset with the top-level Modality/VOI LUT tags that apply to ``frame``."""
+    from pydicom.dataset import Dataset
+
+    v = Dataset()
+    for kw in ("PhotometricInterpretation", "BitsStored", "PixelRepresentation", "RescaleSlope", "RescaleIntercept",
+               "ModalityLUTSequence", "WindowCenter", "WindowWidth", "VOILUTFunction", "VOILUTSequence"):
+        if kw in ds:
+            v[kw] = ds[kw]
+    if hasattr(ds, "file_meta"):
+        v.file_meta = ds.file_meta
+    if "RescaleSlope" not in v and "ModalityLUTSequence" not in v:
+        item = _frame_item(ds, frame, "PixelValueTransformationSequence")
+        if item is not None and "RescaleSlope" in item and "RescaleIntercept" in item:
+            v.RescaleSlope, v.RescaleIntercept = item.RescaleSlope, item.RescaleIntercept
+    if "WindowCenter" not in v and "VOILUTSequence" not in v:
+        item = _frame_item(ds, frame, "FrameVOILUTSequence")
+        if item is not None and "WindowCenter" in item and "WindowWidth" in item:
+            v.WindowCenter, v.WindowWidth = item.WindowCenter, item.WindowWidth
+            if "VOILUTFunction" in item:
+                v.VOILUTFunction = item.VOILUTFunction
+    return v
+
+
+def _stored_range(v: Any) -> tuple[float, float]:
+    bits = int(v.BitsStored)
+    if int(v.get("PixelRepresentation", 0)) == 1:
+        return -(2.0 ** (bits - 1)), 2.0 ** (bits - 1) - 1
+    return 0.0, 2.0 ** bits - 1
+
+
+def modality_lut(arr: np.ndarray, v: Any) -> tuple[np.ndarray, tuple[float, float], str]:
+    """Apply the Modality LUT; return the values, their possible range and a step note."""
+    from pydicom.pixels import apply_modality_lut
+
+    lo, hi = _stored_range(v)
+    if v.get("ModalityLUTSequence"):
+        item = v.ModalityLUTSequence[0]
+        out = apply_modality_lut(arr, v).astype(np.float64)
+        probe = apply_modality_lut(np.arange(int(lo), int(hi) + 1, dtype=np.int64), v)  # every stored value
+        return out, (float(probe.min()), float(probe.max())), \
+            f"modality: Modality LUT Sequence ({item.LUTDescriptor[0] or 65536} entries, {item.LUTDescriptor[2]} bits)"
+    if "RescaleSlope" in v and "RescaleIntercept" in v:
+        slope, intercept = float(v.RescaleSlope), float(v.RescaleIntercept)
+        out = apply_modality_lut(arr, v).astype(np.float64)
+        ends = sorted((lo * slope + intercept, hi * slope + intercept))
+        return out, (ends[0], ends[1]), f"modality: rescale slope={slope:g} intercept={intercept:g}"
+    return arr.astype(np.float64), (lo, hi), "modality: identity (no rescale or Modality LUT)"
+
+
+def _window(arr: np.ndarray, v: Any, center: float, width: float, function: str = "LINEAR") -> np.ndarray:
+    """pydicom's windowing on a 16-bit unsigned output range, divided to [0, 1]."""
+    from pydicom.dataset import Dataset
+    from pydicom.pixels import apply_voi_lut
+
+    w = Dataset()
+    w.PhotometricInterpretation, w.BitsStored, w.PixelRepresentation = "MONOCHROME2", _WINDOW_DEPTH, 0
+    w.WindowCenter, w.WindowWidth, w.VOILUTFunction = float(center), float(width), function
+    return apply_voi_lut(arr.astype(np.float64), w, prefer_lut=False) / (2.0 ** _WINDOW_DEPTH - 1)
+
+
+def voi(arr: np.ndarray, v: Any, mode: str, value_range: tuple[float, float], window: tuple[float, float] | None,
+        percentiles: tuple[float, float], path: str | Path, index: int = 0) -> tuple[np.ndarray, str]:
+    """The VOI step; returns values in [0, 1] and a step note."""
+    from pydicom.pixels import apply_voi_lut
+
+    if mode == "auto":
+        mode = "header" if _has_header_voi(v) else "percentile"
+    if mode == "header":
+        if v.get("VOILUTSequence"):
+            item = v.VOILUTSequence[min(index, len(v.VOILUTSequence) - 1)]
+            depth = int(item.LUTDescriptor[2])
+            out = apply_voi_lut(np.rint(arr).astype(np.int64), v, index=index, prefer_lut=True)
+            return out.astype(np.float64) / (2.0 ** depth - 1), \
+                f"voi: VOI LUT Sequence ({item.LUTDescriptor[0] or 65536} entries, {depth} bits)"
+        if "WindowCenter" not in v or "WindowWidth" not in v:
+            raise DataError(f"{path}: voi='header' but tags WindowCenter/WindowWidth and VOILUTSequence are absent; "
+                            f"use voi='percentile', 'range', a preset or an explicit window")
+        c, w = _nth(v.WindowCenter, index), _nth(v.WindowWidth, index)
+        fn = str(v.get("VOILUTFunction", "LINEAR") or "LINEAR").upper()
+        return _window(arr, v, c, w, fn), f"voi: header window center={c:g} width={w:g} ({fn})"
+    if mode == "window" or mode in PRESETS:
+        c, w = PRESETS[mode] if mode in PRESETS else (window or (None, None))
+        if c is None or w is None or w < 1:
+            raise DataError(f"{path}: voi='window' needs window=(center, width) with width >= 1")
+        name = f"preset {mode!r} " if mode in PRESETS else ""
+        return _window(arr, v, c, w, "LINEAR"), f"voi: {name}window center={c:g} width={w:g} (LINEAR)"
+    if mode == "percentile":
+        p_lo, p_hi = percentiles
+        lo, hi = np.percentile(arr, [p_lo, p_hi])
+        out = np.clip((arr - lo) / (hi - lo), 0, 1) if hi > lo else np.zeros_like(arr)
+        return out, f"voi: percentile clip [{p_lo:g}, {p_hi:g}] -> [{lo:g}, {hi:g}]"
+    if mode == "range":
+        lo, hi = value_range
+        out = np.clip((arr - lo) / (hi - lo), 0, 1) if hi > lo else np.zeros_like(arr)
+        return out, f"voi: none, full modality output range [{lo:g}, {hi:g}]"
+    raise DataError(f"unknown voi mode {mode!r}; use one of {', '.join(VOI_MODES)}")
+
+
+def _nth(value: Any, index: int) -> float:
+    try:
+        seq = list(value)
+    except TypeError:
+        return float(value)
+    return float(seq[min(index, len(seq) - 1)])
+
+
+# ----------------------------------------------------------------------------- entry point
+
+
+def read_dicom(path: str | Path, *, voi_mode: str = "auto", window: tuple[float, float] | None = None,
+               percentiles: tuple[float, float] = (0.5, 99.5), voi_index: int = 0,
+               frames: list[int] | None = None) -> DicomImage:
+    """Read a DICOM file into float32 ``(frames, channels, rows, cols)`` in [0, 1].
+
+    voi_mode: ``auto`` (the header VOI if present, else percentile clipping), ``header``,
+    ``window`` (with ``window=(center, width)``), a preset name (:data:`PRESETS`),
+    ``percentile`` (``percentiles``) or ``range`` (the full modality output range).
+    frames: frame indices to keep (default all).
+    """
+    if voi_mode not in VOI_MODES:
+        raise DataError(f"unknown voi mode {voi_mode!r}; use one of {', '.join(VOI_MODES)}")
+    path = Path(path)
+    with quiet_pydicom():
+        return _read(path, voi_mode, window, percentiles, voi_index, frames)
+
+
+def _read(path: Path, voi_mode: str, window: tuple[float, float] | None, percentiles: tuple[float, float],
+          voi_index: int, frames: list[int] | None) -> DicomImage:
+    ds = read_dataset(path)
+    meta = safe_meta(ds, path)
+    arr, pi = decode_pixels(ds, path)
+    meta["decoded_as"] = pi
+    n = arr.shape[0]
+    keep = list(range(n)) if frames is None else [f if f >= 0 else n + f for f in frames]
+    if any(not 0 <= f < n for f in keep):
+        raise DataError(f"{path}: frames {frames} requested but the file has {n} frame(s)")
+    steps = [f"decode: {meta['transfer_syntax'] or 'unknown transfer syntax'}, {n} frame(s), as {pi}"]
+    if pi in ("MONOCHROME1", "MONOCHROME2"):
+        try:
+            out = _grey(ds, arr, keep, pi, voi_mode, window, percentiles, voi_index, path, steps)
+        except (ValueError, NotImplementedError, AttributeError, IndexError) as e:
+            raise DataError(f"{path}: the modality/VOI step failed ({type(e).__name__}); check tags WindowCenter, "
+                            f"WindowWidth, VOILUTSequence, ModalityLUTSequence, or use voi='percentile'") from _clean(e)
+    elif pi == "PALETTE COLOR":
+        out = _palette(ds, arr[keep], path, steps)
+    elif pi in ("RGB", "YBR_RCT", "YBR_ICT") or pi.startswith("YBR"):
+        bits = tag_int(ds, "BitsStored", 8, path)
+        out = arr[keep].astype(np.float32) / np.float32(2.0 ** bits - 1)
+        out = np.moveaxis(out, -1, 1)
+        steps.append(f"scale: colour, divided by 2^{bits}-1 (no VOI for colour images)")
+    else:
+        raise DataError(f"{path}: PhotometricInterpretation {pi} is not supported; "
+                        f"supported: MONOCHROME1/2, RGB, YBR_*, PALETTE COLOR")
+    out = np.clip(np.nan_to_num(out.astype(np.float32)), 0.0, 1.0)
+    log.debug("%s: %s", path, "; ".join(steps))
+    return DicomImage(np.ascontiguousarray(out), steps, meta)
+
+
+def _grey(ds: Any, arr: np.ndarray, keep: list[int], pi: str, voi_mode: str, window: tuple[float, float] | None,
+          percentiles: tuple[float, float], voi_index: int, path: Path, steps: list[str]) -> np.ndarray:
+    out = np.empty((len(keep), 1, *arr.shape[1:3]), dtype=np.float32)
+    if "BitsStored" not in ds:
+        raise DataError(f"{path}: tag BitsStored missing; re-export the file")
+    views = [_view(ds, f) for f in keep]
+    modality = [modality_lut(arr[f], v) for f, v in zip(keep, views)]
+    notes = [modality[0][2]]
+    if voi_mode == "percentile" or (voi_mode == "auto" and not _has_header_voi(views[0])):
+        # one pair of bounds for the whole stack, so the frames of a volume stay comparable
+        lo, hi = np.percentile(np.stack([m[0] for m in modality]), list(percentiles))
+        for j, (values, _, _) in enumerate(modality):
+            out[j, 0] = np.clip((values - lo) / (hi - lo), 0, 1) if hi > lo else 0.0
+        notes.append(f"voi: percentile clip [{percentiles[0]:g}, {percentiles[1]:g}] -> [{lo:g}, {hi:g}]")
+    else:
+        for j, ((values, value_range, _), v) in enumerate(zip(modality, views)):
+            out[j, 0], note = voi(values, v, voi_mode, value_range, window, percentiles, path, voi_index)
+            if j == 0:
+                notes.append(note)
+    invert = pi == "MONOCHROME1" or str(ds.get("PresentationLUTShape", "")).upper() == "INVERSE"
+    if invert:
+        out = 1.0 - out
+        why = "MONOCHROME1" if pi == "MONOCHROME1" else "Presentation LUT Shape INVERSE"
+        notes.append(f"invert: {why}, after VOI")
+    notes.append("scale: [0, 1] by the VOI output range")
+    if len(keep) > 1:
+        notes.insert(0, f"frames: {len(keep)}, modality/VOI applied per frame (shown for frame {keep[0]})")
+    steps.extend(notes)
+    return out
+
+
+def _has_header_voi(v: Any) -> bool:
+    return bool(v.get("VOILUTSequence")) or ("WindowCenter" in v and "WindowWidth" in v)
+
+
+def _palette(ds: Any, arr: np.ndarray, path: Path, steps: list[str]) -> np.ndarray:
+    from pydicom.pixels import apply_color_lut
+
+    try:
+        rgb = apply_color_lut(arr, ds)
+    except (ValueError, AttributeError, KeyError) as e:
+        raise DataError(f"{path}: PALETTE COLOR lookup tables missing or invalid ({type(e).__name__})") from _clean(e)
+    depth = int(ds.RedPaletteColorLookupTableDescriptor[2])
+    depth = 16 if depth not in (8, 16) else depth
+    steps.append(f"palette: RGB through the colour LUT, divided by 2^{depth}-1")
+    return np.moveaxis(rgb.astype(np.float32) / np.float32(2.0 ** depth - 1), -1, 1)
+
+
+def dicom_to_tensor(path: str | Path, frame: int | str | None = 0, **kwargs: Any):
+    """A torch tensor: ``(C, H, W)`` for one ``frame`` (``"middle"`` allowed), ``(F, C, H, W)`` for ``frame=None``."""
+    import torch
+
+    img = read_dicom(path, **kwargs)
+    return torch.from_numpy(img.pixels if frame is None else img.frame(frame).copy())

@@ -1,0 +1,89 @@
+"""Image files → float arrays ``(C, H, W)`` in [0, 1]; square crop, resize, channel matching."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from verticalkit.core.errors import DataError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+DICOM_SUFFIXES = (".dcm", ".dicom")
+
+
+def is_dicom_file(path: Path) -> bool:
+    """A ``.dcm`` suffix or the Part 10 ``DICM`` marker at byte 128."""
+    if path.suffix.lower() in DICOM_SUFFIXES:
+        return True
+    if path.suffix:
+        return False
+    try:
+        with open(path, "rb") as f:
+            f.seek(128)
+            return f.read(4) == b"DICM"
+    except OSError:
+        return False
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """A PNG / JPEG / TIFF file as float32 ``(C, H, W)`` in [0, 1] (C = 1 grey, 3 colour)."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            im.load()
+            mode = im.mode
+            if mode in ("I;16", "I;16B", "I;16L", "I"):
+                arr = np.asarray(im, dtype=np.float32)
+                top = 65535.0 if mode.startswith("I;16") or arr.max() > 255 else 255.0
+                return (np.clip(arr, 0, top) / top)[None]
+            if mode in ("1", "L", "LA", "P") and _is_grey(im):
+                return (np.asarray(im.convert("L"), dtype=np.float32) / 255.0)[None]
+            arr = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+            return np.moveaxis(arr, -1, 0)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise DataError(f"{path}: not a readable image ({type(e).__name__}); the file is corrupt or not "
+                        f"PNG/JPEG/TIFF: re-save it or remove it from the folder") from None
+
+
+def _is_grey(im) -> bool:
+    if im.mode != "P":
+        return True
+    pal = np.asarray(im.convert("RGB"))
+    return bool(np.all(pal[..., 0] == pal[..., 1]) and np.all(pal[..., 1] == pal[..., 2]))
+
+
+def center_square(x: np.ndarray) -> np.ndarray:
+    """Centre-crop ``(C, H, W)`` to a square (MedMNIST's preprocessing)."""
+    h, w = x.shape[-2:]
+    s = min(h, w)
+    top, left = (h - s) // 2, (w - s) // 2
+    return x[..., top:top + s, left:left + s]
+
+
+def resize(x: np.ndarray, size: int) -> np.ndarray:
+    """Centre-crop to a square and resize ``(C, H, W)`` to ``(C, size, size)`` (bilinear, antialiased)."""
+    import torch
+    import torch.nn.functional as F
+
+    x = center_square(np.asarray(x, dtype=np.float32))
+    if x.shape[-1] == size and x.shape[-2] == size:
+        return np.ascontiguousarray(x)
+    t = torch.from_numpy(np.ascontiguousarray(x))[None]
+    out = F.interpolate(t, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return out[0].clamp_(0, 1).numpy()
+
+
+def match_channels(x: np.ndarray, channels: int) -> np.ndarray:
+    """Grey → RGB by repetition, RGB → grey by ITU-R BT.601 luma; works on ``(..., C, H, W)``."""
+    c = x.shape[-3]
+    if c == channels:
+        return x
+    if c == 1 and channels == 3:
+        return np.repeat(x, 3, axis=-3)
+    if c == 3 and channels == 1:
+        w = np.asarray([0.299, 0.587, 0.114], dtype=x.dtype).reshape(3, 1, 1)
+        return (x * w).sum(axis=-3, keepdims=True)
+    raise DataError(f"cannot convert an image with {c} channels to {channels}")

@@ -1,0 +1,96 @@
+"""Batch-prediction and serving inputs: folders of DICOM / PNG / JPEG files, JSON records."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from verticalkit.core.errors import DataError, VerticalkitError
+
+from .dicom import read_dicom
+from .images import IMAGE_SUFFIXES, is_dicom_file, read_image
+from .models import BadInput
+
+
+def input_files(path: Path) -> list[Path]:
+    """Image and DICOM files under ``path`` (or ``path`` itself), sorted."""
+    if path.is_file():
+        return [path]
+    files = [f for f in sorted(path.rglob("*")) if f.is_file() and not f.name.startswith(".")
+             and (f.suffix.lower() in IMAGE_SUFFIXES or is_dicom_file(f))]
+    if not files:
+        raise DataError(f"{path}: no DICOM or image files ({', '.join(IMAGE_SUFFIXES)}, .dcm) found; "
+                        f"check --input")
+    return files
+
+
+def load_any(f: Path) -> np.ndarray:
+    """One file as float32 ``(C, H, W)`` in [0, 1]: DICOM (first frame, header VOI) or an image."""
+    return read_dicom(f).frame(0) if is_dicom_file(f) else read_image(f)
+
+
+def read_input(path: str | Path, chunk_rows: int = 256) -> Iterator[tuple[list[Any], np.ndarray]]:
+    """Yield ``(images, ids)`` chunks for ``verticalkit predict``; ids are paths relative to the folder.
+
+    A file that cannot be read comes alone in its chunk as a :class:`BadInput`, so the batch
+    scorer writes it to the errors file with the reason and scores the rest.
+    """
+    path = Path(path)
+    root = path if path.is_dir() else path.parent
+    chunk_rows = max(1, min(int(chunk_rows), 256))
+    images: list[Any] = []
+    ids: list[str] = []
+    for f in input_files(path):
+        rel = str(f.relative_to(root))
+        try:
+            images.append(load_any(f))
+            ids.append(rel)
+        except VerticalkitError as e:
+            yield [BadInput(str(e))], np.asarray([rel])
+            continue
+        if len(images) >= chunk_rows:
+            yield images, np.asarray(ids)
+            images, ids = [], []
+    if images:
+        yield images, np.asarray(ids)
+
+
+def request_to_input(records: list[dict[str, Any]]) -> list[np.ndarray]:
+    """Serving records → images: ``{"image_base64": <PNG/JPEG/DICOM bytes>}`` or
+    ``{"pixels": [[...]]}`` (H x W or C x H x W, floats in [0, 1] or integers 0..255)."""
+    out = []
+    for i, r in enumerate(records):
+        if "pixels" in r:
+            arr = np.asarray(r["pixels"], dtype=np.float32)
+            if arr.ndim not in (2, 3) or arr.size == 0:
+                raise DataError(f"record {i}: field 'pixels' must be an H x W or C x H x W array")
+            arr = arr / 255.0 if arr.max() > 1.0 else arr
+            out.append(arr if arr.ndim == 3 else arr[None])
+        elif "image_base64" in r:
+            try:
+                raw = base64.b64decode(r["image_base64"], validate=True)
+            except (ValueError, TypeError):
+                raise DataError(f"record {i}: field 'image_base64' is not valid base64") from None
+            out.append(_decode_bytes(raw, i))
+        else:
+            raise DataError(f"record {i}: give field 'pixels' (array) or 'image_base64' (PNG/JPEG/DICOM bytes)")
+    return out
+
+
+def _decode_bytes(raw: bytes, i: int) -> np.ndarray:
+    import tempfile
+
+    suffix = ".dcm" if raw[128:132] == b"DICM" else ".png"
+    with tempfile.TemporaryDirectory() as tmp:
+        f = Path(tmp) / f"record{i}{suffix}"
+        f.write_bytes(raw)
+        try:
+            return load_any(f)
+        except DataError as e:
+            raise DataError(f"record {i}: field 'image_base64': {str(e).split(': ', 1)[-1]}") from None
+
+
+SERVE_EXAMPLE: dict[str, Any] = {"pixels": np.linspace(0, 1, 64).reshape(8, 8).round(3).tolist()}

@@ -1,0 +1,303 @@
+"""Heads of the medical imaging vertical.
+
+Inputs: ``(N, C, H, W)`` arrays (uint8 0..255 or float in [0, 1]) or a list of ``(C, H, W)``
+arrays of any size (batch prediction on folders); every input is centre-cropped / resized
+to the training size and its channels matched to the training channels.
+
+* ``cnn``: a small VGG-style CNN (torch, trained by the core Trainer);
+* ``mobilenet_v2``: torchvision MobileNetV2, ImageNet weights from a local file
+  (``$VERTICALKIT_DATA/weights/mobilenet_v2-b0353104.pth``, never downloaded), fine-tuned;
+* ``logreg``: logistic regression on standardised pixels (scikit-learn baseline).
+
+Loss (core TorchHead): cross-entropy for binary / multi-class, BCE for multi-label.
+Augmentation (training only): random flips and a small affine, drawn from torch's RNG that
+the Trainer reseeds per (seed, epoch), so runs are reproducible and resume exactly.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from verticalkit.core.errors import DataError
+from verticalkit.core.heads import FitContext, SklearnHead
+from verticalkit.core.sources import candidate_dirs
+from verticalkit.core.torch_head import TorchHead
+
+from .images import match_channels, resize
+
+log = logging.getLogger(__name__)
+
+MOBILENET_WEIGHTS = "mobilenet_v2-b0353104.pth"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class BadInput:
+    """A placeholder for an input that could not be read (batch prediction): predicting it
+    raises DataError with ``reason``, so the batch scorer reports it and goes on."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (0,)
+
+
+def to_float_images(X: Any, channels: int, size: int) -> np.ndarray:
+    """``(N, channels, size, size)`` float32 in [0, 1] from an array or a list of images."""
+    if isinstance(X, np.ndarray) and X.ndim == 4:
+        arr = X.astype(np.float32) / 255.0 if X.dtype == np.uint8 else X.astype(np.float32, copy=False)
+        if arr.shape[-2:] != (size, size):
+            arr = np.stack([resize(a, size) for a in arr]) if len(arr) else arr.reshape(0, arr.shape[1], size, size)
+        return match_channels(arr, channels)
+    items = []
+    for x in X:
+        if isinstance(x, BadInput):
+            raise DataError(x.reason)
+        x = np.asarray(x)
+        x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32, copy=False)
+        if x.ndim == 2:
+            x = x[None]
+        if x.ndim != 3:
+            raise DataError(f"an image has shape {x.shape}; expected (C, H, W) or (H, W)")
+        items.append(match_channels(resize(x, size), channels))
+    return np.stack(items) if items else np.zeros((0, channels, size, size), dtype=np.float32)
+
+
+class ImageDataset(Dataset):
+    """Items ``{"inputs": float (C, H, W) in [0, 1], "target"}``; uint8 images stay uint8 in memory."""
+
+    def __init__(self, images: np.ndarray, y: np.ndarray | None = None, multilabel: bool = False):
+        self.images = torch.from_numpy(np.ascontiguousarray(images))
+        self.y = None if y is None else torch.as_tensor(np.asarray(y), dtype=torch.float32 if multilabel
+                                                        else torch.long)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        x = self.images[i]
+        item = {"inputs": x.float() / 255.0 if x.dtype == torch.uint8 else x}
+        if self.y is not None:
+            item["target"] = self.y[i]
+        return item
+
+
+def augment_batch(x: torch.Tensor, flip: bool, max_degrees: float, max_shift: float, max_scale: float
+                  ) -> torch.Tensor:
+    """Random horizontal flip and a small affine (rotation, translation, scale) per image.
+
+    Parameters are drawn on the CPU from torch's global RNG (reseeded by the Trainer per epoch).
+    """
+    n = x.shape[0]
+    if flip:
+        mask = torch.rand(n) < 0.5
+        x = torch.where(mask.to(x.device).view(n, 1, 1, 1), x.flip(-1), x)
+    if max_degrees or max_shift or max_scale:
+        angle = (torch.rand(n) * 2 - 1) * math.radians(max_degrees)
+        scale = 1 + (torch.rand(n) * 2 - 1) * max_scale
+        shift = (torch.rand(n, 2) * 2 - 1) * max_shift * 2  # grid units span [-1, 1]
+        cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+        theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+        grid = nn.functional.affine_grid(theta.to(x.device, x.dtype), list(x.shape), align_corners=False)
+        x = nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return x
+
+
+class ImageTorchHead(TorchHead):
+    """Shared input handling: size and channels fitted on the training images; augmentation."""
+
+    default_channels: int | None = None  # a fixed input channel count (MobileNet: 3)
+
+    def fit_preprocessing(self, X: Any, y: Any) -> None:
+        first = X[0] if not isinstance(X, np.ndarray) else X[0]
+        first = np.asarray(first)
+        self.in_channels_ = int(first.shape[0] if first.ndim == 3 else 1)
+        self.image_size_ = int(self.image_size or first.shape[-1])
+
+    def get_state(self) -> dict[str, Any]:
+        return {"in_channels": self.in_channels_, "image_size": self.image_size_}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.in_channels_, self.image_size_ = state["in_channels"], state["image_size"]
+
+    def make_dataset(self, X: Any, y: Any = None) -> Dataset:
+        size, channels = self.image_size_, self.in_channels_
+        if isinstance(X, np.ndarray) and X.dtype == np.uint8 and X.ndim == 4 and X.shape[1:] == (channels, size, size):
+            images = X  # converted per item: a 224 px MedMNIST set stays 4x smaller in memory
+        else:
+            images = to_float_images(X, channels, size)
+        return ImageDataset(images, y, multilabel=self.task_kind_ == "multilabel")
+
+    def forward_batch(self, module: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        x = batch["inputs"]
+        if module.training and self.augment != "none":
+            x = augment_batch(x, flip="flip" in self.augment, max_degrees=10.0 if "affine" in self.augment else 0.0,
+                              max_shift=0.08 if "affine" in self.augment else 0.0,
+                              max_scale=0.08 if "affine" in self.augment else 0.0)
+        return module(x)
+
+    def _check_augment(self) -> None:
+        if self.augment not in ("none", "flip", "affine", "flip+affine"):
+            raise DataError(f"model_params.augment={self.augment!r}: use none, flip, affine or flip+affine")
+
+
+class _SmallCNN(nn.Module):
+    def __init__(self, in_channels: int, n_out: int, width: int, dropout: float):
+        super().__init__()
+
+        def block(c_in: int, c_out: int) -> list[nn.Module]:
+            return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+
+        w = width
+        self.features = nn.Sequential(
+            *block(in_channels, w), *block(w, w), nn.MaxPool2d(2),
+            *block(w, 2 * w), *block(2 * w, 2 * w), nn.MaxPool2d(2),
+            *block(2 * w, 4 * w), *block(4 * w, 4 * w), nn.AdaptiveAvgPool2d(1))
+        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(4 * w, n_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features((x - 0.5) / 0.25))
+
+
+class CNNHead(ImageTorchHead):
+    """A small VGG-style CNN (3 stages of two 3x3 conv-BN-ReLU, global average pooling).
+
+    image_size: resize inputs to this size (None: the training images' size).
+    augment: none | flip | affine | flip+affine (training only).
+    """
+
+    def __init__(self, width: int = 32, dropout: float = 0.2, image_size: int | None = None, augment: str = "affine"):
+        self.width = width
+        self.dropout = dropout
+        self.image_size = image_size
+        self.augment = augment
+
+    def build_module(self, X: Any, y: Any) -> nn.Module:
+        self._check_augment()
+        return _SmallCNN(self.in_channels_, self.n_outputs_, self.width, self.dropout)
+
+
+def find_weights(name: str = MOBILENET_WEIGHTS) -> Path | None:
+    """A local weights file: ``$VERTICALKIT_DATA/weights/``, then ``~/.cache/verticalkit/weights/``."""
+    for d in candidate_dirs("weights"):
+        if (d / name).is_file():
+            return d / name
+    return None
+
+
+class _MobileNet(nn.Module):
+    def __init__(self, n_out: int, input_size: int, dropout: float):
+        super().__init__()
+        from torchvision.models import mobilenet_v2
+
+        self.net = mobilenet_v2(weights=None)
+        self.net.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.net.last_channel, n_out))
+        self.input_size = input_size
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        if x.shape[-1] != self.input_size:
+            x = nn.functional.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear",
+                                          align_corners=False)
+        return self.net((x - self.mean) / self.std)
+
+
+class MobileNetV2Head(ImageTorchHead):
+    """torchvision MobileNetV2 fine-tuned end to end; grey inputs are repeated to 3 channels.
+
+    weights: ``auto`` (ImageNet weights if the local file is found, else random init, logged),
+    ``imagenet`` (the local file, an error if absent), ``none``, or a path to a state dict.
+    The file is loaded with ``torch.load(weights_only=True)``; nothing is downloaded.
+    input_size: images are upsampled to this size inside the network (MobileNet downsamples 32x).
+    """
+
+    def __init__(self, weights: str = "auto", input_size: int = 64, dropout: float = 0.2,
+                 image_size: int | None = None, augment: str = "affine"):
+        self.weights = weights
+        self.input_size = input_size
+        self.dropout = dropout
+        self.image_size = image_size
+        self.augment = augment
+
+    def build_module(self, X: Any, y: Any) -> nn.Module:
+        self._check_augment()
+        module = _MobileNet(self.n_outputs_, self.input_size, self.dropout)
+        if X is not None:  # fitting: start from ImageNet; loading: the saved weights follow
+            self.pretrained_ = self._load_imagenet(module)
+        return module
+
+    def _load_imagenet(self, module: _MobileNet) -> str:
+        if self.weights == "none":
+            return "none"
+        file = Path(self.weights) if self.weights not in ("auto", "imagenet") else find_weights()
+        if file is None or not file.is_file():
+            if self.weights == "auto":
+                log.warning("mobilenet_v2: %s not found under $VERTICALKIT_DATA/weights/ or the cache; "
+                            "training from random initialisation", MOBILENET_WEIGHTS)
+                return "none (weights file not found)"
+            raise DataError(f"mobilenet_v2: weights file {file or MOBILENET_WEIGHTS} not found; put torchvision's "
+                            f"{MOBILENET_WEIGHTS} in $VERTICALKIT_DATA/weights/ or set model_params.weights=none")
+        state = torch.load(file, map_location="cpu", weights_only=True)
+        state = {k: v for k, v in state.items() if not k.startswith("classifier.")}
+        missing, unexpected = module.net.load_state_dict(state, strict=False)
+        if unexpected or any(not k.startswith("classifier.") for k in missing):
+            raise DataError(f"{file}: not a torchvision MobileNetV2 state dict "
+                            f"({len(unexpected)} unexpected, {len(missing)} missing keys)")
+        return f"imagenet ({file.name})"
+
+    def get_state(self) -> dict[str, Any]:
+        return {**super().get_state(), "pretrained": getattr(self, "pretrained_", "unknown")}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        super().set_state(state)
+        self.pretrained_ = state.get("pretrained", "unknown")
+
+
+class LogRegHead(SklearnHead):
+    """Logistic regression on standardised pixels resized to ``image_size`` (a baseline)."""
+
+    def __init__(self, C: float = 0.1, max_iter: int = 500, image_size: int = 28):
+        self.C = C
+        self.max_iter = max_iter
+        self.image_size = image_size
+
+    def _features(self, X: Any) -> np.ndarray:
+        imgs = to_float_images(X, self.in_channels_, self.image_size)
+        return imgs.reshape(len(imgs), -1)
+
+    def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None, context: FitContext | None = None
+            ) -> LogRegHead:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.multiclass import OneVsRestClassifier
+        from sklearn.pipeline import Pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        first = np.asarray(X[0])
+        self.in_channels_ = int(first.shape[0] if first.ndim == 3 else 1)
+        y = np.asarray(y)
+        self.multilabel_ = y.ndim == 2
+        lr = LogisticRegression(C=self.C, max_iter=self.max_iter)
+        self.model_ = Pipeline([("scale", StandardScaler()),
+                                ("lr", OneVsRestClassifier(lr) if self.multilabel_ else lr)])
+        self.model_.fit(self._features(X), y)
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        return self.model_.predict_proba(self._features(X))
+
+    def predict(self, X: Any) -> np.ndarray:
+        p = self.predict_proba(X)
+        return (p >= 0.5).astype(int) if self.multilabel_ else p.argmax(axis=1)

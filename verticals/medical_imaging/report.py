@@ -1,0 +1,129 @@
+"""Report sections of the medical imaging vertical: a Grad-CAM gallery of test images.
+
+Grad-CAM (Selvaraju et al., 2017): the class score's gradients, averaged over each channel of
+the last convolutional feature map, weight that map; its positive part, upsampled, is overlaid
+on the image. For binary tasks the gallery shows the most confident true positives, false
+positives and false negatives at 0.5; otherwise the most confident correct and wrong cases.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from verticalkit.core.data import DatasetSplits
+
+from .models import ImageTorchHead, to_float_images
+
+PER_GROUP = 4
+
+
+def cam_layer(module: nn.Module) -> nn.Module:
+    """The layer whose output Grad-CAM explains (the last feature map before pooling)."""
+    if hasattr(module, "net"):  # MobileNetV2
+        return module.net.features
+    if hasattr(module, "features"):
+        return module.features[-2]  # last ReLU of the small CNN (before global pooling)
+    return [m for m in module.modules() if isinstance(m, nn.Conv2d)][-1]
+
+
+def grad_cam(module: nn.Module, images: torch.Tensor, classes: list[int]) -> np.ndarray:
+    """``(N, H, W)`` Grad-CAM maps in [0, 1] for ``classes[i]`` of image ``i``."""
+    store: dict[str, torch.Tensor] = {}
+    layer = cam_layer(module)
+    hook = layer.register_forward_hook(lambda m, i, o: store.__setitem__("a", o))
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.enable_grad():
+            x = images.clone().requires_grad_(True)
+            out = module(x)
+            score = out[torch.arange(len(classes)), torch.as_tensor(classes)].sum()
+            grads = torch.autograd.grad(score, store["a"])[0]
+    finally:
+        hook.remove()
+        module.train(was_training)
+    acts = store["a"].detach()
+    weights = grads.mean(dim=(2, 3), keepdim=True)
+    cam = torch.relu((weights * acts).sum(dim=1, keepdim=True))
+    cam = nn.functional.interpolate(cam, size=images.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
+    top = cam.flatten(1).max(dim=1).values.clamp_min(1e-8).view(-1, 1, 1)
+    return (cam / top).numpy()
+
+
+def _pick(y: np.ndarray, scores: np.ndarray, kind: str) -> list[tuple[str, list[int]]]:
+    if kind == "binary":
+        pred = (scores >= 0.5).astype(int)
+        groups = [("true positives", (pred == 1) & (y == 1), -scores),
+                  ("false positives", (pred == 1) & (y == 0), -scores),
+                  ("false negatives", (pred == 0) & (y == 1), scores)]
+    else:
+        pred, conf = scores.argmax(axis=1), scores.max(axis=1)
+        groups = [("correct", pred == y, -conf), ("wrong", pred != y, -conf)]
+    out = []
+    for name, mask, key in groups:
+        idx = np.flatnonzero(mask)
+        out.append((name, idx[np.argsort(key[idx], kind="stable")][:PER_GROUP].tolist()))
+    return out
+
+
+def _png(fig) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def gallery(head: ImageTorchHead, X: Any, y: np.ndarray, scores: np.ndarray, kind: str, ids: np.ndarray,
+            classes: list[str]) -> str:
+    """HTML: one row of image + Grad-CAM overlay per picked test image."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    parts = []
+    for name, idx in _pick(y, scores, kind):
+        if not idx:
+            parts.append(f"<p class='muted'>{html.escape(name)}: none</p>")
+            continue
+        subset = X[idx] if isinstance(X, np.ndarray) else [X[i] for i in idx]
+        images = torch.from_numpy(to_float_images(subset, head.in_channels_, head.image_size_))
+        target = [1] * len(idx) if kind == "binary" else [int(scores[i].argmax()) for i in idx]
+        cams = grad_cam(head.module_, images, target)
+        fig, axes = plt.subplots(1, len(idx), figsize=(2.2 * len(idx), 2.4), squeeze=False)
+        for ax, i, img, cam in zip(axes[0], idx, images.numpy(), cams):
+            shown = img[0] if img.shape[0] == 1 else np.moveaxis(img, 0, -1)
+            ax.imshow(shown, cmap="gray", vmin=0, vmax=1)
+            ax.imshow(cam, cmap="jet", alpha=0.35, vmin=0, vmax=1)
+            label = classes[int(y[i])] if y.ndim == 1 and int(y[i]) < len(classes) else str(y[i])
+            s = scores[i] if kind == "binary" else scores[i].max()
+            ax.set_title(f"{str(ids[i])[:18]}\ny={label} p={float(s):.2f}", fontsize=7)
+            ax.axis("off")
+        parts.append(f"<figure><img alt='{html.escape(name)}' src='data:image/png;base64,{_png(fig)}'>"
+                     f"<figcaption>{html.escape(name)}</figcaption></figure>")
+    return "".join(parts)
+
+
+def report_sections(predictor: Any, splits: DatasetSplits, scores: np.ndarray, run_dir: Path
+                    ) -> list[tuple[str, str]]:
+    """Grad-CAM gallery for torch heads (binary and multi-class tasks)."""
+    head = predictor.head
+    task = splits.task
+    if not isinstance(head, ImageTorchHead) or task.kind not in ("binary", "multiclass") or len(splits.test) == 0:
+        return []
+    body = gallery(head, splits.test.X, np.asarray(splits.test.y), np.asarray(scores), task.kind,
+                   splits.test.ids, list(task.classes))
+    note = ("<p class='muted'>Grad-CAM of the predicted class (binary: the positive class) on the last "
+            "convolutional feature map; red = regions that raised the score. An explanation aid, not a "
+            "localisation: check it against the images.</p>")
+    return [("Grad-CAM gallery (test split)", note + body)]
