@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 
 from verticalkit.core.data import DatasetAdapter, DatasetSplits, Split, Task
-from verticalkit.core.errors import DataError
+from verticalkit.core.errors import ConfigError, DataError
 from verticalkit.core.sources import resolve_source
 from verticalkit.core.splits import stratified_split
 
-from .flags import MAX_WORDS, ReviewFlagger, basic_flags  # noqa: F401  (MAX_WORDS re-exported)
+from .flags import ReviewFlagger
 
 # domain1_score range per ASAP prompt (essay_set)
 ASAP_RANGES: dict[int, tuple[int, int]] = {1: (2, 12), 2: (1, 6), 3: (0, 3), 4: (0, 3), 5: (0, 4), 6: (0, 4),
@@ -22,7 +22,7 @@ ASAP_RANGES: dict[int, tuple[int, int]] = {1: (2, 12), 2: (1, 6), 3: (0, 3), 4: 
 ASAP_N_ESSAYS = 12978
 
 
-def decode_text(raw: bytes, source: str) -> str:
+def decode_text(raw: bytes, source: str = "") -> str:
     """UTF-8, falling back to Latin-1 (the original ASAP release) — never a crash on bytes."""
     try:
         return raw.decode("utf-8")
@@ -67,11 +67,6 @@ def _unquote(field: str) -> str:
     if len(field) >= 2 and field[0] == '"' and field[-1] == '"':
         field = field[1:-1].replace('""', '"')
     return field.strip()
-
-
-def text_flags(texts: pd.Series) -> pd.Series:
-    """Per-essay flags for human review that need no training data: empty, too_long, repetitive."""
-    return pd.Series(basic_flags(list(texts)).to_numpy(), index=texts.index)
 
 
 def flag_splits(train: Split, *others: Split) -> None:
@@ -178,7 +173,8 @@ class EssayCSV(DatasetAdapter):
     The defaults read the AES 2.0 layout (``essay_id, full_text, score``); ELLIPSE is
     ``text_column=full_text, id_column=text_id, score_column=cohesion`` (one trait) or
     ``score_column="cohesion,syntax,vocabulary,phraseology,grammar,conventions"`` (all
-    traits: a multi-output target for the ``traits`` head). Seeded split stratified by
+    traits: an ``(n, k)`` target for :class:`~.traits.TraitsHead`, used from Python because the
+    core evaluator scores one column). Seeded split stratified by
     the (first) score; ``score_min`` / ``score_max`` check the range.
     """
 
@@ -243,8 +239,8 @@ class EssayCSV(DatasetAdapter):
         tr, va, te = stratified_split(len(df), first, seed=self.seed)
         train, val, test = full.subset(tr), full.subset(va), full.subset(te)
         flag_splits(train, val, test)
-        task = Task(kind="regression", target=self.score_column, primary_metric="qwk" if len(targets) == 1 else
-                    "mcrmse", classes=targets if len(targets) > 1 else [], score_range=(float(lo), float(hi)))
+        task = Task(kind="regression", target=self.score_column, primary_metric="qwk",
+                    classes=targets if len(targets) > 1 else [], score_range=(float(lo), float(hi)))
         return DatasetSplits(self.id, task, train, val, test, protocol=f"stratified-70-10-20-seed{self.seed}")
 
 
@@ -254,3 +250,72 @@ def _prompt_values(keys: pd.Series) -> np.ndarray:
         return keys.astype(int).to_numpy()
     except ValueError:
         return keys.astype(str).to_numpy()
+
+
+TRAITS = ["Content", "Organization", "Word Choice", "Sentence Fluency", "Conventions", "Prompt Adherence",
+          "Language", "Narrativity"]
+TRAIT_RANGES = {1: (1, 6), 2: (1, 6), 3: (0, 3), 4: (0, 3), 5: (0, 4), 6: (0, 4)}
+
+
+def read_asap_plusplus(path: str | Path) -> pd.DataFrame:
+    """``traits_prompts1-6.tsv``: quoted essays read like the ASAP file (QUOTE_NONE, then unquoted)."""
+    path = Path(path)
+    rows = list(csv.reader(io.StringIO(decode_text(path.read_bytes(), str(path))), delimiter="\t",
+                           quoting=csv.QUOTE_NONE))
+    if not rows:
+        raise DataError(f"{path}: empty file; expected the ASAP++ traits_prompts1-6.tsv")
+    header, body = rows[0], rows[1:]
+    missing = [c for c in ("essay_id", "essay_set", "essay", "cts_split", "Content") if c not in header]
+    if missing:
+        raise DataError(f"{path}: columns {missing} not found (header: {header[:6]}...); expected the ASAP++ layout")
+    df = pd.DataFrame([r + [""] * (len(header) - len(r)) for r in body], columns=header)
+    df["essay"] = df["essay"].map(_unquote)
+    for col in header:
+        if col not in ("essay", "cts_split"):
+            df[col] = pd.to_numeric(df[col].replace("", np.nan), errors="coerce")
+    return df
+
+
+class ASAPPlusPlus(DatasetAdapter):
+    """ASAP++ trait scores of prompts 1–6; ``trait`` picks the target (or ``score``, the holistic one).
+
+    The split is the file's ``cts_split`` column (train / dev / test); prompts without the
+    trait are left out.
+    """
+
+    id = "asap-plusplus"
+    description = "ASAP++ trait scores (prompts 1-6), one trait per run, cts train/dev/test split"
+    files = ("traits_prompts1-6.tsv",)
+    card = "asap-plusplus.yaml"
+
+    def __init__(self, path=None, seed: int = 42, download: bool = False, trait: str = "Content"):
+        super().__init__(path, seed, download)
+        self.trait = trait
+
+    def load(self) -> DatasetSplits:
+        if self.trait not in (*TRAITS, "score"):
+            raise ConfigError(f"data.trait={self.trait!r}: choose one of {TRAITS + ['score']}")
+        file = resolve_source(self.id, self.files, self.path)
+        df = read_asap_plusplus(file)
+        df = df[df[self.trait].notna()].reset_index(drop=True)
+        prompts = df["essay_set"].astype(int)
+        ranges = TRAIT_RANGES if self.trait != "score" else {p: (float(df.loc[prompts == p, "score"].min()),
+                                                                 float(df.loc[prompts == p, "score"].max()))
+                                                             for p in prompts.unique()}
+        for p in prompts.unique():
+            lo, hi = ranges[p]
+            s = df.loc[prompts == p, self.trait]
+            bad = df.loc[(prompts == p) & ((s < lo) | (s > hi)), "essay_id"]
+            if len(bad):
+                raise DataError(f"{file}: column {self.trait!r} of prompt {p} is outside {lo}–{hi} for essay_id "
+                                f"{bad.astype(int).tolist()[:5]}; fix those rows")
+        X = pd.DataFrame({"text": df["essay"].to_numpy(), "prompt": prompts.to_numpy()})
+        meta = pd.DataFrame({"prompt": prompts, "score_min": prompts.map(lambda p: float(ranges[p][0])),
+                             "score_max": prompts.map(lambda p: float(ranges[p][1])), "flag": ""})
+        full = Split(X, df[self.trait].to_numpy(float), df["essay_id"].astype(int).to_numpy(), meta=meta)
+        part = {name: np.flatnonzero(df["cts_split"].to_numpy() == name) for name in ("train", "dev", "test")}
+        train, val, test = full.subset(part["train"]), full.subset(part["dev"]), full.subset(part["test"])
+        flag_splits(train, val, test)
+        task = Task(kind="regression", target=self.trait, primary_metric="qwk",
+                    score_range=(float(min(r[0] for r in ranges.values())), float(max(r[1] for r in ranges.values()))))
+        return DatasetSplits(self.id, task, train, val, test, protocol="cts-split", info={"trait": self.trait})

@@ -168,7 +168,8 @@ class ChunkedEncoder:
         for j, w in enumerate(batch_ids):
             ids[j, :len(w)] = torch.tensor(w)
             mask[j, :len(w)] = 1
-        hidden = model(input_ids=ids, attention_mask=mask).last_hidden_state
+        with torch.inference_mode():
+            hidden = model(input_ids=ids, attention_mask=mask).last_hidden_state
         m = mask.unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1)
         return torch.nn.functional.normalize(pooled, dim=-1).numpy()

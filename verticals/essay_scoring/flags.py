@@ -7,8 +7,9 @@ of the training essays; ``flags(texts, prompts)`` returns one string per essay,
 empty · too_long (> MAX_WORDS words) · unknown_prompt · short_for_prompt /
 long_for_prompt (outside [½ × 1st percentile, 2 × 99th percentile] of the prompt's
 word counts) · off_vocabulary (under half of the words are known to the prompt:
-gibberish, another language) · repetitive (under half of the sentences are distinct).
-State is plain lists and dicts, so heads that hold a flagger save with skops.
+gibberish, another language) · repetitive (under 60% of the sentences are distinct).
+State is plain dicts and strings (a vocabulary is one newline-joined string), so heads
+that hold a flagger save quickly with skops.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from .features import WORD, build_vocabulary
 MAX_WORDS = 20_000  # longer texts are flagged, and cut for feature extraction
 SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+")
 MIN_KNOWN_RATE = 0.5
-MIN_DISTINCT_SENTENCES = 0.5
+MIN_DISTINCT_SENTENCES = 0.6
 
 
 def word_count(text: str) -> int:
@@ -53,15 +54,16 @@ class ReviewFlagger:
             counts = np.array([word_count(t) for t in sub if t.strip()] or [0])
             self.stats[str(p)] = {"words_lo": float(np.percentile(counts, 1)) / 2,
                                   "words_hi": float(np.percentile(counts, 99)) * 2,
-                                  "vocabulary": sorted(build_vocabulary(sub, min_docs=2))}
+                                  "vocabulary": "\n".join(sorted(build_vocabulary(sub, min_docs=2)))}
         self._sets: dict[str, set[str]] = {}
         return self
 
-    def _vocab(self, key: str) -> set[str]:
+    def vocabulary(self, key: str) -> set[str]:
+        """The known words of a prompt's training essays."""
         if not hasattr(self, "_sets"):
             self._sets = {}
         if key not in self._sets:
-            self._sets[key] = set(self.stats[key]["vocabulary"])
+            self._sets[key] = set(self.stats[key]["vocabulary"].split("\n"))
         return self._sets[key]
 
     def flag_one(self, text: str, prompt) -> str:
@@ -81,7 +83,7 @@ class ReviewFlagger:
                 reasons.append("short_for_prompt")
             elif n > st["words_hi"] and "too_long" not in reasons:
                 reasons.append("long_for_prompt")
-            if known_rate(text, self._vocab(key)) < MIN_KNOWN_RATE:
+            if known_rate(text, self.vocabulary(key)) < MIN_KNOWN_RATE:
                 reasons.append("off_vocabulary")
         if distinct_sentence_rate(text) < MIN_DISTINCT_SENTENCES:
             reasons.append("repetitive")

@@ -1,11 +1,12 @@
-"""Heads of the essay-scoring vertical: one model per prompt, QWK cut points fitted on validation.
+"""Heads of the essay-scoring vertical: one model per prompt, then QWK-optimised cut points.
 
 * ``features``: TF-IDF word n-grams + handcrafted features → ridge regression;
 * ``encoder``: frozen transformer embeddings (chunked, mean-pooled) + handcrafted
   features → ridge (alpha chosen per prompt by generalised cross-validation).
 
-Both predict integer scores in each prompt's range (cut points fitted on the prompt's
-validation essays to maximise QWK) and carry a :class:`ReviewFlagger` (``review_flags``).
+Both predict integer scores in each prompt's range (cut points maximising QWK, fitted on
+out-of-fold training predictions plus the prompt's validation essays) and carry a
+:class:`ReviewFlagger` (``review_flags``).
 An essay of a prompt never seen in training is a DataError naming the known prompts.
 """
 
@@ -16,12 +17,13 @@ import pandas as pd
 from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import Ridge, RidgeCV
+from sklearn.model_selection import KFold, cross_val_predict
 from sklearn.preprocessing import StandardScaler
 
 from verticalkit.core.errors import DataError
 from verticalkit.core.heads import SklearnHead
 
-from .data import prompt_key
+from .data import decode_text, prompt_key
 from .features import build_vocabulary, feature_matrix
 from .flags import MAX_WORDS, ReviewFlagger
 from .thresholds import apply_cutpoints, fit_cutpoints
@@ -37,9 +39,16 @@ def check_input(X) -> pd.DataFrame:
     return X
 
 
+def as_text(text) -> str:
+    """A cell of the ``text`` column as a string: bytes decode as UTF-8, else Latin-1; None → ""."""
+    if isinstance(text, (bytes, bytearray)):
+        return decode_text(bytes(text))
+    return "" if text is None or (isinstance(text, float) and np.isnan(text)) else str(text)
+
+
 def clip_words(text) -> str:
-    """Text as a string, cut to MAX_WORDS words (such essays are flagged ``too_long``)."""
-    text = "" if text is None or (isinstance(text, float) and np.isnan(text)) else str(text)
+    """:func:`as_text`, cut to MAX_WORDS words (such essays are flagged ``too_long``)."""
+    text = as_text(text)
     if len(text) > MAX_WORDS * 4:
         words = text.split()
         if len(words) > MAX_WORDS:
@@ -71,7 +80,7 @@ class PromptHead(SklearnHead):
         y = np.asarray(y, dtype=float)
         if y.ndim != 1:
             raise DataError(f"the {type(self).__name__} predicts one score; for {y.shape[1]} score columns "
-                            f"use the 'traits' model")
+                            f"use verticalkit.verticals.essay_scoring.traits.TraitsHead")
         texts = [clip_words(t) for t in X["text"]]
         keys = self._keys(X)
         self.ranges_, self.cutpoints_ = {}, {}
@@ -83,13 +92,32 @@ class PromptHead(SklearnHead):
             m = keys == key
             lo, hi = float(y[m].min()), float(y[m].max())
             self.ranges_[key] = [lo, hi]
-            self._fit_prompt(key, [t for t, k in zip(texts, m) if k], (y[m] - lo) / max(hi - lo, 1e-9))
-            if self.thresholds and val_texts and float(lo).is_integer() and float(hi).is_integer() and hi > lo:
-                mv = self._keys(X_val) == key
-                if mv.sum() >= 10:
-                    raw = self._raw(key, [t for t, k in zip(val_texts, mv) if k])
-                    self.cutpoints_[key] = fit_cutpoints(np.asarray(y_val, float)[mv], raw, int(lo), int(hi)).tolist()
+            prompt_texts = [t for t, k in zip(texts, m) if k]
+            self._fit_prompt(key, prompt_texts, (y[m] - lo) / max(hi - lo, 1e-9))
+            if self.thresholds and float(lo).is_integer() and float(hi).is_integer() and hi > lo and m.sum() >= 10:
+                self.cutpoints_[key] = self._fit_cutpoints(key, prompt_texts, y[m], X_val, y_val, val_texts)
         return self
+
+    def _fit_cutpoints(self, key: str, texts: list[str], y: np.ndarray, X_val, y_val, val_texts: list[str]) -> list:
+        """Cut points maximising QWK on out-of-fold training predictions plus the validation essays.
+
+        Out-of-fold (5-fold cross_val_predict of the prompt's regressor) gives the search ten
+        times more essays than the validation split alone: +0.01 mean QWK on ASAP (5 folds).
+        """
+        lo, hi = self.ranges_[key]
+        ys, raws = [y], [lo + self._oof(key, texts, (y - lo) / (hi - lo)) * (hi - lo)]
+        if val_texts:
+            mv = self._keys(X_val) == key
+            if mv.any():
+                ys.append(np.asarray(y_val, float)[mv])
+                raws.append(self._raw(key, [t for t, k in zip(val_texts, mv) if k]))
+        return fit_cutpoints(np.concatenate(ys), np.concatenate(raws), int(lo), int(hi)).tolist()
+
+    def _oof(self, key: str, texts: list[str], target: np.ndarray) -> np.ndarray:
+        """Out-of-fold normalised predictions of the prompt's ridge on its own design matrix."""
+        design = self._design(key, texts)
+        alpha = getattr(self.ridges_[key], "alpha_", getattr(self.ridges_[key], "alpha", 1.0))
+        return cross_val_predict(Ridge(alpha=alpha), design, target, cv=KFold(5))
 
     def _raw(self, key: str, texts: list[str]) -> np.ndarray:
         lo, hi = self.ranges_[key]
@@ -118,11 +146,15 @@ class PromptHead(SklearnHead):
     def review_flags(self, X) -> pd.Series:
         """Per essay: "" or the ``;``-joined reasons it should go to a human (see flags.py)."""
         X = check_input(X)
-        return self.flagger_.flags([clip_words(t) for t in X["text"]], self._keys(X))
+        return self.flagger_.flags([as_text(t) for t in X["text"]], self._keys(X))
 
 
 class FeaturesHead(PromptHead):
-    """TF-IDF word n-grams + handcrafted features → ridge, one per prompt; QWK cut points."""
+    """TF-IDF word n-grams + handcrafted features → ridge, one per prompt; QWK cut points.
+
+    Saved compactly: each prompt's TF-IDF terms and vocabulary as one newline-joined string
+    (skops stores a 20k-entry dict node by node: minutes and megabytes per prompt).
+    """
 
     def __init__(self, alpha: float = 3.0, max_features: int = 20000, ngram_max: int = 2, thresholds: bool = True):
         self.alpha = alpha
@@ -130,11 +162,15 @@ class FeaturesHead(PromptHead):
         self.ngram_max = ngram_max
         self.thresholds = thresholds
 
+    def _tfidf(self) -> TfidfVectorizer:
+        return TfidfVectorizer(ngram_range=(1, self.ngram_max), min_df=2, sublinear_tf=True,
+                               max_features=self.max_features)
+
     def _vocab(self, key: str) -> set[str]:
         if not hasattr(self, "vocab_sets_"):
             self.vocab_sets_ = {}
         if key not in self.vocab_sets_:
-            self.vocab_sets_[key] = set(self.vocabularies_[key])
+            self.vocab_sets_[key] = set(unpack_words(self.vocabularies_[key]))
         return self.vocab_sets_[key]
 
     def _design(self, key: str, texts: list[str]) -> sparse.csr_matrix:
@@ -145,9 +181,9 @@ class FeaturesHead(PromptHead):
         self.tfidf_, self.scalers_, self.ridges_, self.vocabularies_, self.vocab_sets_ = {}, {}, {}, {}, {}
 
     def _fit_prompt(self, key: str, texts: list[str], target: np.ndarray) -> None:
-        self.vocabularies_[key] = sorted(build_vocabulary(texts))
-        self.tfidf_[key] = TfidfVectorizer(ngram_range=(1, self.ngram_max), min_df=2, sublinear_tf=True,
-                                           max_features=self.max_features).fit(texts)
+        self.vocabularies_[key] = pack_words(sorted(build_vocabulary(texts)))
+        self.tfidf_[key] = self._tfidf().fit(texts)
+        self.tfidf_[key].stop_words_ = None  # the pruned terms: not needed to transform
         self.scalers_[key] = StandardScaler().fit(feature_matrix(texts, self._vocab(key)))
         self.ridges_[key] = Ridge(alpha=self.alpha).fit(self._design(key, texts), target)
 
@@ -155,9 +191,43 @@ class FeaturesHead(PromptHead):
         return self.ridges_[key].predict(self._design(key, texts))
 
     def __getstate__(self):
-        state = dict(self.__dict__)
+        state = dict(super().__getstate__())  # a copy: object.__getstate__ returns the live __dict__
         state.pop("vocab_sets_", None)  # rebuilt from vocabularies_ at predict time
+        if "tfidf_" in state:
+            state["tfidf_"] = {k: pack_tfidf(v) for k, v in state["tfidf_"].items()}
         return state
+
+    def __setstate__(self, state):
+        if "tfidf_" in state:
+            state = dict(state)
+            state["tfidf_"] = {k: unpack_tfidf(v, self._tfidf_from(state)) for k, v in state["tfidf_"].items()}
+        super().__setstate__(state)
+
+    @staticmethod
+    def _tfidf_from(state) -> TfidfVectorizer:
+        return TfidfVectorizer(ngram_range=(1, state.get("ngram_max", 2)), min_df=2, sublinear_tf=True,
+                               max_features=state.get("max_features"))
+
+
+def pack_words(words) -> str:
+    """A word list as one newline-joined string (words hold no newlines)."""
+    return "\n".join(words)
+
+
+def unpack_words(packed: str) -> list[str]:
+    return packed.split("\n") if packed else []
+
+
+def pack_tfidf(v: TfidfVectorizer) -> dict:
+    """A fitted TfidfVectorizer as terms (in column order) + idf weights."""
+    terms = sorted(v.vocabulary_, key=v.vocabulary_.get)
+    return {"terms": pack_words(terms), "idf": np.asarray(v.idf_, dtype=np.float64)}
+
+
+def unpack_tfidf(packed: dict, v: TfidfVectorizer) -> TfidfVectorizer:
+    v.vocabulary_ = {t: i for i, t in enumerate(unpack_words(packed["terms"]))}
+    v.idf_ = packed["idf"]
+    return v
 
 
 class EncoderHead(PromptHead):
@@ -191,7 +261,7 @@ class EncoderHead(PromptHead):
     def _design(self, key: str, texts: list[str]) -> np.ndarray:
         parts = [self._encoder().encode(texts)]
         if self.features:
-            vocab = set(self.flagger_.stats[key]["vocabulary"]) if key in self.flagger_.stats else set()
+            vocab = self.flagger_.vocabulary(key) if key in self.flagger_.stats else set()
             parts.append(self.scalers_[key].transform(feature_matrix(texts, vocab)) / 4)
         return np.hstack(parts)
 
@@ -200,7 +270,7 @@ class EncoderHead(PromptHead):
 
     def _fit_prompt(self, key: str, texts: list[str], target: np.ndarray) -> None:
         if self.features:
-            vocab = set(self.flagger_.stats[key]["vocabulary"])
+            vocab = self.flagger_.vocabulary(key)
             self.scalers_[key] = StandardScaler().fit(feature_matrix(texts, vocab))
         self.ridges_[key] = RidgeCV(alphas=ALPHAS).fit(self._design(key, texts), target)
 

@@ -1,4 +1,4 @@
-"""QWK threshold optimisation: cut points fitted on validation predictions of one prompt."""
+"""QWK threshold optimisation: cut points for one prompt, fitted on (out-of-fold or validation) predictions."""
 
 from __future__ import annotations
 

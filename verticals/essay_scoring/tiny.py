@@ -36,7 +36,8 @@ def synthetic_essays(n: int = 240, seed: int = 0) -> tuple[pd.DataFrame, np.ndar
 
 def tiny_data(seed: int = 0) -> DatasetSplits:
     X, y = synthetic_essays(seed=seed)
-    meta = pd.DataFrame({"prompt": X["prompt"]})
+    meta = pd.DataFrame({"prompt": X["prompt"], "score_min": np.where(X["prompt"] == 1, 0.0, 1.0),
+                         "score_max": np.where(X["prompt"] == 1, 3.0, 6.0), "flag": ""})
     full = Split(X, y, np.array([f"essay{i}" for i in range(len(y))]), meta=meta)
     tr, va, te = stratified_split(len(y), X["prompt"].to_numpy(), seed=seed)
     task = Task(kind="regression", target="score", primary_metric="qwk", score_range=(0.0, 6.0))

