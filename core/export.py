@@ -6,6 +6,22 @@
     export.json          inputs, outputs, how to read the score, exporter, parity result
     preprocessing.json   only when a step runs outside the graph (a documented contract)
 
+The table contract (``preprocessing.json`` with ``"contract": "verticalkit.table/1"``), for
+heads whose graph takes tensors built from a table with text columns (string → code
+maps cannot run in the graph of every runtime)::
+
+    {"contract": "verticalkit.table/1", "columns": [every input column, in order],
+     "null_category": "missing",
+     "tensors": [{"name": "num", "dtype": "float32", "columns": [...]},
+                 {"name": "cat", "dtype": "int64", "columns": [...],
+                  "categories": {"<column>": ["<value>", ...]}, "offset": 1, "unknown": 0}]}
+
+Each tensor is ``(n, len(columns))`` of its ``dtype``. A column listed in ``categories``
+is read as text (a null is ``null_category``) and becomes ``offset + i`` where ``i`` is
+its position in the list, or ``unknown`` when it is not in the list; any other column
+is cast to the dtype (NaN stays NaN: missing). ``run_exported`` / ``ExportedScorer``
+apply it (:func:`table_feeds`), so the parity check covers it.
+
 What a head exports (the export protocol):
 
 * torch heads implement ``export_module(self) -> TorchExport``: an ``nn.Module`` from the
@@ -332,7 +348,12 @@ class ExportedScorer:
             doc = json.loads((self.folder / "export.json").read_text())
         self.doc, self.predictor = doc, predictor
         self._to_inputs = None  # a head's own input mapping (SklearnExport.to_onnx_inputs)
-        if predictor is not None and hasattr(predictor.head, "export_sklearn"):
+        self._contract = None  # a table contract in preprocessing.json (module docstring)
+        if doc.get("preprocessing") == "preprocessing.json" and (self.folder / "preprocessing.json").is_file():
+            pre = json.loads((self.folder / "preprocessing.json").read_text())
+            if pre.get("contract") == TABLE_CONTRACT:
+                self._contract = pre
+        if predictor is not None and hasattr(predictor.head, "export_sklearn") and self._contract is None:
             self._to_inputs = predictor.head.export_sklearn().to_onnx_inputs
         self.kind = (doc.get("task") or {}).get("kind") or (predictor.task.kind if predictor else None)
         file = self.folder / doc["file"]
@@ -357,7 +378,10 @@ class ExportedScorer:
                 self._module = torch.export.load(str(file)).module()
 
     def __call__(self, X: Any) -> np.ndarray:
-        feeds = _feeds(self.doc, X, self._to_inputs)
+        if self._contract is not None and isinstance(X, pd.DataFrame):
+            feeds = table_feeds(self._contract, X)
+        else:
+            feeds = _feeds(self.doc, X, self._to_inputs)
         if self._session is not None:
             out = self._session.run([self.doc["outputs"][0]["name"]], feeds)[0]
         else:
@@ -373,6 +397,33 @@ def run_exported(folder: str | Path, doc: dict[str, Any] | None, X: Any, predict
                  ) -> np.ndarray:
     """Scores of the exported model in ``folder`` on ``X`` (see :class:`ExportedScorer`)."""
     return ExportedScorer(folder, doc, predictor)(X)
+
+
+TABLE_CONTRACT = "verticalkit.table/1"
+
+
+def table_feeds(contract: dict[str, Any], X: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The input tensors of a ``verticalkit.table/1`` contract (module docstring) from table ``X``."""
+    missing = [c for c in contract.get("columns") or [] if c not in X.columns]
+    if missing:
+        raise ConfigError(f"input is missing column(s) {missing} the exported model needs")
+    null = contract.get("null_category", "missing")
+    feeds: dict[str, np.ndarray] = {}
+    for t in contract["tensors"]:
+        dtype = np.dtype(t["dtype"])
+        cats = t.get("categories") or {}
+        out = np.empty((len(X), len(t["columns"])), dtype=dtype)
+        for j, c in enumerate(t["columns"]):
+            if c in cats:
+                index = {v: t.get("offset", 0) + i for i, v in enumerate(cats[c])}
+                unknown = np.nan if t.get("unknown") is None else t["unknown"]
+                text = X[c].astype("string").fillna(null).astype(str)
+                out[:, j] = text.map(index).fillna(unknown).to_numpy(dtype=np.float64 if dtype.kind == "f"
+                                                                      else dtype)
+            else:
+                out[:, j] = X[c].to_numpy(dtype=np.float64 if dtype.kind == "f" else dtype)
+        feeds[t["name"]] = out
+    return feeds
 
 
 def _feeds(doc: dict[str, Any], X: Any, to_inputs: Any = None) -> dict[str, np.ndarray]:

@@ -48,6 +48,37 @@ def report_sections(predictor: Any, splits: DatasetSplits, scores: np.ndarray, r
     return [(html.escape(t), h) for t, h in sections]
 
 
+# One German credit applicant (embedded data, test fold 0): the /v1/predict example in the
+# OpenAPI docs. A model trained on transactions takes its own columns (GET /v2/models/<name>).
+SERVE_EXAMPLE = {
+    "checking_status": "<0", "duration": 42.0, "credit_history": "existing paid", "purpose": "furniture/equipment",
+    "credit_amount": 7882.0, "savings_status": "<100", "employment": "4<=X<7", "installment_commitment": 2.0,
+    "personal_status": "male single", "other_parties": "guarantor", "residence_since": 4.0,
+    "property_magnitude": "life insurance", "age": 45.0, "other_payment_plans": "none", "housing": "for free",
+    "existing_credits": 1.0, "job": "skilled", "num_dependents": 2.0, "own_telephone": "none",
+    "foreign_worker": "yes"}
+
+NO_REASONS = ("no reason codes: model {model!r} is not a scorecard; reason codes (the attributes that cost the "
+              "most points) come from a model trained with --model scorecard")
+
+
+def explain(predictor: Any, X: Any, k: int = 4) -> list[list[str]]:
+    """Reason codes per row for /v1/predict.
+
+    scorecard: up to ``k`` attributes that cost the applicant the most points against each
+    attribute's best bin, in plain words, most costly first (``ScorecardHead.reason_codes``;
+    empty when every attribute is in its best bin). Other heads give no reason codes: their
+    scores have no additive, per-attribute form a reason can be read from, and a perturbation
+    search per request would cost more than the scoring; their one entry says so.
+    """
+    head = predictor.head
+    if isinstance(head, ScorecardHead):
+        rc = head.reason_codes(X, k=k)
+        cols = [f"reason_{i + 1}" for i in range(k)]
+        return [[r for r in row if r] for row in rc[cols].itertuples(index=False, name=None)]
+    return [[NO_REASONS.format(model=predictor.model)] for _ in range(len(X))]
+
+
 TORCH_TRAIN = {"epochs": 30, "batch_size": 256, "lr": 1e-3, "weight_decay": 1e-5, "patience": 5,
                "progress": False}
 
@@ -67,6 +98,8 @@ VERTICAL = Vertical(
     default_configs={"mlp": {"train": dict(TORCH_TRAIN)},
                      "ft_transformer": {"train": dict(TORCH_TRAIN, lr=5e-4)}},
     report_sections=report_sections,
+    serve_example=SERVE_EXAMPLE,
+    explain=explain,
     intended_use=("Ranking card transactions for analyst review and scoring credit applicants with explainable "
                   "points; decisions stay with trained staff. Not for automated adverse decisions without human "
                   "review and a fairness check on the deployment population."),

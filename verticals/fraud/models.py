@@ -117,6 +117,12 @@ class LogRegHead(TabularHead):
     def predict_proba(self, X: Any) -> np.ndarray:
         return self.model_.predict_proba(self._clean(X))
 
+    def export_sklearn(self) -> Any:
+        """ONNX export hook: the whole head in the graph, text → code by the table contract (export.py)."""
+        from .export import export_logreg
+
+        return export_logreg(self)
+
 
 class GBDTHead(TabularHead):
     """HistGradientBoosting with defaults that stay stable at 0.17% prevalence.
@@ -194,6 +200,12 @@ class GBDTHead(TabularHead):
     def predict_proba(self, X: Any) -> np.ndarray:
         return self.model_.predict_proba(self._encode(X))
 
+    def export_sklearn(self) -> Any:
+        """ONNX export hook: the trees (categorical splits included) in the graph (export.py)."""
+        from .export import export_gbdt
+
+        return export_gbdt(self)
+
     @classmethod
     def load(cls, path: str | Path) -> GBDTHead:
         """As SklearnHead.load, also trusting ``functools.partial``: scikit-learn's native
@@ -254,6 +266,12 @@ class ScorecardHead(TabularHead):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         return self.lr_.predict_proba(self._woe(self._clean(X)))
+
+    def export_sklearn(self) -> Any:
+        """ONNX export hook: WoE bins and the logistic regression in the graph (export.py)."""
+        from .export import export_scorecard
+
+        return export_scorecard(self)
 
     # -- points ----------------------------------------------------------------------
     def _scaling(self) -> tuple[float, float]:

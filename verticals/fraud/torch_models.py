@@ -79,6 +79,13 @@ class TabularTorchHead(ColumnsMixin, TorchHead):
     def forward_batch(self, module: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return module(batch["num"], batch["cat"])
 
+    def export_module(self) -> Any:
+        """Export hook: standardisation, embeddings, network and softmax in the graph; text →
+        embedding index by the table contract in preprocessing.json (export.py)."""
+        from .export import export_torch
+
+        return export_torch(self)
+
 
 class _MLP(nn.Module):
     def __init__(self, n_num: int, cards: list[int], hidden: list[int], dropout: float, n_out: int):
@@ -125,7 +132,7 @@ class _FTTransformer(nn.Module):
     def forward(self, num: torch.Tensor, cat: torch.Tensor) -> torch.Tensor:
         tokens = [num.unsqueeze(-1) * self.num_w + self.num_b]
         tokens += [e(cat[:, j]).unsqueeze(1) for j, e in enumerate(self.embs)]
-        x = torch.cat([self.cls.expand(len(num), -1, -1), *tokens], dim=1)
+        x = torch.cat([self.cls.expand(num.shape[0], -1, -1), *tokens], dim=1)  # shape[0]: a dynamic batch when traced
         return self.head(self.encoder(x)[:, 0])
 
 

@@ -1,0 +1,424 @@
+"""ONNX / TorchScript / torch.export hooks of the fraud heads (see verticalkit.core.export).
+
+Every fraud head exports to the same inputs, built from the table by the contract
+``verticalkit.table/1`` in ``preprocessing.json`` (the only step outside the graph)::
+
+    num  float32 (n, n_numeric)      numeric training columns, in order; NaN = missing
+                                     (gbdt and scorecard only; the others refuse NaN)
+    cat  int64   (n, n_categorical)  text columns: 1 + position of the value in the
+                                     column's category list, 0 = not in it (unseen);
+                                     a null is the category "missing", as in training
+
+(an input is left out when the head has no column of its kind). Everything else is in
+the graph:
+
+* ``logreg``: standardisation, one-hot (code 0 → all zeros, as ``handle_unknown="ignore"``)
+  and the logistic regression, as ``(x - mean) / scale · w + Σ table[code] + b``;
+* ``scorecard``: the WoE bins (numeric: count of cut points ≤ x, NaN → the ``missing``
+  bin or, without one, the neutral ``unseen`` bin; categorical: category → bin) and the
+  logistic regression on WoE, as a sum of per-bin lookups;
+* ``gbdt``: the HistGradientBoosting trees as an ONNX-ML ``TreeEnsembleRegressor``.
+  skl2onnx converts categorical splits as numeric ones (wrong), so each categorical
+  split gets a derived 0/1 feature (a lookup of the code: 1 = go right, with sklearn's
+  rules for unknown and missing categories) and becomes ``feature <= 0.5``;
+* ``mlp`` / ``ft_transformer``: standardisation and ±10 sd clipping, the embeddings and
+  the network, then softmax (``TorchExport``; also TorchScript and torch.export).
+
+The scikit-learn heads' graphs are written node by node in :class:`OnnxGraph`, a small
+estimator with a registered skl2onnx converter, so ``verticalkit export`` (skl2onnx path,
+parity check against the Predictor, tolerance 1e-4) handles them like any other head.
+Output: ``probabilities`` ``(n, 2)``, column 1 = P(positive).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+
+from verticalkit.core.export import TABLE_CONTRACT
+
+UNSEEN_TEXT = "\x00unseen category"  # a value no training column holds (parity samples)
+
+
+# -- the input contract ------------------------------------------------------------------------
+def contract(head: Any, vocab: dict[str, list[str]], allow_nan: bool) -> dict[str, Any]:
+    """preprocessing.json of a fraud head (module docstring)."""
+    tensors = []
+    if head.numeric_features_:
+        tensors.append({"name": "num", "dtype": "float32", "columns": list(head.numeric_features_),
+                        "missing": "NaN" if allow_nan else "not allowed (the head refuses NaN)"})
+    if head.categorical_features_:
+        tensors.append({"name": "cat", "dtype": "int64", "columns": list(head.categorical_features_),
+                        "categories": {c: [str(v) for v in vocab[c]] for c in head.categorical_features_},
+                        "offset": 1, "unknown": 0})
+    return {"contract": TABLE_CONTRACT, "columns": list(head.feature_names_in_), "null_category": "missing",
+            "tensors": tensors,
+            "description": "num: the numeric columns as float32 (NaN = missing); cat: each text column as "
+                           "int64, 1 + the value's position in categories[column], 0 when not listed; a null "
+                           "text value is the category 'missing'. Everything else runs inside model.onnx."}
+
+
+def sample_rows(head: Any, points: dict[str, np.ndarray], vocab: dict[str, list[str]], allow_nan: bool,
+                n: int = 96, seed: int = 0) -> pd.DataFrame:
+    """Parity rows: numerics drawn from ``points`` (values inside the head's bins / around its
+    scaling), every category, unseen categories, and NaN where the head allows it."""
+    rng = np.random.default_rng(seed)
+    cols: dict[str, Any] = {}
+    for c in head.numeric_features_:
+        v = rng.choice(np.asarray(points[c], dtype=float), size=n)
+        if allow_nan:
+            v[rng.random(n) < 0.1] = np.nan
+        cols[c] = v
+    for c in head.categorical_features_:
+        values = [str(v) for v in vocab[c]] + [UNSEEN_TEXT]
+        cols[c] = np.array([values[i % len(values)] for i in rng.permutation(n)], dtype=object)
+    return pd.DataFrame(cols)[list(head.feature_names_in_)]
+
+
+def gaps(edges: Any) -> np.ndarray:
+    """Values strictly inside every interval cut by ``edges`` (and beyond both ends)."""
+    e = np.unique(np.asarray(edges, dtype=float))
+    if not len(e):
+        return np.array([-1.0, 0.0, 1.0])
+    span = max(float(e[-1] - e[0]), 1.0)
+    return np.concatenate([[e[0] - 0.1 * span], (e[:-1] + e[1:]) / 2, [e[-1] + 0.1 * span]])
+
+
+def initial_types(head: Any) -> list[tuple[str, Any]]:
+    from skl2onnx.common.data_types import FloatTensorType, Int64TensorType
+
+    types = []
+    if head.numeric_features_:
+        types.append(("num", FloatTensorType([None, len(head.numeric_features_)])))
+    if head.categorical_features_:
+        types.append(("cat", Int64TensorType([None, len(head.categorical_features_)])))
+    return types
+
+
+# -- a graph written node by node, converted by skl2onnx ---------------------------------------------
+class OnnxGraph(BaseEstimator):
+    """``build(g, inputs) -> logit`` writes the graph with :class:`_Builder` ``g``; the
+    output is ``probabilities = [1 - sigmoid(logit), sigmoid(logit)]``."""
+
+    def __init__(self, build: Callable[..., str] | None = None, input_names: tuple[str, ...] = ()):
+        self.build = build
+        self.input_names = input_names
+
+    def onnx_parser(self) -> Callable[..., list[str]]:
+        return lambda scope=None, inputs=None: ["probabilities"]
+
+
+class _Builder:
+    def __init__(self, scope: Any, container: Any):
+        self.scope, self.container = scope, container
+
+    def const(self, values: Any, dtype: Any = None) -> str:
+        """An initializer: int64 for integer values, float32 otherwise."""
+        from onnx import TensorProto
+
+        arr = np.asarray(values)
+        arr = arr.astype(dtype or (np.int64 if arr.dtype.kind in "iub" else np.float32))
+        name = self.scope.get_unique_variable_name("c")
+        onnx_type = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.int64): TensorProto.INT64}[arr.dtype]
+        self.container.add_initializer(name, onnx_type, list(arr.shape), arr.reshape(-1).tolist())
+        return name
+
+    def op(self, op_type: str, *inputs: str, domain: str = "", version: int | None = None, out: str | None = None,
+           **attrs: Any) -> str:
+        out = out or self.scope.get_unique_variable_name(op_type.lower())
+        self.container.add_node(op_type, list(inputs), [out], op_domain=domain, op_version=version,
+                                name=self.scope.get_unique_operator_name(op_type), **attrs)
+        return out
+
+    def lookup(self, codes: str, tables: list[np.ndarray]) -> str:
+        """Σ_j tables[j][codes[:, j]] as ``(n, 1)`` float: one Gather over the concatenated tables."""
+        offsets = np.cumsum([0] + [len(t) for t in tables[:-1]]).astype(np.int64)
+        idx = self.op("Add", codes, self.const(offsets[None, :], np.int64))
+        vals = self.op("Gather", self.const(np.concatenate(tables).astype(np.float32)), idx, axis=0)
+        return self.op("ReduceSum", vals, self.const([1], np.int64), keepdims=1)
+
+
+def _shape(operator: Any) -> None:
+    from skl2onnx.common.data_types import FloatTensorType
+
+    operator.outputs[0].type = FloatTensorType([operator.inputs[0].get_first_dimension(), 2])
+
+
+def _convert(scope: Any, operator: Any, container: Any) -> None:
+    g = _Builder(scope, container)
+    model = operator.raw_operator
+    inputs = {name: v.onnx_name for name, v in zip(model.input_names, operator.inputs)}
+    logit = model.build(g, inputs)  # (n, 1) float
+    p = g.op("Sigmoid", logit)
+    q = g.op("Sub", g.const([[1.0]]), p)
+    g.op("Concat", q, p, axis=1, out=operator.outputs[0].onnx_name)
+
+
+_registered = False
+
+
+def register_converter() -> None:
+    global _registered
+    if not _registered:
+        from skl2onnx import update_registered_converter
+
+        update_registered_converter(OnnxGraph, "VerticalkitFraudOnnxGraph", _shape, _convert)
+        _registered = True
+
+
+def _export(head: Any, build: Callable[..., str], vocab: dict[str, list[str]], points: dict[str, np.ndarray],
+            allow_nan: bool) -> Any:
+    from verticalkit.core.export import SklearnExport
+
+    register_converter()
+    types = initial_types(head)
+    return SklearnExport(OnnxGraph(build, tuple(n for n, _ in types)), types,
+                         sample_X=sample_rows(head, points, vocab, allow_nan),
+                         preprocessing=contract(head, vocab, allow_nan), options={})
+
+
+def _sum(g: _Builder, terms: list[str]) -> str:
+    out = terms[0]
+    for t in terms[1:]:
+        out = g.op("Add", out, t)
+    return out
+
+
+# -- logreg ---------------------------------------------------------------------------------------
+def export_logreg(head: Any) -> Any:
+    pre, lr = head.model_.named_steps["pre"], head.model_.named_steps["lr"]
+    coef, b = lr.coef_[0].astype(float), float(lr.intercept_[0])
+    n_num = len(head.numeric_features_)
+    vocab, tables, points = {}, [], {}
+    if n_num:
+        scaler = pre.named_transformers_["num"]
+        w = coef[:n_num] / scaler.scale_
+        b -= float(np.sum(w * scaler.mean_))
+        for j, c in enumerate(head.numeric_features_):
+            points[c] = scaler.mean_[j] + scaler.scale_[j] * np.linspace(-2.5, 2.5, 11)
+    if head.categorical_features_:
+        ohe, k = pre.named_transformers_["cat"], n_num
+        for j, c in enumerate(head.categorical_features_):
+            cats = list(ohe.categories_[j])
+            vocab[c] = cats
+            tables.append(np.concatenate([[0.0], coef[k:k + len(cats)]]))
+            k += len(cats)
+
+    def build(g: _Builder, inp: dict[str, str]) -> str:
+        terms = [g.const([[b]])]
+        if n_num:
+            terms.append(g.op("MatMul", inp["num"], g.const(w[:, None])))
+        if tables:
+            terms.append(g.lookup(inp["cat"], tables))
+        return _sum(g, terms)
+
+    return _export(head, build, vocab, points, allow_nan=False)
+
+
+# -- scorecard ------------------------------------------------------------------------------------
+def export_scorecard(head: Any) -> Any:
+    lr = head.lr_
+    coef, b = lr.coef_[0].astype(float), float(lr.intercept_[0])
+    sel = {c: j for j, c in enumerate(head.selected_)}
+    vocab, points = {}, {}
+    num_edges, num_tables, cat_tables = [], [], []
+    for c in head.numeric_features_:
+        spec = head.bins_[c]
+        points[c] = gaps(spec["edges"])
+        if c not in sel:
+            continue
+        woe = coef[sel[c]] * np.asarray(spec["woe"], dtype=float)
+        n_bins = len(spec["edges"]) + 1
+        nan_value = woe[-1] if spec["has_missing"] else 0.0  # the missing bin, or unseen (WoE 0)
+        num_edges.append(np.asarray(spec["edges"], dtype=float))
+        num_tables.append(np.concatenate([woe[:n_bins], [nan_value]]))
+    num_idx = [j for j, c in enumerate(head.numeric_features_) if c in sel]
+    for c in head.categorical_features_:
+        mapping = head.bins_[c]["mapping"]
+        vocab[c] = sorted(mapping)
+        if c in sel:
+            woe = coef[sel[c]] * np.asarray(head.bins_[c]["woe"], dtype=float)
+            cat_tables.append(np.concatenate([[0.0], [woe[mapping[v]] for v in vocab[c]]]))
+        else:
+            cat_tables.append(np.zeros(len(vocab[c]) + 1))
+
+    def build(g: _Builder, inp: dict[str, str]) -> str:
+        terms = [g.const([[b]])]
+        if num_idx:
+            # bin = number of cut points <= x (searchsorted right), padded with +inf cut points
+            width = max(len(e) for e in num_edges) or 1
+            cuts = np.full((len(num_idx), width), np.inf)
+            for j, e in enumerate(num_edges):
+                cuts[j, :len(e)] = e
+            x = g.op("Gather", inp["num"], g.const(np.array(num_idx, np.int64)), axis=1)  # (n, m)
+            x3 = g.op("Unsqueeze", x, g.const([2], np.int64))  # (n, m, 1)
+            ge = g.op("Cast", g.op("LessOrEqual", g.const(cuts[None]), x3), to=7)  # int64
+            idx = g.op("ReduceSum", ge, g.const([2], np.int64), keepdims=0)  # (n, m)
+            nan_idx = g.const([len(e) + 1 for e in num_edges], np.int64)
+            idx = g.op("Where", g.op("IsNaN", x), nan_idx, idx)  # NaN: the missing (or unseen) slot
+            terms.append(g.lookup(idx, num_tables))
+        if cat_tables:
+            terms.append(g.lookup(inp["cat"], cat_tables))
+        return _sum(g, terms)
+
+    return _export(head, build, vocab, points, allow_nan=True)
+
+
+# -- gbdt -----------------------------------------------------------------------------------------
+def _in_bitset(bitset: np.ndarray, v: int) -> bool:
+    return bool((int(bitset[v // 32]) >> (v % 32)) & 1)
+
+
+def export_gbdt(head: Any) -> Any:
+    model = head.model_
+    n_num, n_cat = len(head.numeric_features_), len(head.categorical_features_)
+    vocab = {c: [str(v) for v in head.encoder_.categories_[j]] for j, c in enumerate(head.categorical_features_)} \
+        if n_cat else {}
+    # HistGradientBoosting re-encodes its input: with categorical features, an inner
+    # ColumnTransformer puts them first (ordinal-encoding the codes again), numerics after
+    pp = getattr(model, "_preprocessor", None)
+    if pp is None:
+        inner = list(range(n_num + n_cat))  # inner feature -> outer column (num..., cat...)
+        inner_codes: list[Any] = [None] * len(inner)
+    else:
+        enc_cols = np.flatnonzero(pp.transformers_[0][2]) if pp.transformers_[0][0] == "encoder" else []
+        num_cols = np.flatnonzero(pp.transformers_[1][2])
+        sl_enc, sl_num = pp.output_indices_["encoder"], pp.output_indices_["numerical"]
+        inner = [0] * (n_num + n_cat)
+        inner_codes = [None] * len(inner)
+        for k, i in enumerate(range(sl_enc.start, sl_enc.stop)):
+            inner[i] = int(enc_cols[k])
+            inner_codes[i] = np.asarray(pp.named_transformers_["encoder"].categories_[k], dtype=float)
+        for k, i in enumerate(range(sl_num.start, sl_num.stop)):
+            inner[i] = int(num_cols[k])
+    known, f_idx_map = model._bin_mapper.make_known_categories_bitsets() if n_cat else (None, None)
+    thresholds = model._bin_mapper.bin_thresholds_
+    points = {head.numeric_features_[inner[i]]: gaps(thresholds[i]) for i in range(len(inner)) if inner[i] < n_num}
+    if len(model._predictors[0]) != 1:
+        raise ValueError("gbdt export handles binary HistGradientBoosting (one tree per iteration)")
+
+    attrs: dict[str, list] = {k: [] for k in (
+        "nodes_treeids", "nodes_nodeids", "nodes_featureids", "nodes_modes", "nodes_values", "nodes_truenodeids",
+        "nodes_falsenodeids", "nodes_missing_value_tracks_true", "target_treeids", "target_nodeids", "target_ids",
+        "target_weights")}
+    split_tables: list[np.ndarray] = []  # per categorical split: code (0 = unseen) -> 1 go right, 0 go left
+    split_cols: list[int] = []
+    for t, (tree,) in enumerate(model._predictors):
+        for i, node in enumerate(tree.nodes):
+            attrs["nodes_treeids"].append(t)
+            attrs["nodes_nodeids"].append(i)
+            if node["is_leaf"]:
+                attrs["nodes_featureids"].append(0)
+                attrs["nodes_modes"].append("LEAF")
+                attrs["nodes_values"].append(0.0)
+                attrs["nodes_truenodeids"].append(0)
+                attrs["nodes_falsenodeids"].append(0)
+                attrs["nodes_missing_value_tracks_true"].append(0)
+                attrs["target_treeids"].append(t)
+                attrs["target_nodeids"].append(i)
+                attrs["target_ids"].append(0)
+                attrs["target_weights"].append(float(node["value"]))
+                continue
+            f = int(node["feature_idx"])  # inner feature
+            outer = inner[f]
+            left_missing = bool(node["missing_go_to_left"])
+            if node["is_categorical"]:
+                bits, kbits = tree.raw_left_cat_bitsets[node["bitset_idx"]], known[f_idx_map[f]]
+                table = [0.0 if left_missing else 1.0]  # code 0: unseen → treated as missing
+                codes = inner_codes[f]
+                for c in range(len(head.encoder_.categories_[outer - n_num])):  # the head's ordinal code
+                    hit = np.flatnonzero(codes == c)
+                    u = int(hit[0]) if len(hit) else -1  # HistGradientBoosting's own code
+                    if u < 0 or not (_in_bitset(bits, u) or _in_bitset(kbits, u)):
+                        left = left_missing  # a category the trees never saw: missing
+                    else:
+                        left = _in_bitset(bits, u)
+                    table.append(0.0 if left else 1.0)
+                split_tables.append(np.array(table))
+                split_cols.append(outer - n_num)
+                feature, threshold, missing = n_num + len(split_tables) - 1, 0.5, 0
+            else:
+                feature, threshold, missing = outer, float(node["num_threshold"]), int(left_missing)
+            attrs["nodes_featureids"].append(feature)
+            attrs["nodes_modes"].append("BRANCH_LEQ")
+            attrs["nodes_values"].append(threshold)
+            attrs["nodes_truenodeids"].append(int(node["left"]))
+            attrs["nodes_falsenodeids"].append(int(node["right"]))
+            attrs["nodes_missing_value_tracks_true"].append(missing)
+    base = float(np.ravel(model._baseline_prediction)[0])
+
+    def build(g: _Builder, inp: dict[str, str]) -> str:
+        parts = []
+        if n_num:
+            parts.append(inp["num"])
+        if split_tables:
+            codes = g.op("Gather", inp["cat"], g.const(np.array(split_cols, np.int64)), axis=1)
+            offsets = np.cumsum([0] + [len(t) for t in split_tables[:-1]]).astype(np.int64)
+            idx = g.op("Add", codes, g.const(offsets[None, :], np.int64))
+            parts.append(g.op("Gather", g.const(np.concatenate(split_tables).astype(np.float32)), idx, axis=0))
+        if not parts:  # a tree ensemble of leaves only
+            parts.append(g.op("Cast", g.op("Gather", inp["cat"], g.const([0], np.int64), axis=1), to=1))
+        x = parts[0] if len(parts) == 1 else g.op("Concat", *parts, axis=1)
+        return g.op("TreeEnsembleRegressor", x, domain="ai.onnx.ml", version=3, n_targets=1,
+                    aggregate_function="SUM", post_transform="NONE", base_values=[base], **attrs)
+
+    return _export(head, build, vocab, points, allow_nan=True)
+
+
+# -- torch heads ----------------------------------------------------------------------------------
+def export_torch(head: Any) -> Any:
+    """``TorchExport`` of an mlp / ft_transformer head: ``(num, cat) -> probabilities``."""
+    import torch
+    from torch import nn
+
+    from verticalkit.core.export import TorchExport
+
+    n_num, n_cat = len(head.numeric_features_), len(head.categorical_features_)
+
+    class Scores(nn.Module):
+        def __init__(self, core: nn.Module, mean: Any, scale: Any):
+            super().__init__()
+            self.core = core
+            self.register_buffer("mean", torch.as_tensor(np.asarray(mean, np.float32).reshape(1, -1)))
+            self.register_buffer("scale", torch.as_tensor(np.asarray(scale, np.float32).reshape(1, -1)))
+
+        def _run(self, num: torch.Tensor, cat: torch.Tensor) -> torch.Tensor:
+            if n_num:
+                num = torch.clamp((num - self.mean) / self.scale, -10.0, 10.0)
+            # the Transformer layers' fused inference kernel has no ONNX form: trace the plain ops
+            fast = torch.backends.mha.get_fastpath_enabled()
+            torch.backends.mha.set_fastpath_enabled(False)
+            try:
+                out = self.core(num, cat)
+            finally:
+                torch.backends.mha.set_fastpath_enabled(fast)
+            return torch.softmax(out.float(), dim=1)
+
+    class NumCat(Scores):
+        def forward(self, num: torch.Tensor, cat: torch.Tensor) -> torch.Tensor:
+            return self._run(num, cat)
+
+    class NumOnly(Scores):
+        def forward(self, num: torch.Tensor) -> torch.Tensor:
+            return self._run(num, torch.zeros((num.shape[0], 0), dtype=torch.long))
+
+    class CatOnly(Scores):
+        def forward(self, cat: torch.Tensor) -> torch.Tensor:
+            return self._run(torch.zeros((cat.shape[0], 0), dtype=torch.float32), cat)
+
+    cls = NumCat if n_num and n_cat else NumOnly if n_num else CatOnly
+    module = cls(head.module_, head.mean_, head.scale_).eval()
+    vocab = {c: list(head.vocab_[c]) for c in head.categorical_features_}
+    points = {c: m + s * np.linspace(-2.5, 2.5, 11) for c, m, s in
+              zip(head.numeric_features_, head.mean_, head.scale_)}
+    sample = sample_rows(head, points, vocab, allow_nan=False)
+    pre = contract(head, vocab, allow_nan=False)
+    from verticalkit.core.export import table_feeds
+
+    feeds = table_feeds(pre, sample)
+    names = [t["name"] for t in pre["tensors"]]
+    example = tuple(torch.as_tensor(feeds[n]) for n in names)
+    return TorchExport(module, example, names, sample_X=sample, output_name="probabilities", preprocessing=pre)
