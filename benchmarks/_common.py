@@ -28,3 +28,15 @@ def save_results(name: str, rows: list[dict[str, Any]], command: str, notes: str
     (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return RESULTS / f"{name}.json"
+
+
+def load_vertical(vertical_id: str) -> Any:
+    """The registered vertical, or the built-in one registered by import (checkout without the entry point)."""
+    import importlib
+
+    from verticalkit.core.registry import get_vertical, register
+
+    try:
+        return get_vertical(vertical_id)
+    except Exception:  # noqa: BLE001 - entry point not installed
+        return register(importlib.import_module(f"verticalkit.verticals.{vertical_id}").VERTICAL)

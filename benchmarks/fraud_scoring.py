@@ -27,20 +27,13 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import save_results  # noqa: E402
+from _common import load_vertical, save_results  # noqa: E402
 
 COMMAND = "VERTICALKIT_DATA=../shared/data python benchmarks/fraud_scoring.py"
 
 
 def vertical():
-    from verticalkit.core.registry import get_vertical, register
-
-    try:
-        return get_vertical("fraud")
-    except Exception:  # noqa: BLE001 - entry point not installed
-        from verticalkit.verticals.fraud import VERTICAL
-
-        return register(VERTICAL)
+    return load_vertical("fraud")
 
 
 def train_predictor(model: str, out: Path):

@@ -8,6 +8,7 @@ embedded beside the cards (``embedded:`` names the folder under ``datasets/``).
 
 from __future__ import annotations
 
+import importlib.util
 from importlib import resources
 from pathlib import Path
 from typing import Any, Iterator
@@ -19,7 +20,15 @@ from .sources import candidate_dirs, fetch, file_digest
 
 
 def datasets_dir() -> Path:
-    """The installed ``datasets/`` folder (cards and embedded data)."""
+    """The installed ``datasets/`` folder (cards and embedded data).
+
+    ``verticalkit.datasets`` is a data-only namespace package: under an editable install
+    its search path also holds the import hook's placeholder, so take the first real folder.
+    """
+    spec = importlib.util.find_spec("verticalkit.datasets")
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        if Path(location).is_dir():
+            return Path(location)
     return Path(str(resources.files("verticalkit.datasets")))
 
 

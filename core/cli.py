@@ -111,7 +111,12 @@ def cmd_data(args: argparse.Namespace) -> int:
     if args.data_cmd == "list":
         for card in catalogue.load_cards():
             found = catalogue.locate(card)
-            where = str(found) if found else "not found (see its card for where to get it)"
+            if found:
+                where = str(found)
+            elif not card.get("files"):
+                where = "no files: generated on demand (see its card)"
+            else:
+                where = "not found (see its card for where to get it)"
             print(f"{card['id']:<26} {card.get('vertical', ''):<16} {where}")
         return 0
     if args.data_cmd == "verify":

@@ -72,3 +72,10 @@ def test_train_evaluate_predict_end_to_end(toy, tmp_path, capsys):
     pred = pd.read_csv(tmp_path / "o.csv")
     assert list(pred["id"]) == [0, 1, 2] and pred["score"].between(0, 1).all()
     assert pred["score"].iloc[2] > pred["score"].iloc[1]
+
+
+def test_data_list_finds_the_installed_cards(capsys):
+    assert main(["data", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "german-credit" in out and "simulated-transactions" in out
+    assert "generated on demand" in out.split("simulated-transactions")[1].splitlines()[0]
