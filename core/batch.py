@@ -66,7 +66,7 @@ def _chunks(predictor: Predictor, path: Path, chunk_rows: int, id_column: str | 
     vertical = get_vertical(predictor.vertical)
     if vertical.read_input is None:
         raise DataError(f"{path}: not a CSV/TSV/parquet file, and vertical {predictor.vertical!r} reads no other input")
-    yield from vertical.read_input(path, chunk_rows)
+    yield from vertical.read_input(path, chunk_rows, predictor.info)
 
 
 def check_rows(predictor: Predictor, X: Any, ids: np.ndarray, errors: list[tuple[Any, str]], where: str = "input"

@@ -38,8 +38,9 @@ class Vertical:
     :func:`verticalkit.core.testing.check_vertical` and tests.
     report_sections: optional ``fn(predictor, splits, scores, run_dir) -> list[(title, html)]``
     adding vertical-specific sections to report.html.
-    read_input: optional ``fn(path, chunk_rows) -> iterator of (X, ids)`` for batch
-    prediction inputs that are not CSV / parquet tables (image folders, DICOM).
+    read_input: optional ``fn(path, chunk_rows, info) -> iterator of (X, ids)`` for batch
+    prediction inputs that are not CSV / parquet tables (image folders, DICOM); ``info`` is
+    the saved predictor's dataset info, so inputs are read as the training data was.
     intended_use: the model card's intended-use paragraph; clinical: the model card
     adds the CLAIM / TRIPOD+AI items and the "not for clinical use" statement.
     """

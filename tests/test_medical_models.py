@@ -175,3 +175,18 @@ def test_grad_cam_report_section(tmp_path):
     cams = grad_cam(head.module_, x, [1, 1, 1])
     assert cams.shape == (3, 16, 16) and cams.min() >= 0 and cams.max() <= 1 + 1e-6
     assert not head.module_.training
+
+
+def test_read_input_windows_dicom_as_the_run_was_trained(tmp_path):
+    from pydicom.data import get_testdata_file
+
+    from verticalkit.verticals.medical_imaging.dicom import read_dicom
+
+    src = Path(get_testdata_file("CT_small.dcm"))
+    (tmp_path / "ct.dcm").write_bytes(src.read_bytes())
+    info = {"voi": "window", "window_center": 40.0, "window_width": 80.0, "frame": 0}
+    [(images, _)] = list(read_input(tmp_path, 10, info))
+    expected = read_dicom(src, voi_mode="window", window=(40.0, 80.0)).frame(0)
+    np.testing.assert_array_equal(images[0], expected)
+    [(default, _)] = list(read_input(tmp_path, 10))
+    assert not np.array_equal(default[0], expected)  # the header VOI differs from the run's window

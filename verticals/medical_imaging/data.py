@@ -273,7 +273,8 @@ class DicomFolder(DatasetAdapter):
                              protocol=f"patient-grouped-{int(100 * (1 - self.test_size))}-{int(100 * self.test_size)}"
                                       f"-seed{self.seed}",
                              info={"n_patients": int(len(set(groups))), "image_size": self.image_size,
-                                   "voi": self.voi, "frame": self.frame})
+                                   "voi": self.voi, "window_center": self.window_center,
+                                   "window_width": self.window_width, "frame": self.frame})
 
     @staticmethod
     def _match(keys: list[str], key: str, root: Path, csv: Path) -> list[Path]:

@@ -27,14 +27,22 @@ def input_files(path: Path) -> list[Path]:
     return files
 
 
-def load_any(f: Path) -> np.ndarray:
-    """One file as float32 ``(C, H, W)`` in [0, 1]: DICOM (first frame, header VOI) or an image."""
-    return read_dicom(f).frame(0) if is_dicom_file(f) else read_image(f)
+def load_any(f: Path, info: dict[str, Any] | None = None) -> np.ndarray:
+    """One file as float32 ``(C, H, W)`` in [0, 1]: an image, or DICOM read the way the model's
+    training data was (``info``: the run's ``voi``, window and ``frame``; default header VOI, frame 0)."""
+    if not is_dicom_file(f):
+        return read_image(f)
+    info = info or {}
+    center, width = info.get("window_center"), info.get("window_width")
+    img = read_dicom(f, voi_mode=info.get("voi", "auto"), window=(center, width) if center is not None else None)
+    return img.frame(int(info.get("frame", 0)) if img.pixels.shape[0] > 1 else 0)
 
 
-def read_input(path: str | Path, chunk_rows: int = 256) -> Iterator[tuple[list[Any], np.ndarray]]:
+def read_input(path: str | Path, chunk_rows: int = 256, info: dict[str, Any] | None = None
+               ) -> Iterator[tuple[list[Any], np.ndarray]]:
     """Yield ``(images, ids)`` chunks for ``verticalkit predict``; ids are paths relative to the folder.
 
+    ``info`` is the saved predictor's dataset info: DICOM files are windowed as in training.
     A file that cannot be read comes alone in its chunk as a :class:`BadInput`, so the batch
     scorer writes it to the errors file with the reason and scores the rest.
     """
@@ -46,7 +54,7 @@ def read_input(path: str | Path, chunk_rows: int = 256) -> Iterator[tuple[list[A
     for f in input_files(path):
         rel = str(f.relative_to(root))
         try:
-            images.append(load_any(f))
+            images.append(load_any(f, info))
             ids.append(rel)
         except VerticalkitError as e:
             yield [BadInput(str(e))], np.asarray([rel])
