@@ -89,15 +89,17 @@ def _score(predictor: Predictor, X: Any, ids: np.ndarray, errors: list[tuple[Any
            where: str = "input") -> pd.DataFrame:
     X, ids = check_rows(predictor, X, ids, errors, where)
     if len(ids) == 0:
-        return pd.concat([pd.DataFrame({"id": ids}), score_columns(predictor.task, _empty_scores(predictor))], axis=1)
+        empty = pd.concat([pd.DataFrame({"id": ids}), score_columns(predictor.task, _empty_scores(predictor))], axis=1)
+        return _with_flags(predictor, X, np.arange(0), empty)
     try:
         scores = predictor.predict_score(X)
         keep = np.arange(len(ids))
     except ROW_ERRORS as e:
         if not isinstance(X, pd.DataFrame) or len(X) == 1:
             errors.extend((i, str(e)) for i in ids)
-            return pd.concat([pd.DataFrame({"id": ids[:0]}), score_columns(predictor.task, _empty_scores(predictor))],
-                             axis=1)
+            empty = pd.concat([pd.DataFrame({"id": ids[:0]}), score_columns(predictor.task, _empty_scores(predictor))],
+                              axis=1)
+            return _with_flags(predictor, X, np.arange(0), empty)
         # Find the bad rows; a missing column fails every row and is fatal.
         parts, keep = [], []
         for j in range(len(X)):
@@ -110,8 +112,19 @@ def _score(predictor: Predictor, X: Any, ids: np.ndarray, errors: list[tuple[Any
             raise
         scores = np.concatenate(parts)
         keep = np.asarray(keep)
-    out = pd.DataFrame({"id": ids[keep]})
-    return pd.concat([out, score_columns(predictor.task, scores)], axis=1)
+    out = pd.concat([pd.DataFrame({"id": ids[keep]}), score_columns(predictor.task, scores)], axis=1)
+    return _with_flags(predictor, X, keep, out)
+
+
+def _with_flags(predictor: Predictor, X: Any, keep: np.ndarray, out: pd.DataFrame) -> pd.DataFrame:
+    """Add a ``flag`` column when the head has the optional ``review_flags(X)`` hook: per row,
+    "" or the reasons it should go to a human (e.g. an essay far outside the training data)."""
+    review_flags = getattr(predictor.head, "review_flags", None)
+    if review_flags is None:
+        return out
+    rows = X.iloc[keep] if isinstance(X, pd.DataFrame) else [X[i] for i in keep]
+    out["flag"] = np.asarray(review_flags(rows), dtype=object).astype(str) if len(keep) else np.zeros(0, dtype=str)
+    return out
 
 
 def _empty_scores(predictor: Predictor) -> np.ndarray:

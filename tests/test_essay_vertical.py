@@ -68,6 +68,8 @@ def test_batch_predict_scores_good_rows_and_reports_bad_ones(run_dir, tmp_path):
                 str(tmp_path / "out.csv"), "--quiet"]) == 0
     out = pd.read_csv(tmp_path / "out.csv")
     assert len(out) == 5 and np.all(np.isfinite(out["prediction"]))
+    flags = out.set_index("id")["flag"].fillna("")
+    assert flags[1] != "" and (flags.drop(1) == "").sum() >= 3  # the empty essay goes to a human
     errors = pd.read_csv(tmp_path / "out.csv.errors.csv")
     assert errors["id"].tolist() == [2] and "not in the training data" in errors["error"][0]
 
