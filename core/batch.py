@@ -89,17 +89,14 @@ def _score(predictor: Predictor, X: Any, ids: np.ndarray, errors: list[tuple[Any
            where: str = "input") -> pd.DataFrame:
     X, ids = check_rows(predictor, X, ids, errors, where)
     if len(ids) == 0:
-        empty = pd.concat([pd.DataFrame({"id": ids}), score_columns(predictor.task, _empty_scores(predictor))], axis=1)
-        return _with_flags(predictor, X, np.arange(0), empty)
+        return scored_frame(predictor, X, ids, np.arange(0), _empty_scores(predictor))
     try:
         scores = predictor.predict_score(X)
         keep = np.arange(len(ids))
     except ROW_ERRORS as e:
         if not isinstance(X, pd.DataFrame) or len(X) == 1:
             errors.extend((i, str(e)) for i in ids)
-            empty = pd.concat([pd.DataFrame({"id": ids[:0]}), score_columns(predictor.task, _empty_scores(predictor))],
-                              axis=1)
-            return _with_flags(predictor, X, np.arange(0), empty)
+            return scored_frame(predictor, X, ids, np.arange(0), _empty_scores(predictor))
         # Find the bad rows; a missing column fails every row and is fatal.
         parts, keep = [], []
         for j in range(len(X)):
@@ -112,18 +109,17 @@ def _score(predictor: Predictor, X: Any, ids: np.ndarray, errors: list[tuple[Any
             raise
         scores = np.concatenate(parts)
         keep = np.asarray(keep)
+    return scored_frame(predictor, X, ids, keep, scores)
+
+
+def scored_frame(predictor: Predictor, X: Any, ids: np.ndarray, keep: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
+    """The output rows of ``X[keep]``: ``id``, the score columns and, when the head has the optional
+    ``review_flags(X)`` hook, ``flag`` ("" or why the row should go to a human)."""
     out = pd.concat([pd.DataFrame({"id": ids[keep]}), score_columns(predictor.task, scores)], axis=1)
-    return _with_flags(predictor, X, keep, out)
-
-
-def _with_flags(predictor: Predictor, X: Any, keep: np.ndarray, out: pd.DataFrame) -> pd.DataFrame:
-    """Add a ``flag`` column when the head has the optional ``review_flags(X)`` hook: per row,
-    "" or the reasons it should go to a human (e.g. an essay far outside the training data)."""
     review_flags = getattr(predictor.head, "review_flags", None)
-    if review_flags is None:
-        return out
-    rows = X.iloc[keep] if isinstance(X, pd.DataFrame) else [X[i] for i in keep]
-    out["flag"] = np.asarray(review_flags(rows), dtype=object).astype(str) if len(keep) else np.zeros(0, dtype=str)
+    if review_flags is not None:
+        rows = X.iloc[keep] if isinstance(X, pd.DataFrame) else [X[i] for i in keep]
+        out["flag"] = np.asarray(review_flags(rows), dtype=object).astype(str) if len(keep) else np.zeros(0, str)
     return out
 
 
