@@ -125,7 +125,7 @@ def scored_frame(predictor: Predictor, X: Any, ids: np.ndarray, keep: np.ndarray
 
 def _empty_scores(predictor: Predictor) -> np.ndarray:
     k = len(predictor.task.classes)
-    return np.zeros((0, k)) if predictor.task.kind in ("multiclass", "multilabel") else np.zeros(0)
+    return np.zeros((0, k)) if predictor.task.kind in ("multiclass", "multilabel", "multioutput") else np.zeros(0)
 
 
 def predict_file(predictor: Predictor, input_path: str | Path, output_path: str | Path, *,

@@ -73,3 +73,45 @@ def temperature_scale(p_val, y_val, p) -> tuple[np.ndarray, float]:
     """
     t = fit_temperature(probabilities_to_logits(p_val), y_val)
     return apply_temperature(probabilities_to_logits(p), t), t
+
+
+def multiclass_brier(y_true, p) -> float:
+    """Multi-class Brier score: mean over rows of sum_k (p_k − 1[y = k])²; lower is better."""
+    p = np.asarray(p, dtype=float)
+    onehot = np.eye(p.shape[1])[np.asarray(y_true, dtype=int)]
+    return float(np.mean(np.sum((p - onehot) ** 2, axis=1)))
+
+
+def _ece_brier(kind: str, y, p, n_bins: int) -> tuple[float, float]:
+    y, p = np.asarray(y), np.asarray(p, dtype=float)
+    if kind == "binary":
+        return expected_calibration_error(y, p, n_bins), brier_score(y, p)
+    if kind == "multiclass":
+        correct = (p.argmax(1) == y).astype(int)
+        return expected_calibration_error(correct, p.max(1), n_bins), multiclass_brier(y, p)
+    return expected_calibration_error(y.ravel(), p.ravel(), n_bins), float(np.mean((p - y) ** 2))
+
+
+def temperature_summary(kind: str, y, p, y_val, p_val, n_bins: int = 15) -> dict[str, float]:
+    """ECE and Brier of ``p`` before and after a temperature fitted on validation (``y_val``, ``p_val``).
+
+    binary: ``p`` is P(class 1); multiclass: ``(n, k)`` softmax probabilities (top-label ECE,
+    multi-class Brier); multilabel: ``(n, k)`` sigmoid probabilities (one temperature for all
+    labels, ECE and Brier pooled over labels). Returns ``{}`` when validation cannot fit one
+    (fewer than two classes, or shapes that do not match).
+    """
+    y, p, y_val, p_val = (np.asarray(a) for a in (y, p, y_val, p_val))
+    if kind not in ("binary", "multiclass", "multilabel") or len(y_val) == 0 or p_val.shape[1:] != p.shape[1:]:
+        return {}
+    if len(np.unique(y_val)) < 2:
+        return {}
+    if kind == "multilabel":
+        t = fit_temperature(probabilities_to_logits(p_val.ravel()), y_val.ravel().astype(int))
+        scaled = apply_temperature(probabilities_to_logits(p.ravel()), t).reshape(p.shape)
+    else:
+        scaled, t = temperature_scale(p_val, y_val.astype(int), p)
+    ece, brier = _ece_brier(kind, y, p, n_bins)
+    ece_t, brier_t = _ece_brier(kind, y, scaled, n_bins)
+    return {"temperature": t, "temperature_fitted_on": f"validation (NLL, n={len(y_val)})", "brier": brier,
+            "ece_before_temperature": ece, "brier_before_temperature": brier,
+            "ece_after_temperature": ece_t, "brier_after_temperature": brier_t}

@@ -16,16 +16,19 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import pandas as pd
 
-TaskKind = Literal["binary", "multiclass", "multilabel", "ordinal", "regression"]
-TASK_KINDS: tuple[str, ...] = ("binary", "multiclass", "multilabel", "ordinal", "regression")
+TaskKind = Literal["binary", "multiclass", "multilabel", "ordinal", "regression", "multioutput"]
+TASK_KINDS: tuple[str, ...] = ("binary", "multiclass", "multilabel", "ordinal", "regression", "multioutput")
 
 
 @dataclass
 class Task:
     """What is predicted.
 
-    kind: binary | multiclass | multilabel | ordinal | regression.
-    classes: class names (for multilabel: label names); empty for regression.
+    kind: binary | multiclass | multilabel | ordinal | regression | multioutput.
+    multioutput: several continuous targets per sample, ``y`` of shape ``(n, k)`` with NaN
+    where a sample has no such target; scores ``(n, k)``, NaN allowed where the target is.
+    classes: class names (for multilabel: label names; for multioutput: output names);
+    empty for regression.
     primary_metric: the metric early stopping and model selection use.
     score_range: (min, max) of the target for ordinal / regression tasks.
     """

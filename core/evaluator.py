@@ -11,11 +11,11 @@ import pandas as pd
 from sklearn.metrics import confusion_matrix, precision_recall_curve, roc_curve
 
 from .bootstrap import bootstrap_ci
-from .calibration import expected_calibration_error, reliability_bins
+from .calibration import expected_calibration_error, reliability_bins, temperature_summary
 from .config import EvalConfig
 from .data import Task
 from .errors import ConfigError, DataError
-from .metrics import core_metrics
+from .metrics import task_metrics
 from .thresholds import confusion_at, expected_cost, select_thresholds
 
 # meta columns tabulated by default when present (evaluate(subgroup_columns=...) overrides)
@@ -25,7 +25,8 @@ SUBGROUP_BOOTSTRAP = 200  # replicates for the primary metric's CI inside each s
 CURVE_POINTS = 400
 
 SUBGROUP_METRICS = {"binary": ("roc_auc", "auprc", "brier"), "multiclass": ("roc_auc", "accuracy"),
-                    "multilabel": ("roc_auc", "auprc"), "ordinal": ("qwk", "mae"), "regression": ("mae", "rmse")}
+                    "multilabel": ("roc_auc", "auprc"), "ordinal": ("qwk", "mae"), "regression": ("mae", "rmse"),
+                    "multioutput": ("mcrmse",)}
 
 
 @dataclass
@@ -83,10 +84,16 @@ def _check_inputs(task: Task, y: np.ndarray, s: np.ndarray, meta: pd.DataFrame |
     if task.kind == "multilabel" and y.shape != s.shape:
         raise DataError(f"evaluate{where}: multilabel y_true must be an (n, k) 0/1 matrix like scores {s.shape}, "
                         f"got {y.shape}")
+    if task.kind == "multioutput" and (s.ndim != 2 or y.shape != s.shape or (k and s.shape[1] != k)):
+        raise DataError(f"evaluate{where}: multioutput y_true and scores must both have shape (n, {k or 'k'}) (one "
+                        f"column per output in task.classes), got {y.shape} and {s.shape}")
     if task.kind in ("ordinal", "regression") and s.ndim != 1:
         raise DataError(f"evaluate{where}: {task.kind} scores must be predicted values of shape (n,), got {s.shape}")
-    if not np.all(np.isfinite(s.astype(float))):
-        raise DataError(f"evaluate{where}: scores contain NaN or inf in {int(np.sum(~np.isfinite(s.astype(float))))} "
+    bad = ~np.isfinite(s.astype(float))
+    if task.kind == "multioutput":  # a missing target (NaN) may have a missing score
+        bad &= np.isfinite(y.astype(float))
+    if bad.any():
+        raise DataError(f"evaluate{where}: scores contain NaN or inf in {int(np.sum(bad))} "
                         f"entries; fix the model outputs before evaluating")
     if meta is not None and len(meta) != len(y):
         raise DataError(f"evaluate{where}: meta has {len(meta)} rows but y_true has {len(y)}")
@@ -191,12 +198,13 @@ def evaluate(task: Task, y_true, scores, meta: pd.DataFrame | None = None, extra
     stratified by class for binary / multi-class; seeded by ``seed``). Binary tasks also get
     thresholds (chosen on ``val=(y_val, scores_val)`` when given, else on this split, flagged),
     calibration and curves; multi-class / multi-label get per-class curves and calibration.
+    With ``val``, calibration also holds ECE and Brier before / after a temperature fitted on it.
     Subgroup tables cover the ``subgroup_columns`` of ``meta`` (default ``SUBGROUP_COLUMNS``).
     """
     config = config or EvalConfig()
     y, s = np.asarray(y_true), np.asarray(scores)
     _check_inputs(task, y, s, meta)
-    fns = {**core_metrics(task, ece_bins=config.ece_bins), **(extra_metrics or {})}
+    fns = task_metrics(task, extra_metrics, ece_bins=config.ece_bins)
     primary = task.primary_metric
     if primary not in fns:
         raise ConfigError(f"primary metric {primary!r} is not computed for a {task.kind} task; "
@@ -214,7 +222,9 @@ def evaluate(task: Task, y_true, scores, meta: pd.DataFrame | None = None, extra
         _class_extras(result, task, y, s, config)
     else:
         resid = s.astype(float) - y.astype(float)
-        result.curves["residuals"] = {"mean": float(np.mean(resid)), "sd": float(np.std(resid))}
+        result.curves["residuals"] = {"mean": float(np.nanmean(resid)), "sd": float(np.nanstd(resid))}
+    if val is not None and task.kind in ("binary", "multiclass", "multilabel"):  # temperature fitted on val
+        result.calibration.update(temperature_summary(task.kind, y, s, val[0], val[1], config.ece_bins))
     columns = SUBGROUP_COLUMNS if subgroup_columns is None else tuple(subgroup_columns)
     result.subgroups = _subgroups(task, y, s, meta, primary, fns, columns, config, seed, threshold)
     return result

@@ -21,6 +21,7 @@ positives and negatives in the sample (equal to sklearn's macro OvR when all do)
 
 from __future__ import annotations
 
+import re
 import warnings
 from typing import Any, Callable
 
@@ -36,7 +37,7 @@ MetricFn = Callable[..., float]
 BatchFn = Callable[[np.ndarray, np.ndarray, Any, np.ndarray], np.ndarray]
 
 # Lower is better for these; metric_fn negates them so that higher is always better.
-LOWER_IS_BETTER = {"brier", "ece", "mae", "rmse", "log_loss", "loss", "mse"}
+LOWER_IS_BETTER = {"brier", "ece", "mae", "rmse", "log_loss", "loss", "mse", "mcrmse"}
 
 
 def metric(scalar: Callable[[np.ndarray, np.ndarray], float], batch: Callable | None = None,
@@ -497,6 +498,86 @@ def regression_metrics(task: Task) -> dict[str, MetricFn]:
     return out
 
 
+# ----------------------------------------------------------------------------- multi-output regression
+
+
+def output_name(name: Any) -> str:
+    """An output name (a ``task.classes`` entry) as a metric-name suffix: ``"Word Choice"`` → ``word_choice``."""
+    return re.sub(r"[^0-9a-zA-Z]+", "_", str(name)).strip("_").lower() or "output"
+
+
+def _column(y, s, meta, j: int):
+    """(row mask, y, scores, meta) of output ``j`` on the rows where target and score are both present."""
+    def make():
+        yf, sf = np.asarray(y, dtype=float), np.asarray(s, dtype=float)
+        m = np.isfinite(yf[:, j]) & np.isfinite(sf[:, j])
+        sub = None if meta is None else meta[m].reset_index(drop=True)
+        return m, np.ascontiguousarray(yf[m, j]), np.ascontiguousarray(sf[m, j]), sub
+
+    return _STATIC.get((y, s) if meta is None else (y, s, meta), ("output", j), make)
+
+
+def _per_output(fn: MetricFn, j: int, name: str) -> MetricFn:
+    """``fn`` on output ``j`` alone (rows where it is present); keeps ``fn.batch``."""
+    def scalar(y_true, scores, meta=None) -> float:
+        _, yj, sj, mj = _column(y_true, scores, meta, j)
+        return float(fn(yj, sj, mj)) if len(yj) else float("nan")
+
+    scalar.__name__ = f"{name}_{j}"
+    if hasattr(fn, "batch"):
+        def batch(y_true, scores, meta, W) -> np.ndarray:
+            def make():
+                m, yj, sj, mj = _column(y_true, scores, meta, j)
+                if not len(yj):
+                    return np.full(len(W), np.nan)
+                Wj = _CACHE.get((y_true, scores, W), ("output_weights", j), lambda: np.ascontiguousarray(W[:, m]))
+                with warnings.catch_warnings(), np.errstate(all="ignore"):
+                    warnings.simplefilter("ignore")
+                    return np.asarray(fn.batch(yj, sj, mj, Wj), dtype=float)
+
+            return _CACHE.get((y_true, scores, W), ("output_metric", name, j), make)
+
+        scalar.batch = batch  # type: ignore[attr-defined]
+    return scalar
+
+
+def _mean_over_outputs(columns: list[MetricFn], name: str) -> MetricFn:
+    def scalar(y_true, scores, meta=None) -> float:
+        vals = np.array([c(y_true, scores, meta) for c in columns], dtype=float)
+        return float(_nanmean(vals)) if np.isfinite(vals).any() else float("nan")
+
+    scalar.__name__ = name
+    if all(hasattr(c, "batch") for c in columns):
+        scalar.batch = lambda y, s, meta, W: _nanmean(  # type: ignore[attr-defined]
+            np.stack([c.batch(y, s, meta, W) for c in columns], axis=1), axis=1)
+    return scalar
+
+
+def per_output_metrics(fns: dict[str, MetricFn], outputs: list[Any]) -> dict[str, MetricFn]:
+    """One-target metrics for a multioutput task: each per output and averaged over the outputs.
+
+    ``{name}`` is the mean over outputs of ``{name}_{output}`` (the metric on that output's
+    rows where target and score are present; see :func:`output_name`); so ``rmse`` is the
+    mean column-wise RMSE, also reported as ``mcrmse``. Bootstrapped like any metric
+    (the ``.batch`` fast path is kept).
+    """
+    columns = {name: [_per_output(fn, j, name) for j in range(len(outputs))] for name, fn in fns.items()}
+    out: dict[str, MetricFn] = {name: _mean_over_outputs(cols, name) for name, cols in columns.items()}
+    if "rmse" in out:
+        out["mcrmse"] = out["rmse"]
+    for j, o in enumerate(outputs):
+        for name, cols in columns.items():
+            out[f"{name}_{output_name(o)}"] = cols[j]
+    return out
+
+
+def multioutput_metrics(task: Task) -> dict[str, MetricFn]:
+    """The regression metrics (QWK with a score_range) per output and averaged, plus ``mcrmse``."""
+    one = Task(kind="regression", target=task.target, primary_metric=task.primary_metric,
+               score_range=task.score_range)
+    return per_output_metrics(regression_metrics(one), list(task.classes))
+
+
 # ----------------------------------------------------------------------------- selection
 
 
@@ -508,11 +589,26 @@ def core_metrics(task: Task, ece_bins: int = 15) -> dict[str, MetricFn]:
         return multiclass_metrics(len(task.classes))
     if task.kind == "multilabel":
         return multilabel_metrics(len(task.classes))
+    if task.kind == "multioutput":
+        return multioutput_metrics(task)
     return regression_metrics(task)
 
 
+def task_metrics(task: Task, extra: dict[str, Any] | None = None, ece_bins: int = 15) -> dict[str, MetricFn]:
+    """:func:`core_metrics` plus a vertical's ``extra`` metrics (which override same-named core ones).
+
+    For a multioutput task the extra metrics are one-target metrics, applied per output and
+    averaged (:func:`per_output_metrics`).
+    """
+    extra = dict(extra or {})
+    if task.kind == "multioutput" and extra:
+        extra = per_output_metrics(extra, list(task.classes))
+    return {**core_metrics(task, ece_bins=ece_bins), **extra}
+
+
 def higher_is_better(name: str) -> bool:
-    return name not in LOWER_IS_BETTER
+    """False for ``LOWER_IS_BETTER`` names and their per-output forms (``rmse_<output>``)."""
+    return name not in LOWER_IS_BETTER and not any(name.startswith(f"{b}_") for b in LOWER_IS_BETTER)
 
 
 def metric_fn(task: Task, name: str, extra: dict[str, Any] | None = None) -> Callable[[np.ndarray, np.ndarray], float]:
@@ -522,12 +618,12 @@ def metric_fn(task: Task, name: str, extra: dict[str, Any] | None = None) -> Cal
     mae, rmse, log_loss, ...) are negated. ``extra`` holds the vertical's metrics.
     Raises ConfigError, listing the valid names, for an unknown name.
     """
-    available = {**core_metrics(task), **(extra or {})}
+    available = task_metrics(task, extra)
     if name not in available:
         raise ConfigError(f"unknown metric {name!r} for a {task.kind} task; valid: {', '.join(sorted(available))} "
                           f"(set task.primary_metric or the vertical's metrics)")
     fn = available[name]
-    sign = -1.0 if name in LOWER_IS_BETTER else 1.0
+    sign = 1.0 if higher_is_better(name) else -1.0
 
     def score(y_true, scores, meta=None) -> float:
         return sign * float(fn(y_true, scores, meta))
@@ -537,5 +633,6 @@ def metric_fn(task: Task, name: str, extra: dict[str, Any] | None = None) -> Cal
 
 
 __all__ = ["LOWER_IS_BETTER", "MetricFn", "binary_metrics", "core_metrics", "higher_is_better", "ks_statistic",
-           "metric", "metric_fn", "multiclass_metrics", "multilabel_metrics", "quadratic_weighted_kappa", "qwk_batch",
-           "regression_metrics", "reliability_bins", "sensitivity", "specificity"]
+           "metric", "metric_fn", "multiclass_metrics", "multilabel_metrics", "multioutput_metrics", "output_name",
+           "per_output_metrics", "quadratic_weighted_kappa", "qwk_batch", "regression_metrics", "reliability_bins",
+           "sensitivity", "specificity", "task_metrics"]

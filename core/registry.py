@@ -34,6 +34,10 @@ class Vertical:
     metrics: extra metrics beyond the core ones for the task kind (name → MetricFn).
     primary_metric: the default primary metric (an adapter's Task may override it).
     default_configs: model name → partial config (e.g. ``{"train": {"epochs": 3}}``).
+    check_configs: model name → partial config (same shape) that only
+    :func:`verticalkit.core.testing.check_vertical` applies, on top of ``default_configs``:
+    cheap settings for heads too slow to train twice on CPU (a tiny encoder, short
+    sequences, one epoch), so every registered head stays in the conformance check.
     tiny_data: ``tiny_data(seed) -> DatasetSplits``, small offline data for
     :func:`verticalkit.core.testing.check_vertical` and tests.
     report_sections: optional ``fn(predictor, splits, scores, run_dir) -> list[(title, html)]``
@@ -56,6 +60,7 @@ class Vertical:
     tiny_data: Callable[[int], DatasetSplits]
     metrics: dict[str, MetricFn] = field(default_factory=dict)
     default_configs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    check_configs: dict[str, dict[str, Any]] = field(default_factory=dict)
     report_sections: Callable[..., list[tuple[str, str]]] | None = None
     read_input: Callable[..., Any] | None = None
     intended_use: str | None = None
@@ -64,10 +69,13 @@ class Vertical:
     # serve_example: one example input record (OpenAPI docs, load benchmark);
     # request_to_input: ``fn(records: list[dict]) -> X`` turning /v1/predict records into the
     # head's input (raise DataError naming the field on bad input); default: the saved table schema;
-    # explain: ``fn(predictor, X) -> list[list]`` reason codes per row (e.g. top score contributions).
+    # explain: ``fn(predictor, X) -> list[list]`` reason codes per row (e.g. top score contributions);
+    # explains: ``fn(predictor) -> bool``, whether explain gives reason codes for this model
+    # (/v1/predict computes them by default only then; ``?explain=true`` always); None: always.
     serve_example: dict[str, Any] | None = None
     request_to_input: Callable[[list[dict[str, Any]]], Any] | None = None
     explain: Callable[..., list[Any]] | None = None
+    explains: Callable[[Any], bool] | None = None
 
     def dataset(self, dataset_id: str) -> type[DatasetAdapter]:
         if dataset_id not in self.datasets:

@@ -1,7 +1,8 @@
 """The conformance check every vertical passes: ``check_vertical(vertical)``.
 
 It runs the vertical's contract end to end on its tiny data: the adapter's splits
-are non-empty and disjoint, every head trains, predicts well-formed scores, gives
+are non-empty and disjoint, every head trains (with ``Vertical.check_configs``, the
+vertical's cheap settings for slow heads, over its ``default_configs``), predicts well-formed scores, gives
 the same outputs when trained twice with the same seed, saves and reloads through
 :class:`Predictor` to identical outputs, and the reference results file parses.
 Each failure raises :class:`VerticalCheckError` saying how to fix it.
@@ -59,10 +60,16 @@ def check_splits(vertical: Vertical, splits: DatasetSplits) -> None:
         raise _fail(vertical, "the task has no primary metric", "set Task.primary_metric")
 
 
+def _section(vertical: Vertical, model: str, section: str) -> dict[str, Any]:
+    """``default_configs`` then ``check_configs`` (the check's cheap overrides) for one section."""
+    out = copy.deepcopy(vertical.default_configs.get(model, {}).get(section, {}))
+    out.update(copy.deepcopy(vertical.check_configs.get(model, {}).get(section, {})))
+    return out
+
+
 def tiny_train_config(vertical: Vertical, model: str) -> TrainConfig:
     cfg = TrainConfig(progress=False, patience=None)
-    defaults = copy.deepcopy(vertical.default_configs.get(model, {}).get("train", {}))
-    merge_into(cfg, defaults, "train")
+    merge_into(cfg, _section(vertical, model, "train"), "train")
     cfg.epochs = min(cfg.epochs, 2)
     cfg.progress = False
     return cfg
@@ -71,7 +78,7 @@ def tiny_train_config(vertical: Vertical, model: str) -> TrainConfig:
 def _make_head(vertical: Vertical, model: str, seed: int) -> Head:
     head_cls = vertical.models[model]
     params = head_cls.default_params()
-    params.update(copy.deepcopy(vertical.default_configs.get(model, {}).get("model_params", {})))
+    params.update(_section(vertical, model, "model_params"))
     if "random_state" in params and params["random_state"] is None:
         params["random_state"] = seed
     return head_cls(**params)
@@ -133,6 +140,10 @@ def check_vertical(vertical: Vertical | str, seed: int = 0, models: list[str] | 
     if vertical.default_model not in vertical.models:
         raise _fail(vertical, f"default_model {vertical.default_model!r} is not among its models",
                     "name one of Vertical.models")
+    unknown = sorted(set(vertical.check_configs) - set(vertical.models))
+    if unknown:
+        raise _fail(vertical, f"check_configs names models {unknown} it does not register",
+                    "key Vertical.check_configs by names in Vertical.models")
     try:
         refs = load_reference_results(vertical)
     except Exception as e:  # noqa: BLE001 - re-raised with the fix

@@ -79,3 +79,19 @@ def test_stale_errors_file_removed(toy_predictor, tmp_path):
     (tmp_path / "o.csv.errors.csv").write_text("id,error\n1,old\n")
     summary = predict_file(toy_predictor, tmp_path / "in.csv", tmp_path / "o.csv", progress=False)
     assert summary["errors"] == 0 and not (tmp_path / "o.csv.errors.csv").exists()
+
+
+@pytest.mark.parametrize("kind,expected", [("binary", ["id", "score", "prediction"]),
+                                           ("multiclass", ["id", "p_a", "p_b", "prediction"]),
+                                           ("multioutput", ["id", "pred_a", "pred_b"])])
+def test_empty_chunk_has_the_full_chunk_columns(kind, expected):
+    """A chunk whose rows all failed still writes the header a full chunk would (all task kinds)."""
+    from types import SimpleNamespace
+
+    from verticalkit.core.batch import _empty_scores, scored_frame
+    from verticalkit.core.data import Task
+
+    task = Task(kind=kind, target="y", primary_metric="x", classes=[] if kind == "binary" else ["a", "b"])
+    predictor = SimpleNamespace(task=task, head=object())
+    frame = scored_frame(predictor, pd.DataFrame({"x": []}), np.zeros(0), np.arange(0), _empty_scores(predictor))
+    assert list(frame.columns) == expected and len(frame) == 0
