@@ -32,7 +32,7 @@ def show_dicom() -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--flag", default="pneumoniamnist", help="any MedMNIST 2D flag")
-    ap.add_argument("--model", default="cnn", help="cnn | mobilenet_v2 | logreg")
+    ap.add_argument("--model", default="cnn", help="cnn | resnet18 | timm | mobilenet_v2 | logreg")
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--out", default="runs/med-demo")
     ap.add_argument("--download", action="store_true", help="fetch the npz from Zenodo (md5-checked)")

@@ -150,6 +150,34 @@ def test_dicom_folder_grouped_by_hashed_patient(tmp_path):
     assert sorted(by_uid.train.ids) == sorted(splits.train.ids)
 
 
+def test_dicom_folder_id_modes(tmp_path, monkeypatch):
+    """Ids default to a salted hash of the path (file names may hold patient names); the salt
+    comes from $VERTICALKIT_ID_SALT; sop_uid and path are opt-in; id_table maps ids back."""
+    from verticalkit.verticals.medical_imaging.ids import id_table
+
+    root, _ = make_dicom_folder(tmp_path / "dcm", per_patient=1)
+    (root / "site0" / "img_00_0.dcm").rename(root / "site0" / "DOE^JANE_PID-0001.dcm")
+    table = pd.read_csv(root / "labels.csv")
+    table.loc[0, "file"] = "site0/DOE^JANE_PID-0001.dcm"
+    table.to_csv(root / "labels.csv", index=False)
+    ids = np.concatenate([DicomFolder(path=root, image_size=8, seed=0).load().split(s).ids
+                          for s in ("train", "val", "test")])
+    assert all(i.startswith("f-") for i in ids) and not any("DOE" in i or "PID" in i for i in ids)
+    mapping = id_table(root)
+    assert set(mapping["id"]) == set(ids) and "site0/DOE^JANE_PID-0001.dcm" in set(mapping["path"])
+    monkeypatch.setenv("VERTICALKIT_ID_SALT", "site-secret")
+    salted = DicomFolder(path=root, image_size=8, seed=0).load()
+    assert not set(salted.train.ids) & set(ids)  # another salt, other ids
+    uids = DicomFolder(path=root, image_size=8, seed=0, ids="sop_uid").load()
+    assert set(uids.train.ids) <= set(table["SOPInstanceUID"])
+    paths = DicomFolder(path=root, image_size=8, seed=0, ids="path").load()
+    assert set(paths.train.ids) <= set(table["file"]) and paths.info["ids"] == "path"
+    from verticalkit.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="data.ids='name'"):
+        DicomFolder(path=root, ids="name").load()
+
+
 def test_dicom_folder_bad_input(tmp_path):
     root, secrets = make_dicom_folder(tmp_path / "dcm", per_patient=1)
     table = pd.read_csv(root / "labels.csv")
@@ -198,7 +226,9 @@ def test_no_identifier_in_any_file_the_kit_writes(tmp_path, monkeypatch, caplog)
     scored = pd.read_csv(tmp_path / "scores.csv")
     assert summary["errors"] == 1 and len(scored) == len(PATIENTS) * 3
     errors = pd.read_csv(summary["errors_file"])
-    assert errors["id"].tolist() == ["broken.dcm"] and "broken.dcm: no PixelData" in errors["error"][0]
+    [bad_id] = errors["id"].tolist()
+    assert bad_id.startswith("f-") and f"{bad_id}: no PixelData" in errors["error"][0]
+    assert "broken" not in errors.to_csv() and not scored["id"].str.contains("img_").any()
     assert _scan(out, secrets) == [] and _scan(tmp_path / "scores.csv", secrets) == []
     assert _scan(Path(summary["errors_file"]), secrets) == []
     assert not any(s in caplog.text for s in secrets)
@@ -238,3 +268,31 @@ def test_image_folder_layouts_and_errors(tmp_path):
     (tmp_path / "empty" / "a").mkdir(parents=True)
     with pytest.raises(DataError, match="class folder"):
         ImageFolder(path=tmp_path / "empty").load()
+
+
+def test_multilabel_labels_csv_for_dicom_and_image_folders(tmp_path):
+    root, _ = make_dicom_folder(tmp_path / "dcm", per_patient=2)
+    table = pd.read_csv(root / "labels.csv")
+    table["label"] = ["effusion|nodule" if i % 3 == 0 else "nodule" if i % 3 == 1 else "" for i in range(len(table))]
+    table.to_csv(root / "ml.csv", index=False)
+    s = DicomFolder(path=root, labels="ml.csv", image_size=8, seed=0).load()
+    assert s.task.kind == "multilabel" and s.task.classes == ["effusion", "nodule"]
+    y = np.concatenate([s.split(k).y for k in ("train", "val", "test")])
+    assert y.shape == (len(table), 2) and set(map(tuple, y)) == {(1, 1), (0, 1), (0, 0)}
+    sides = [set(s.split(k).groups) for k in ("train", "val", "test")]
+    assert not (sides[0] & sides[1] or sides[0] & sides[2] or sides[1] & sides[2])
+    table["label"] = ["a|" for _ in range(len(table))]
+    table.to_csv(root / "one.csv", index=False)
+    with pytest.raises(DataError, match="name 1 label"):
+        DicomFolder(path=root, labels="one.csv").load()
+    imgs = tmp_path / "imgs"
+    rows = []
+    for i in range(12):
+        _png(imgs / f"{i}.png", rgb=False, value=20 * i)
+        rows.append({"file": f"{i}.png", "label": ["x|y", "x", "y", ""][i % 4]})
+    pd.DataFrame(rows).to_csv(imgs / "labels.csv", index=False)
+    s = ImageFolder(path=imgs, labels="labels.csv", image_size=8).load()
+    assert s.task.kind == "multilabel" and s.task.classes == ["x", "y"] and s.train.y.shape[1] == 2
+    pd.DataFrame([{**r, "label": "x" if i % 2 else "y"} for i, r in enumerate(rows)]).to_csv(imgs / "mc.csv",
+                                                                                            index=False)
+    assert ImageFolder(path=imgs, labels="mc.csv", image_size=8).load().task.kind == "binary"

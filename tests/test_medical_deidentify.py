@@ -42,3 +42,29 @@ def test_deidentify_folder(tmp_path):
     assert not [s for s in secrets if s in audit.to_csv()]
     with pytest.raises(DataError, match="salt"):
         deidentify_folder(src, tmp_path / "x", salt="")
+
+
+def test_deidentify_rename_and_labels(tmp_path):
+    """rename=True: flat <remapped SOPInstanceUID>.dcm files, audit log without source paths;
+    deidentify_labels carries file → label over to the remapped UIDs."""
+    from verticalkit.verticals.medical_imaging.data import DicomFolder
+    from verticalkit.verticals.medical_imaging.deidentify import deidentify_labels
+
+    src, secrets = make_dicom_folder(tmp_path / "src", per_patient=1)
+    (src / "site0" / "img_00_0.dcm").rename(src / "site0" / "DOE^JANE.dcm")
+    table = pd.read_csv(src / "labels.csv")
+    table.loc[0, "file"] = "site0/DOE^JANE.dcm"
+    table.to_csv(src / "labels.csv", index=False)
+    audit = deidentify_folder(src, tmp_path / "dst", salt="s3cret", rename=True)
+    names = sorted(f.name for f in (tmp_path / "dst").glob("*.dcm"))
+    assert names == sorted(f"{remap_uid(u, 's3cret')}.dcm" for u in table["SOPInstanceUID"])
+    assert not list((tmp_path / "dst").glob("site*")) and "DOE" not in audit.read_text()
+    labels = deidentify_labels(src / "labels.csv", src, tmp_path / "dst_labels.csv", salt="s3cret")
+    out = pd.read_csv(labels)
+    assert list(out.columns) == ["SOPInstanceUID", "label"] and out["label"].tolist() == table["label"].tolist()
+    assert not [s for s in secrets if s in labels.read_text()]
+    splits = DicomFolder(path=tmp_path / "dst", labels=str(labels), key_column="SOPInstanceUID", image_size=8,
+                         seed=0).load()
+    assert len(splits.train) + len(splits.val) + len(splits.test) == len(table)
+    with pytest.raises(DataError, match="salt"):
+        deidentify_labels(src / "labels.csv", src, tmp_path / "x.csv", salt="")

@@ -278,3 +278,16 @@ def test_invalid_window_is_a_data_error(tmp_path):
         read_dicom(bad)
     with pytest.raises(DataError, match="width >= 1"):
         read_dicom(_file("CT_small.dcm"), voi_mode="window", window=(40, 0))
+
+
+@pytest.mark.parametrize("name,mode", [("RG3_UNCR.dcm", "auto"), ("MR2_UNCR.dcm", "range"),
+                                       ("693_UNCR.dcm", "abdomen")])
+def test_lookup_table_path_equals_per_pixel_path(name, mode, monkeypatch):
+    """Large integer images go through a stored-value look-up table: same pixels and steps as per pixel."""
+    from verticalkit.verticals.medical_imaging import dicom
+
+    fast = read_dicom(_file(name), voi_mode=mode)
+    monkeypatch.setattr(dicom, "LUT_MAX", 0)  # force the per-pixel path
+    slow = read_dicom(_file(name), voi_mode=mode)
+    np.testing.assert_allclose(fast.pixels, slow.pixels, atol=1e-6)
+    assert fast.steps == slow.steps and 0.0 <= fast.pixels.min() and fast.pixels.max() <= 1.0

@@ -132,11 +132,17 @@ def test_read_input_folder_skips_bad_files(tmp_path):
     (tmp_path / "sub" / "ct.dcm").write_bytes(Path(get_testdata_file("CT_small.dcm")).read_bytes())
     (tmp_path / "bad.png").write_bytes(b"nope")
     (tmp_path / "notes.txt").write_text("ignored")
-    chunks = list(read_input(tmp_path, 10))
+    chunks = list(read_input(tmp_path, 10, {"ids": "path"}))
     ids = [i for _, chunk_ids in chunks for i in chunk_ids]
     assert sorted(ids) == ["a.png", "bad.png", "sub/ct.dcm"]
     bad = [X for X, i in chunks if list(i) == ["bad.png"]][0]
     assert len(bad) == 1 and isinstance(bad[0], BadInput) and "bad.png" in bad[0].reason
+    # default (no run info): salted-hash ids, and the bad file's reason names its id, not its path
+    hashed = list(read_input(tmp_path, 10))
+    ids = [i for _, chunk_ids in hashed for i in chunk_ids]
+    assert len(set(ids)) == 3 and all(i.startswith("f-") and len(i) == 18 for i in ids)
+    [(bad, bad_id)] = [(X, i) for X, i in hashed if isinstance(X[0], BadInput)]
+    assert "bad.png" not in bad[0].reason and bad_id[0] in bad[0].reason
     with pytest.raises(DataError, match="no DICOM or image files"):
         list(read_input(_empty(tmp_path), 10))
 

@@ -23,6 +23,7 @@ from verticalkit.core.sources import candidate_dirs, resolve_source
 from verticalkit.core.splits import grouped_split, stratified_split
 
 from .dicom import VOI_MODES, hash_patient_id, read_dicom
+from .ids import check_mode, sample_id
 from .images import IMAGE_SUFFIXES, is_dicom_file, match_channels, read_image, resize
 from .medmnist import FLAGS, SIZES, Flag
 
@@ -164,6 +165,20 @@ def _labels_to_index(values: pd.Series, where: str) -> tuple[np.ndarray, list[st
     return as_str.map(index).to_numpy(dtype=np.int64), uniq
 
 
+def _multilabel(values: pd.Series, sep: str, where: str) -> tuple[np.ndarray, list[str]]:
+    """``(N, k)`` 0/1 targets and the sorted label names from ``a|b`` cells (empty / NaN: none)."""
+    cells = [[t.strip() for t in str(v).split(sep) if t.strip()] if not pd.isna(v) else [] for v in values]
+    classes = sorted({t for c in cells for t in c})
+    if len(classes) < 2:
+        raise DataError(f"{where}: multi-label cells ('{sep}'-separated) name {len(classes)} label(s); "
+                        f"a multi-label task needs at least two")
+    index = {c: j for j, c in enumerate(classes)}
+    y = np.zeros((len(cells), len(classes)), dtype=np.int64)
+    for i, c in enumerate(cells):
+        y[i, [index[t] for t in c]] = 1
+    return y, classes
+
+
 def _is_number(s: str) -> bool:
     try:
         float(s)
@@ -203,6 +218,11 @@ class DicomFolder(DatasetAdapter):
     (``voi`` mode, ``window_center``/``window_width`` for ``voi=window``), frame ``frame``,
     centre-cropped and resized to ``image_size``. The split is grouped by the hashed
     PatientID (a file without one is its own group) and stratified where counts allow.
+    ids: sample ids in predictions and reports, ``hash`` (salted hash of the path; default),
+    ``sop_uid`` or ``path`` (file names may hold patient names: see :mod:`.ids`).
+    Multi-label: when a label cell holds ``label_separator`` (``|``: ``effusion|nodule``) the task
+    is multi-label over every label seen (an empty cell: no finding) and the split is grouped,
+    not stratified.
     """
 
     id = "dicom-folder"
@@ -212,8 +232,11 @@ class DicomFolder(DatasetAdapter):
     def __init__(self, path: str | Path | None = None, seed: int = 42, download: bool = False,
                  labels: str = "labels.csv", key_column: str | None = None, label_column: str = "label",
                  image_size: int = 128, channels: int = 0, voi: str = "auto", window_center: float | None = None,
-                 window_width: float | None = None, frame: int = 0, test_size: float = 0.2, val_size: float = 0.1):
+                 window_width: float | None = None, frame: int = 0, test_size: float = 0.2, val_size: float = 0.1,
+                 ids: str = "hash", label_separator: str = "|"):
         super().__init__(path, seed, download)
+        self.ids = ids
+        self.label_separator = label_separator
         self.labels = labels
         self.key_column = key_column
         self.label_column = label_column
@@ -238,6 +261,7 @@ class DicomFolder(DatasetAdapter):
     def load(self) -> DatasetSplits:
         if self.voi not in VOI_MODES:
             raise ConfigError(f"data.voi={self.voi!r}: choose one of {', '.join(VOI_MODES)}")
+        check_mode(self.ids)
         csv, root = self._csv()
         try:
             table = pd.read_csv(csv)
@@ -253,7 +277,13 @@ class DicomFolder(DatasetAdapter):
             raise DataError(f"{csv}: label column {self.label_column!r} not found (columns: {list(table.columns)}); "
                             f"set data.label_column")
         files = self._match(table[key].astype(str).tolist(), key, root, csv)
-        y, classes = _labels_to_index(table[self.label_column], str(csv))
+        labels = table[self.label_column]
+        multilabel = bool(self.label_separator) and labels.astype(str).str.contains(self.label_separator,
+                                                                                   regex=False).any()
+        if multilabel:
+            y, classes = _multilabel(labels, self.label_separator, str(csv))
+        else:
+            y, classes = _labels_to_index(labels, str(csv))
         window = (self.window_center, self.window_width) if self.window_center is not None else None
         images, meta_rows, groups = [], [], []
         for f in files:
@@ -265,16 +295,17 @@ class DicomFolder(DatasetAdapter):
                               "modality": m["modality"]})
         X = _stack(images, self.channels)
         groups_arr = np.asarray(groups)
-        ids = np.asarray([str(f.relative_to(root)) for f in files])
+        ids = np.asarray([sample_id(f, root, self.ids) for f in files])
         full = Split(X=X, y=y, ids=ids, groups=groups_arr, meta=pd.DataFrame(meta_rows))
-        tr, va, te = grouped_split(groups_arr, y, test_size=self.test_size, val_size=self.val_size, seed=self.seed)
-        task = classification_task("multiclass", classes, target=self.label_column)
+        tr, va, te = grouped_split(groups_arr, None if multilabel else y, test_size=self.test_size,
+                                   val_size=self.val_size, seed=self.seed)
+        task = classification_task("multilabel" if multilabel else "multiclass", classes, target=self.label_column)
         return DatasetSplits(self.id, task, full.subset(tr), full.subset(va), full.subset(te),
                              protocol=f"patient-grouped-{int(100 * (1 - self.test_size))}-{int(100 * self.test_size)}"
                                       f"-seed{self.seed}",
                              info={"n_patients": int(len(set(groups))), "image_size": self.image_size,
                                    "voi": self.voi, "window_center": self.window_center,
-                                   "window_width": self.window_width, "frame": self.frame})
+                                   "window_width": self.window_width, "frame": self.frame, "ids": self.ids})
 
     @staticmethod
     def _match(keys: list[str], key: str, root: Path, csv: Path) -> list[Path]:
@@ -322,24 +353,36 @@ class DicomFolder(DatasetAdapter):
 class ImageFolder(DatasetAdapter):
     """ImageFolder layout: ``<root>/<class>/<image>`` (split seeded and stratified), or
     ``<root>/train|val|test/<class>/<image>`` (that split). PNG / JPEG / TIFF, grey or RGB;
-    ``channels`` 0 = grey if every image is grey, else RGB."""
+    ``channels`` 0 = grey if every image is grey, else RGB. ids: ``path`` (default), ``hash``
+    or ``sop_uid`` (see :mod:`.ids`); batch prediction with the run uses the same mode.
+    labels: a CSV (``file,label``, paths relative to the folder) instead of class folders; a
+    cell with ``label_separator`` (``a|b``) makes the task multi-label (split seeded, unstratified)."""
 
     id = "image-folder"
     description = "a folder of PNG/JPEG images in ImageFolder layout (<root>/<class>/*.png)"
     files = ()
 
     def __init__(self, path: str | Path | None = None, seed: int = 42, download: bool = False,
-                 image_size: int = 64, channels: int = 0, test_size: float = 0.2, val_size: float = 0.1):
+                 image_size: int = 64, channels: int = 0, test_size: float = 0.2, val_size: float = 0.1,
+                 ids: str = "path", labels: str | None = None, label_column: str = "label",
+                 label_separator: str = "|"):
         super().__init__(path, seed, download)
+        self.ids = ids
+        self.labels = labels
+        self.label_column = label_column
+        self.label_separator = label_separator
         self.image_size = image_size
         self.channels = channels
         self.test_size = test_size
         self.val_size = val_size
 
     def load(self) -> DatasetSplits:
+        check_mode(self.ids)
         root = _find_dir(self.id, self.path)
         if not root.is_dir():
             raise DataError(f"{root}: not a folder; image-folder expects <root>/<class>/<images>")
+        if self.labels:
+            return self._load_csv(root)
         official = all((root / s).is_dir() for s in ("train", "test"))
         tops = [root / s for s in SPLITS if (root / s).is_dir()] if official else [root]
         classes = sorted({d.name for t in tops for d in t.iterdir() if d.is_dir()})
@@ -359,7 +402,7 @@ class ImageFolder(DatasetAdapter):
             raise DataError(f"{root}: no images ({', '.join(IMAGE_SUFFIXES)}) in the class folders")
         X = _stack([resize(read_image(f), self.image_size) for f in files], self.channels)
         y = np.asarray(labels, dtype=np.int64)
-        ids = np.asarray([str(f.relative_to(root)) for f in files])
+        ids = np.asarray([sample_id(f, root, self.ids) for f in files])
         full = Split(X=X, y=y, ids=ids)
         if official:
             sides_arr = np.asarray(sides)
@@ -370,7 +413,31 @@ class ImageFolder(DatasetAdapter):
             protocol = f"stratified-{int(100 * (1 - self.test_size))}-{int(100 * self.test_size)}-seed{self.seed}"
         task = classification_task("multiclass", classes)
         return DatasetSplits(self.id, task, full.subset(tr), full.subset(va), full.subset(te), protocol=protocol,
-                             info={"image_size": self.image_size})
+                             info={"image_size": self.image_size, "ids": self.ids})
+
+    def _load_csv(self, root: Path) -> DatasetSplits:
+        csv = Path(self.labels) if Path(self.labels).is_absolute() else root / self.labels
+        if not csv.is_file():
+            raise DataError(f"{csv}: labels CSV not found; set data.labels to a CSV with file,{self.label_column}")
+        table = pd.read_csv(csv)
+        key = next((c for c in ("file", "filename", "path") if c in table.columns), None)
+        if key is None or self.label_column not in table.columns:
+            raise DataError(f"{csv}: needs columns file and {self.label_column!r} (found {list(table.columns)})")
+        files = DicomFolder._match(table[key].astype(str).tolist(), key, root, csv)
+        values = table[self.label_column]
+        multilabel = bool(self.label_separator) and values.astype(str).str.contains(self.label_separator,
+                                                                                   regex=False).any()
+        y, classes = (_multilabel(values, self.label_separator, str(csv)) if multilabel
+                      else _labels_to_index(values, str(csv)))
+        X = _stack([resize(read_image(f), self.image_size) for f in files], self.channels)
+        full = Split(X=X, y=y, ids=np.asarray([sample_id(f, root, self.ids) for f in files]))
+        tr, va, te = stratified_split(len(y), None if multilabel else y, test_size=self.test_size,
+                                      val_size=self.val_size, seed=self.seed)
+        task = classification_task("multilabel" if multilabel else "multiclass", classes, target=self.label_column)
+        protocol = f"{'random' if multilabel else 'stratified'}-{int(100 * (1 - self.test_size))}-" \
+                   f"{int(100 * self.test_size)}-seed{self.seed}"
+        return DatasetSplits(self.id, task, full.subset(tr), full.subset(va), full.subset(te), protocol=protocol,
+                             info={"image_size": self.image_size, "ids": self.ids})
 
 
 def adapters() -> dict[str, type[DatasetAdapter]]:

@@ -112,21 +112,33 @@ def deidentify_dataset(ds: Any, salt: str, audit: list[dict[str, str]], where: s
     return ds
 
 
-def deidentify_folder(src: str | Path, dst: str | Path, salt: str) -> Path:
-    """De-identify every DICOM file under ``src`` into ``dst`` (same relative paths);
-    write ``dst/deid_audit.csv`` and return its path. ``salt`` is a secret kept by the site."""
-    src, dst = Path(src), Path(dst)
+def _check_salt(salt: str) -> None:
     if not salt:
         raise DataError("deidentify: give a non-empty secret salt (hashes without one can be reversed by lookup)")
+
+
+def deidentify_folder(src: str | Path, dst: str | Path, salt: str, rename: bool = False) -> Path:
+    """De-identify every DICOM file under ``src`` into ``dst``; write ``dst/deid_audit.csv``
+    and return its path. ``salt`` is a secret kept by the site.
+
+    rename: ``False`` keeps the relative paths (the audit log names them); ``True`` writes
+    ``dst/<remapped SOPInstanceUID>.dcm`` (flat) and the audit log names only those, for
+    folders whose file or folder names may hold patient names or IDs. Pair it with
+    :func:`deidentify_labels` to carry a labels CSV over.
+    """
+    src, dst = Path(src), Path(dst)
+    _check_salt(salt)
     files = [f for f in sorted(src.rglob("*")) if f.is_file() and is_dicom_file(f)]
     if not files:
         raise DataError(f"{src}: no DICOM files found")
     audit: list[dict[str, str]] = []
     for f in files:
-        rel = f.relative_to(src)
         ds = read_dataset(f)
+        rel = Path(_new_name(ds, salt, f.relative_to(src))) if rename else f.relative_to(src)
         deidentify_dataset(ds, salt, audit, where=str(rel))
         out = dst / rel
+        if rename and out.exists():
+            raise DataError(f"{rel}: two source files share a SOPInstanceUID; de-identify them separately")
         out.parent.mkdir(parents=True, exist_ok=True)
         with quiet_pydicom():
             ds.save_as(out)
@@ -136,3 +148,41 @@ def deidentify_folder(src: str | Path, dst: str | Path, salt: str) -> Path:
         w.writeheader()
         w.writerows(audit)
     return log_file
+
+
+def _new_name(ds: Any, salt: str, rel: Path) -> str:
+    uid = ds.get("SOPInstanceUID")
+    return f"{remap_uid(str(uid), salt) if uid else 'f-' + _h(rel.as_posix(), salt)[:16]}.dcm"
+
+
+def deidentify_labels(labels: str | Path, src: str | Path, dst: str | Path, salt: str,
+                      key_column: str | None = None, label_column: str = "label") -> Path:
+    """Carry a labels CSV (``file`` path or ``SOPInstanceUID`` → label) over to the
+    de-identified copy: write ``dst`` with columns ``SOPInstanceUID`` (remapped with ``salt``,
+    as :func:`deidentify_folder` does) and ``label_column`` only (other columns may identify).
+    Train on it with ``data.key_column=SOPInstanceUID``."""
+    import pandas as pd
+
+    _check_salt(salt)
+    labels, src = Path(labels), Path(src)
+    table = pd.read_csv(labels)
+    key = key_column or next((c for c in ("file", "filename", "path", "SOPInstanceUID") if c in table.columns), None)
+    if key is None or key not in table.columns or label_column not in table.columns:
+        raise DataError(f"{labels}: needs a key column (file / SOPInstanceUID) and {label_column!r}; columns are "
+                        f"{list(table.columns)}; set key_column / label_column")
+    uids = []
+    for row, k in enumerate(table[key].astype(str)):
+        if key == "SOPInstanceUID":
+            uids.append(remap_uid(k, salt))
+            continue
+        f = src / k
+        if not f.is_file():
+            raise DataError(f"{labels}: row {row + 2}: no file {k!r} under {src}; give paths relative to the folder")
+        uid = read_dataset(f, stop_before_pixels=True).get("SOPInstanceUID")
+        if not uid:
+            raise DataError(f"{labels}: row {row + 2}: the file has no SOPInstanceUID; key the CSV by file instead")
+        uids.append(remap_uid(str(uid), salt))
+    out = pd.DataFrame({"SOPInstanceUID": uids, label_column: table[label_column].to_numpy()})
+    Path(dst).parent.mkdir(parents=True, exist_ok=True)
+    out.to_csv(dst, index=False)
+    return Path(dst)

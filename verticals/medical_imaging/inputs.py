@@ -11,6 +11,7 @@ import numpy as np
 from verticalkit.core.errors import DataError, VerticalkitError
 
 from .dicom import read_dicom
+from .ids import check_mode, sample_id, scrub
 from .images import IMAGE_SUFFIXES, is_dicom_file, read_image
 from .models import BadInput
 
@@ -40,24 +41,28 @@ def load_any(f: Path, info: dict[str, Any] | None = None) -> np.ndarray:
 
 def read_input(path: str | Path, chunk_rows: int = 256, info: dict[str, Any] | None = None
                ) -> Iterator[tuple[list[Any], np.ndarray]]:
-    """Yield ``(images, ids)`` chunks for ``verticalkit predict``; ids are paths relative to the folder.
+    """Yield ``(images, ids)`` chunks for ``verticalkit predict``.
 
-    ``info`` is the saved predictor's dataset info: DICOM files are windowed as in training.
-    A file that cannot be read comes alone in its chunk as a :class:`BadInput`, so the batch
-    scorer writes it to the errors file with the reason and scores the rest.
+    ``info`` is the saved predictor's dataset info: DICOM files are windowed as in training and
+    ids follow the run's ``ids`` mode (:mod:`.ids`; ``hash`` of the relative path when the run
+    has none, so file names, which may hold patient names, stay out of the outputs).
+    A file that cannot be read comes alone in its chunk as a :class:`BadInput` (its reason
+    naming the id, not the path), so the batch scorer reports it and scores the rest.
     """
     path = Path(path)
     root = path if path.is_dir() else path.parent
+    mode = check_mode(str((info or {}).get("ids") or "hash"), "the run's ids mode")
     chunk_rows = max(1, min(int(chunk_rows), 256))
     images: list[Any] = []
     ids: list[str] = []
     for f in input_files(path):
-        rel = str(f.relative_to(root))
+        sid = sample_id(f, root, mode)
         try:
             images.append(load_any(f, info))
-            ids.append(rel)
+            ids.append(sid)
         except VerticalkitError as e:
-            yield [BadInput(str(e))], np.asarray([rel])
+            reason = str(e) if mode == "path" else scrub(str(e), f, root, sid)
+            yield [BadInput(reason)], np.asarray([sid])
             continue
         if len(images) >= chunk_rows:
             yield images, np.asarray(ids)

@@ -27,6 +27,8 @@ PER_GROUP = 4
 
 def cam_layer(module: nn.Module) -> nn.Module:
     """The layer whose output Grad-CAM explains (the last feature map before pooling)."""
+    if hasattr(module, "cam_layer"):  # timm backbones
+        return module.cam_layer()
     if hasattr(module, "net"):  # MobileNetV2
         return module.net.features
     if hasattr(module, "features"):
@@ -51,6 +53,8 @@ def grad_cam(module: nn.Module, images: torch.Tensor, classes: list[int]) -> np.
         hook.remove()
         module.train(was_training)
     acts = store["a"].detach()
+    if acts.ndim != 4:
+        raise ValueError(f"Grad-CAM needs a (N, C, H, W) feature map; this backbone's is {tuple(acts.shape)}")
     weights = grads.mean(dim=(2, 3), keepdim=True)
     cam = torch.relu((weights * acts).sum(dim=1, keepdim=True))
     cam = nn.functional.interpolate(cam, size=images.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
@@ -121,8 +125,11 @@ def report_sections(predictor: Any, splits: DatasetSplits, scores: np.ndarray, r
     task = splits.task
     if not isinstance(head, ImageTorchHead) or task.kind not in ("binary", "multiclass") or len(splits.test) == 0:
         return []
-    body = gallery(head, splits.test.X, np.asarray(splits.test.y), np.asarray(scores), task.kind,
-                   splits.test.ids, list(task.classes))
+    try:
+        body = gallery(head, splits.test.X, np.asarray(splits.test.y), np.asarray(scores), task.kind,
+                       splits.test.ids, list(task.classes))
+    except ValueError as e:  # e.g. a transformer backbone without a spatial feature map
+        return [("Grad-CAM gallery (test split)", f"<p class='muted'>Not available: {html.escape(str(e))}</p>")]
     note = ("<p class='muted'>Grad-CAM of the predicted class (binary: the positive class) on the last "
             "convolutional feature map; red = regions that raised the score. An explanation aid, not a "
             "localisation: check it against the images.</p>")

@@ -1,0 +1,79 @@
+"""Sample ids for files (DICOM / image folders) that carry no patient identifier.
+
+File names often hold patient names or MRNs (``SMITH_JOHN_1234.dcm``), so a path is not a
+safe id for predictions, reports or logs. Modes (``data.ids``; batch prediction uses the
+training run's mode, ``hash`` when the run did not come from a folder):
+
+* ``hash`` (default for DICOM folders): ``f-`` + 16 hex chars of a salted sha256 of the
+  relative path. Set a secret salt in ``$VERTICALKIT_ID_SALT`` (at training and prediction)
+  so nobody without it can confirm a guessed file name; map ids back to files with
+  :func:`id_table`.
+* ``sop_uid``: the file's SOPInstanceUID (DICOM; other files fall back to ``hash``). Links
+  back to the archive; de-identify first (UIDs are remapped) if the output leaves the site.
+* ``path``: the relative path (opt-in; only for folders whose names hold no identifier).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from verticalkit.core.errors import ConfigError
+
+ID_MODES = ("hash", "sop_uid", "path")
+SALT_ENV = "VERTICALKIT_ID_SALT"
+
+
+def check_mode(mode: str, where: str = "data.ids") -> str:
+    if mode not in ID_MODES:
+        raise ConfigError(f"{where}={mode!r}: choose one of {', '.join(ID_MODES)}")
+    return mode
+
+
+def hashed_path(rel: str) -> str:
+    """``f-<16 hex>``: salted (``$VERTICALKIT_ID_SALT``) sha256 of a relative path."""
+    salt = os.environ.get(SALT_ENV, "verticalkit")
+    return "f-" + hashlib.sha256(f"{salt}:path:{rel}".encode()).hexdigest()[:16]
+
+
+def sample_id(f: Path, root: Path, mode: str) -> str:
+    """The id of file ``f`` under ``root`` in ``mode`` (see the module docstring)."""
+    rel = f.relative_to(root).as_posix() if f != root else f.name
+    if mode == "path":
+        return rel
+    if mode == "sop_uid":
+        from .images import is_dicom_file
+
+        if is_dicom_file(f):
+            from .dicom import read_dataset
+
+            try:
+                uid = read_dataset(f, stop_before_pixels=True).get("SOPInstanceUID")
+            except Exception:  # noqa: BLE001 - an unreadable file gets the hashed id; its error comes later
+                uid = None
+            if uid:
+                return str(uid)
+    return hashed_path(rel)
+
+
+def scrub(message: str, f: Path, root: Path, sid: str) -> str:
+    """``message`` with the file's path (absolute and relative) replaced by its id."""
+    rel = f.relative_to(root).as_posix() if f != root else f.name
+    for text in (str(f), f.as_posix(), rel, f.name):
+        message = message.replace(text, sid)
+    return message
+
+
+def id_table(folder: str | Path, mode: str = "hash") -> pd.DataFrame:
+    """``path, id`` for every DICOM / image file under ``folder``: join predictions back to files
+    (keep this table at the site: it links ids to possibly identifying file names)."""
+    from .inputs import input_files
+
+    root = Path(folder)
+    files = input_files(root)
+    base = root if root.is_dir() else root.parent
+    return pd.DataFrame({"path": [f.relative_to(base).as_posix() for f in files],
+                         "id": [sample_id(f, base, check_mode(mode, "mode")) for f in files]})
