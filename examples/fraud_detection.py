@@ -30,7 +30,7 @@ def vertical():
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="gbdt", help="logreg | gbdt | scorecard | mlp | ft_transformer")
+    ap.add_argument("--model", default="gbdt", help="logreg | gbdt | forest | blend | scorecard | mlp | ft_transformer")
     ap.add_argument("--out", default="runs/fraud-demo")
     ap.add_argument("--simulated", action="store_true", help="use the simulated transactions even if ULB is found")
     args = ap.parse_args(argv)

@@ -14,7 +14,7 @@ from verticalkit.core.config import TrainConfig
 from verticalkit.core.predictor import Predictor
 from verticalkit.core.run import input_schema
 from verticalkit.verticals.fraud import tiny_data
-from verticalkit.verticals.fraud.models import GBDTHead, LogRegHead, ScorecardHead
+from verticalkit.verticals.fraud.models import BlendHead, ForestHead, GBDTHead, LogRegHead, ScorecardHead
 from verticalkit.verticals.fraud.torch_models import FTTransformerHead, MLPHead
 
 pytest.importorskip("onnxruntime")
@@ -23,6 +23,8 @@ pytest.importorskip("skl2onnx")
 HEADS = {
     "logreg": lambda: LogRegHead(),
     "gbdt": lambda: GBDTHead(max_iter=40),
+    "forest": lambda: ForestHead(n_estimators=25),
+    "blend": lambda: BlendHead(C=0.1, n_estimators=25),
     "scorecard": lambda: ScorecardHead(),
     "mlp": lambda: MLPHead(hidden=(32,)),
     "ft_transformer": lambda: FTTransformerHead(d_token=16, n_layers=1, n_heads=2),
@@ -116,3 +118,18 @@ def test_export_run_from_saved_model(trained, tmp_path):
     assert dest == tmp_path / "run" / "export" / "onnx"
     assert (dest / "model.onnx").is_file() and (dest / "export.json").is_file()
     assert json.loads((dest / "export.json").read_text())["parity"]["max_abs_diff"] <= TOLERANCE
+
+
+def test_forest_thresholds_round_down_to_float32():
+    """Trees compare float32 inputs with float64 thresholds; the graph's float32 threshold
+    must send every float32 value the same way."""
+    from verticalkit.verticals.fraud.export import _float32_floor
+
+    a = np.nextafter(np.float32(1.0), np.float32(2.0))  # odd last bit: the midpoint rounds (to even) up
+    b = np.nextafter(a, np.float32(2.0))
+    t = (float(a) + float(b)) / 2  # a float64 midpoint float32 rounds up to b
+    assert np.float32(t) == b
+    t32 = _float32_floor(np.array([t, 0.5, -3.25]))
+    assert t32[0] == a and t32[1] == 0.5 and t32[2] == -3.25
+    for x in (a, b):  # the trees compare in double; the graph in float32
+        assert (np.float64(x) <= t) == (x <= t32[0])

@@ -7,13 +7,13 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from verticalkit.core.errors import DataError
+from verticalkit.core.errors import ConfigError, DataError
 from verticalkit.core.predictor import Predictor
 from verticalkit.core.registry import get_vertical, register, unregister
 from verticalkit.verticals.fraud import VERTICAL, tiny_data
 from verticalkit.verticals.fraud import scorecard as sc
 from verticalkit.verticals.fraud.data import GERMAN_DESCRIPTIONS
-from verticalkit.verticals.fraud.models import GBDTHead, LogRegHead, ScorecardHead
+from verticalkit.verticals.fraud.models import BlendHead, ForestHead, GBDTHead, LogRegHead, ScorecardHead
 from verticalkit.verticals.fraud.torch_models import FTTransformerHead, MLPHead
 
 
@@ -98,11 +98,14 @@ def test_scorecard_auc_on_german(card, german):
     assert auc > 0.7
 
 
-@pytest.mark.parametrize("head_cls", [LogRegHead, GBDTHead, ScorecardHead, MLPHead, FTTransformerHead])
+@pytest.mark.parametrize("head_cls", [LogRegHead, GBDTHead, ForestHead, BlendHead, ScorecardHead, MLPHead,
+                                      FTTransformerHead])
 def test_predict_time_columns_and_unseen_categories(german, head_cls):
-    head = head_cls() if head_cls not in (MLPHead, FTTransformerHead) else head_cls()
+    head = head_cls()
     if head_cls is GBDTHead:
         head.set_params(max_iter=30)
+    if head_cls in (ForestHead, BlendHead):
+        head.set_params(n_estimators=30)
     head.fit(german.train.X, german.train.y)
     X = german.test.X.copy()
     base = head.predict_proba(X)[:, 1]
@@ -147,7 +150,7 @@ def test_check_vertical_all_heads(fraud_registered):
     from verticalkit.core.testing import check_vertical
 
     report = check_vertical(VERTICAL)
-    assert set(report["models"]) == {"logreg", "gbdt", "scorecard", "mlp", "ft_transformer"}
+    assert set(report["models"]) == {"logreg", "gbdt", "forest", "blend", "scorecard", "mlp", "ft_transformer"}
     assert all(m["reloaded_identical"] for m in report["models"].values())
 
 
@@ -157,3 +160,39 @@ def test_scorecard_predictor_roundtrip_keeps_reason_codes(fraud_registered, card
     back = Predictor.load(tmp_path / "m")
     pd.testing.assert_frame_equal(back.head.reason_codes(german.test.X), card.reason_codes(german.test.X))
     pd.testing.assert_frame_equal(back.head.points_table(), card.points_table())
+
+
+def test_forest_is_seeded_and_one_hot(german):
+    a = ForestHead(n_estimators=20, random_state=3).fit(german.train.X, german.train.y)
+    b = ForestHead(n_estimators=20, random_state=3).fit(german.train.X, german.train.y)
+    np.testing.assert_array_equal(a.predict_proba(german.test.X), b.predict_proba(german.test.X))
+    n_onehot = sum(len(c) for c in a.encoder_.categories_)
+    assert a.model_.n_features_in_ == len(a.numeric_features_) + n_onehot
+    assert roc_auc_score(german.test.y, a.predict_proba(german.test.X)[:, 1]) > 0.7
+    et = ForestHead(n_estimators=20, kind="extra_trees", random_state=3).fit(german.train.X, german.train.y)
+    assert type(et.model_).__name__ == "ExtraTreesClassifier"
+    with pytest.raises(ConfigError, match="forest kinds"):
+        ForestHead(kind="boosted").fit(german.train.X, german.train.y)
+
+
+def test_blend_chooses_C_on_train_and_averages(german):
+    X, y = german.train.X, german.train.y
+    h = BlendHead(n_estimators=30, random_state=0).fit(X, y)
+    assert h.C_ in h.Cs and set(h.cv_scores_) == {f"{c:g}" for c in h.Cs}
+    assert h.cv_scores_[f"{h.C_:g}"] == max(h.cv_scores_.values())  # the inner-CV winner
+    # the blend is the weighted average of its two parts, each a usable head on its own
+    w = 0.3
+    h2 = BlendHead(C=0.1, weight=w, n_estimators=30, random_state=0).fit(X, y)
+    assert h2.C_ == 0.1 and not hasattr(h2, "cv_scores_")
+    want = w * h2.logreg_.predict_proba(german.test.X)[:, 1] + (1 - w) * h2.forest_.predict_proba(german.test.X)[:, 1]
+    np.testing.assert_allclose(h2.predict_proba(german.test.X)[:, 1], want)
+    np.testing.assert_allclose(h2.predict_proba(german.test.X).sum(axis=1), 1.0)
+    with pytest.raises(ConfigError, match="weight"):
+        BlendHead(weight=1.5).fit(X, y)
+
+
+def test_forest_and_blend_defaults_are_not_test_tuned():
+    """The documented rule: scikit-learn's forest defaults (500 trees), an equal average, C by inner CV."""
+    f, b = ForestHead(), BlendHead()
+    assert (f.max_features, f.min_samples_leaf, f.max_depth, f.n_estimators) == ("sqrt", 1, None, 500)
+    assert b.weight == 0.5 and b.C is None and b.cv == 5

@@ -2,7 +2,7 @@
 
 Datasets: ``simulated-transactions`` (embedded default, handbook generator),
 ``ulb-creditcard``, ``german-credit`` (embedded copy), ``csv`` (any table).
-Models: ``logreg``, ``gbdt``, ``scorecard`` (scikit-learn), ``mlp``, ``ft_transformer`` (torch).
+Models: ``logreg``, ``gbdt``, ``forest``, ``blend``, ``scorecard`` (scikit-learn), ``mlp``, ``ft_transformer`` (torch).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from verticalkit.core.registry import Vertical
 
 from .data import GermanCredit, SimulatedTransactions, TabularCSV, ULBCreditCard
 from .metrics import METRICS, psi
-from .models import GBDTHead, LogRegHead, ScorecardHead
+from .models import BlendHead, ForestHead, GBDTHead, LogRegHead, ScorecardHead
 from .torch_models import FTTransformerHead, MLPHead
 
 
@@ -79,6 +79,12 @@ def explain(predictor: Any, X: Any, k: int = 4) -> list[list[str]]:
     return [[NO_REASONS.format(model=predictor.model)] for _ in range(len(X))]
 
 
+def explains(predictor: Any) -> bool:
+    """Whether :func:`explain` gives reason codes for this model (the scorecard head): /v1/predict
+    computes them by default only then, and skips the call (and its table) for the other heads."""
+    return isinstance(predictor.head, ScorecardHead)
+
+
 TORCH_TRAIN = {"epochs": 30, "batch_size": 256, "lr": 1e-3, "weight_decay": 1e-5, "patience": 5,
                "progress": False}
 
@@ -87,7 +93,8 @@ VERTICAL = Vertical(
     description="finance: card-transaction fraud detection and credit-risk scoring (scorecard, reason codes)",
     datasets={SimulatedTransactions.id: SimulatedTransactions, ULBCreditCard.id: ULBCreditCard,
               GermanCredit.id: GermanCredit, TabularCSV.id: TabularCSV},
-    models={"logreg": LogRegHead, "gbdt": GBDTHead, "scorecard": ScorecardHead, "mlp": MLPHead,
+    models={"logreg": LogRegHead, "gbdt": GBDTHead, "forest": ForestHead, "blend": BlendHead,
+            "scorecard": ScorecardHead, "mlp": MLPHead,
             "ft_transformer": FTTransformerHead},
     primary_metric="auprc",
     default_dataset=SimulatedTransactions.id,
@@ -95,11 +102,14 @@ VERTICAL = Vertical(
     reference_results=Path(__file__).with_name("reference_results.yaml"),
     tiny_data=tiny_data,
     metrics=METRICS,
+    check_configs={"forest": {"model_params": {"n_estimators": 30}},  # the conformance check: seconds
+                   "blend": {"model_params": {"n_estimators": 30}}},
     default_configs={"mlp": {"train": dict(TORCH_TRAIN)},
                      "ft_transformer": {"train": dict(TORCH_TRAIN, lr=5e-4)}},
     report_sections=report_sections,
     serve_example=SERVE_EXAMPLE,
     explain=explain,
+    explains=explains,
     intended_use=("Ranking card transactions for analyst review and scoring credit applicants with explainable "
                   "points; decisions stay with trained staff. Not for automated adverse decisions without human "
                   "review and a fairness check on the deployment population."),

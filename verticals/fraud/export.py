@@ -21,6 +21,11 @@ the graph:
   skl2onnx converts categorical splits as numeric ones (wrong), so each categorical
   split gets a derived 0/1 feature (a lookup of the code: 1 = go right, with sklearn's
   rules for unknown and missing categories) and becomes ``feature <= 0.5``;
+* ``forest``: one-hot (code 0 → all zeros) and the trees as an ONNX-ML
+  ``TreeEnsembleRegressor`` averaging the leaves' positive fractions (thresholds rounded
+  down to float32, as the trees compare float32 inputs); ``blend``: the logreg graph's
+  sigmoid and the forest's average, weighted. Both end in ``log p - log(1 - p)``, so the
+  shared sigmoid output gives back p;
 * ``mlp`` / ``ft_transformer``: standardisation and ±10 sd clipping, the embeddings and
   the network, then softmax (``TorchExport``; also TorchScript and torch.export).
 
@@ -366,6 +371,97 @@ def export_gbdt(head: Any) -> Any:
                     aggregate_function="SUM", post_transform="NONE", base_values=[base], **attrs)
 
     return _export(head, build, vocab, points, allow_nan=True)
+
+
+# -- forest and blend -------------------------------------------------------------------------------
+def _float32_floor(t: np.ndarray) -> np.ndarray:
+    """The largest float32 <= each threshold: for a float32 x (scikit-learn's trees compare
+    float32 inputs with float64 thresholds), ``x <= t`` iff ``x <= _float32_floor(t)``."""
+    t = np.asarray(t, dtype=np.float64)
+    t32 = t.astype(np.float32)
+    return np.where(t32.astype(np.float64) > t, np.nextafter(t32, np.float32(-np.inf)), t32)
+
+
+def _logit(g: _Builder, p: str) -> str:
+    """log(p) - log(1 - p): the graph's output applies the sigmoid (p = 0 or 1 → ∓inf → 0 or 1)."""
+    return g.op("Sub", g.op("Log", p), g.op("Log", g.op("Sub", g.const([[1.0]]), p)))
+
+
+def _forest_parts(head: Any) -> tuple[dict[str, list[str]], dict[str, np.ndarray], Callable[..., str]]:
+    """vocab, parity points and ``build(g, inputs) -> P(positive) (n, 1)`` of a ForestHead:
+    one-hot of the codes (code 0, unseen → all zeros) after the numerics, then the trees as
+    an ONNX-ML ``TreeEnsembleRegressor`` averaging the leaves' positive-class fractions."""
+    n_num = len(head.numeric_features_)
+    cats = head.categorical_features_
+    vocab = {c: [str(v) for v in head.encoder_.categories_[j]] for j, c in enumerate(cats)} if cats else {}
+    oh_cols = np.array([j for j, c in enumerate(cats) for _ in vocab[c]], np.int64)
+    oh_codes = np.array([i + 1 for c in cats for i in range(len(vocab[c]))], np.int64)
+    attrs: dict[str, list] = {k: [] for k in (
+        "nodes_treeids", "nodes_nodeids", "nodes_featureids", "nodes_modes", "nodes_values", "nodes_truenodeids",
+        "nodes_falsenodeids", "target_treeids", "target_nodeids", "target_ids", "target_weights")}
+    splits: dict[int, list[np.ndarray]] = {}
+    for t, est in enumerate(head.model_.estimators_):
+        tree = est.tree_
+        n = tree.node_count
+        leaf = tree.children_left == -1
+        value = tree.value[:, 0, :]
+        p1 = value[:, 1] / value.sum(axis=1)
+        thr = _float32_floor(np.where(leaf, 0.0, tree.threshold))
+        feature = np.where(leaf, 0, tree.feature).astype(int)
+        attrs["nodes_treeids"] += [t] * n
+        attrs["nodes_nodeids"] += list(range(n))
+        attrs["nodes_featureids"] += feature.tolist()
+        attrs["nodes_modes"] += ["LEAF" if is_leaf else "BRANCH_LEQ" for is_leaf in leaf]
+        attrs["nodes_values"] += thr.tolist()
+        attrs["nodes_truenodeids"] += np.where(leaf, 0, tree.children_left).tolist()
+        attrs["nodes_falsenodeids"] += np.where(leaf, 0, tree.children_right).tolist()
+        leaves = np.flatnonzero(leaf)
+        attrs["target_treeids"] += [t] * len(leaves)
+        attrs["target_nodeids"] += leaves.tolist()
+        attrs["target_ids"] += [0] * len(leaves)
+        attrs["target_weights"] += p1[leaves].tolist()
+        for f in np.unique(tree.feature[~leaf]):
+            if f < n_num:
+                splits.setdefault(int(f), []).append(tree.threshold[~leaf & (tree.feature == f)])
+    points = {c: gaps(np.concatenate(splits[j])) if j in splits else gaps([])
+              for j, c in enumerate(head.numeric_features_)}
+
+    def build(g: _Builder, inp: dict[str, str]) -> str:
+        parts = [inp["num"]] if n_num else []
+        if cats:
+            codes = g.op("Gather", inp["cat"], g.const(oh_cols), axis=1)
+            parts.append(g.op("Cast", g.op("Equal", codes, g.const(oh_codes[None, :])), to=1))  # float
+        x = parts[0] if len(parts) == 1 else g.op("Concat", *parts, axis=1)
+        return g.op("TreeEnsembleRegressor", x, domain="ai.onnx.ml", version=3, n_targets=1,
+                    aggregate_function="AVERAGE", post_transform="NONE", base_values=[0.0], **attrs)
+
+    return vocab, points, build
+
+
+def export_forest(head: Any) -> Any:
+    vocab, points, build = _forest_parts(head)
+    return _export(head, lambda g, inp: _logit(g, build(g, inp)), vocab, points, allow_nan=False)
+
+
+def export_blend(head: Any) -> Any:
+    """``weight · sigmoid(logreg logit) + (1 - weight) · forest`` in one graph; both parts
+    read the same ``num`` / ``cat`` inputs (their category lists come from the same rows)."""
+    lr_spec = export_logreg(head.logreg_)
+    lr_build = lr_spec.estimator.build
+    vocab, points, fo_build = _forest_parts(head.forest_)
+    lr_vocab = {t["name"]: t for t in lr_spec.preprocessing["tensors"]}.get("cat", {}).get("categories", {})
+    if lr_vocab != vocab:
+        raise ValueError("blend export: the logistic regression and the forest saw different categories")
+    for c in head.numeric_features_:
+        points[c] = np.concatenate([points[c], lr_spec.sample_X[c].to_numpy(dtype=float)])
+    w = float(head.weight)
+
+    def build(g: _Builder, inp: dict[str, str]) -> str:
+        p_lr = g.op("Sigmoid", lr_build(g, inp))
+        p = g.op("Add", g.op("Mul", p_lr, g.const([[w]])), g.op("Mul", fo_build(g, inp), g.const([[1.0 - w]])))
+        return _logit(g, p)
+
+    return _export(head, build, vocab, points, allow_nan=False)
 
 
 # -- torch heads ----------------------------------------------------------------------------------

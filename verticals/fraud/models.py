@@ -1,11 +1,12 @@
-"""Heads of the fraud vertical: logreg, gbdt, scorecard (scikit-learn, skops-persisted)
-and the torch heads mlp / ft_transformer (in torch_models.py).
+"""Heads of the fraud vertical: logreg, gbdt, forest, blend, scorecard (scikit-learn,
+skops-persisted) and the torch heads mlp / ft_transformer (in torch_models.py).
 
 All heads take a DataFrame: numeric columns, plus text / category columns used as
 categories. At predict time extra columns are ignored, missing ones raise a DataError
 naming them, and a category not seen in training is handled per head: logreg →
-all-zero one-hot (no contribution); gbdt → treated as a missing value; scorecard →
-the ``unseen`` bin with WoE 0 (0 points).
+all-zero one-hot (no contribution); forest → all-zero one-hot (never the category's
+side of a split on it); blend → as its logreg and forest; gbdt → treated as a missing
+value; scorecard → the ``unseen`` bin with WoE 0 (0 points).
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.ensemble import ExtraTreesClassifier, HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
-from verticalkit.core.errors import DataError, ModelLoadError
+from verticalkit.core.errors import ConfigError, DataError, ModelLoadError
 from verticalkit.core.heads import TRUSTED_PREFIXES, FitContext, SklearnHead
 
 from . import scorecard as sc
@@ -224,6 +225,150 @@ class GBDTHead(TabularHead):
         if not isinstance(obj, cls):
             raise ModelLoadError(f"{file} holds a {type(obj).__name__}, not a {cls.__name__}; check the model name")
         return obj
+
+
+FORESTS = {"random_forest": RandomForestClassifier, "extra_trees": ExtraTreesClassifier}
+
+
+class ForestHead(TabularHead):
+    """A random forest (``kind="random_forest"``) or extremely randomised trees
+    (``"extra_trees"``) on the numeric columns and one-hot categories (unseen → all zeros).
+
+    Defaults are scikit-learn's (√(features) per split, fully grown trees,
+    ``min_samples_leaf=1``) with 500 trees, not tuned on any benchmark's test folds.
+    The validation split is not used (no early stopping). NaN is refused, as in logreg.
+    """
+
+    def __init__(self, n_estimators: int = 500, kind: str = "random_forest", max_features: Any = "sqrt",
+                 min_samples_leaf: int = 1, max_depth: int | None = None, class_weight: str | None = None,
+                 n_jobs: int | None = None, random_state: int | None = None):
+        self.n_estimators = n_estimators
+        self.kind = kind
+        self.max_features = max_features
+        self.min_samples_leaf = min_samples_leaf
+        self.max_depth = max_depth
+        self.class_weight = class_weight
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    def _encode(self, X: Any) -> np.ndarray:
+        """Numeric block, then the one-hot categories (the order the trees' features have)."""
+        X = self._check_missing(X)
+        num = self._numeric_block(X)
+        if not self.categorical_features_:
+            return num
+        cats = pd.DataFrame({c: self._categories(X, c) for c in self.categorical_features_})
+        return np.column_stack([num, self.encoder_.transform(cats)])
+
+    def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None, context: FitContext | None = None
+            ) -> ForestHead:
+        if self.kind not in FORESTS:
+            raise ConfigError(f"model_params.kind={self.kind!r}: forest kinds are {sorted(FORESTS)}")
+        Xc = self._fit_columns(X)
+        y = self._target(y)
+        self.encoder_ = OneHotEncoder(handle_unknown="ignore", sparse_output=False, dtype=np.float64)
+        if self.categorical_features_:
+            self.encoder_.fit(Xc[self.categorical_features_])
+        seed = self.random_state if self.random_state is not None else (context.seed if context else 0)
+        self.model_ = FORESTS[self.kind](
+            n_estimators=self.n_estimators, max_features=self.max_features, min_samples_leaf=self.min_samples_leaf,
+            max_depth=self.max_depth, class_weight=self.class_weight, n_jobs=self.n_jobs, random_state=seed)
+        self.model_.fit(self._encode(Xc), y)
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        return self.model_.predict_proba(self._encode(X))
+
+    def export_sklearn(self) -> Any:
+        """ONNX export hook: one-hot and the trees (an ONNX-ML tree ensemble) in the graph (export.py)."""
+        from .export import export_forest
+
+        return export_forest(self)
+
+
+C_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+
+
+class BlendHead(TabularHead):
+    """The weighted average of two probabilities: a regularised logistic regression
+    (standardised numerics, one-hot categories) and a forest (:class:`ForestHead`).
+
+    A linear model and a forest make different errors on small credit tables; averaging
+    their probabilities (not ranks: a row's score must not depend on the rest of the
+    batch) is steadier than either. Nothing is tuned on a benchmark's test rows:
+    ``weight=0.5`` (an equal average) is fixed; the default ``C=None`` picks the logistic
+    regression's inverse penalty from ``Cs`` by ``cv``-fold stratified ROC-AUC on the
+    training rows only when ``C`` is None (inner CV; the chosen value is ``C_``, the
+    scores ``cv_scores_``), or give ``C``; the forest keeps its defaults. The
+    validation split is not used.
+    """
+
+    def __init__(self, C: float | None = None, Cs: tuple[float, ...] = C_GRID, cv: int = 5, weight: float = 0.5,
+                 n_estimators: int = 500, kind: str = "random_forest", min_samples_leaf: int = 1,
+                 max_features: Any = "sqrt", n_jobs: int | None = None, random_state: int | None = None):
+        self.C = C
+        self.Cs = Cs
+        self.cv = cv
+        self.weight = weight
+        self.n_estimators = n_estimators
+        self.kind = kind
+        self.min_samples_leaf = min_samples_leaf
+        self.max_features = max_features
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    def _choose_C(self, Xc: pd.DataFrame, y: np.ndarray, seed: int) -> tuple[float, dict[float, float]]:
+        """Inner CV on the training rows: mean ROC-AUC per C; ties → the smaller C (stronger penalty)."""
+        from sklearn.metrics import roc_auc_score
+        from sklearn.model_selection import StratifiedKFold
+
+        n_splits = min(self.cv, int(np.bincount(y).min()))
+        if n_splits < 2:
+            raise DataError(f"choosing C by inner CV needs at least 2 rows of each class; the training data has "
+                            f"{np.bincount(y).tolist()} rows per class; set model_params.C to a number")
+        grid = sorted(float(c) for c in self.Cs)
+        aucs: dict[float, list[float]] = {C: [] for C in grid}
+        for tr, te in StratifiedKFold(n_splits, shuffle=True, random_state=seed).split(Xc, y):
+            pre = ColumnTransformer([("num", StandardScaler(), self.numeric_features_),  # as LogRegHead
+                                     ("cat", OneHotEncoder(handle_unknown="ignore"), self.categorical_features_)])
+            A, B = pre.fit_transform(Xc.iloc[tr]), pre.transform(Xc.iloc[te])
+            for C in grid:
+                lr = LogisticRegression(C=C, max_iter=2000).fit(A, y[tr])
+                aucs[C].append(roc_auc_score(y[te], lr.predict_proba(B)[:, 1]))
+        scores = {C: float(np.mean(v)) for C, v in aucs.items()}
+        best = max(scores.values())
+        return next(C for C, v in scores.items() if v >= best - 1e-12), scores
+
+    def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None, context: FitContext | None = None
+            ) -> BlendHead:
+        if not 0.0 <= self.weight <= 1.0:
+            raise ConfigError(f"model_params.weight={self.weight!r}: the logistic regression's weight must be in "
+                              f"[0, 1]")
+        Xc = self._fit_columns(X)
+        y = self._target(y)
+        seed = self.random_state if self.random_state is not None else (context.seed if context else 0)
+        if self.C is None:
+            self.C_, scores = self._choose_C(Xc, y, seed)
+            self.cv_scores_ = {f"{C:g}": round(v, 6) for C, v in scores.items()}  # C → inner-CV ROC-AUC
+        else:
+            self.C_ = float(self.C)
+        self.logreg_ = LogRegHead(C=self.C_).fit(Xc, y)
+        self.forest_ = ForestHead(n_estimators=self.n_estimators, kind=self.kind, max_features=self.max_features,
+                                  min_samples_leaf=self.min_samples_leaf, n_jobs=self.n_jobs,
+                                  random_state=seed).fit(Xc, y)
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        Xc = self._clean(X)
+        p_lr, p_forest = self.logreg_.predict_proba(Xc)[:, 1], self.forest_.predict_proba(Xc)[:, 1]
+        p = self.weight * p_lr + (1 - self.weight) * p_forest
+        return np.column_stack([1 - p, p])
+
+    def export_sklearn(self) -> Any:
+        """ONNX export hook: both models and the average in one graph (export.py)."""
+        from .export import export_blend
+
+        return export_blend(self)
 
 
 class ScorecardHead(TabularHead):
