@@ -2,12 +2,15 @@
 
     VERTICALKIT_DATA=../shared/data python examples/essay_scoring.py [--model features] [--fold 0] [--out runs/essay-demo]
     python examples/essay_scoring.py --score "Dear editor, computers ..." --prompt 1 [--out runs/essay-demo]
+    python examples/essay_scoring.py --score-file essay.txt --prompt 1 [--out runs/essay-demo]
 
 The first form trains on four ASAP folds and tests on ``--fold`` (ASAP from
 $VERTICALKIT_DATA/asap-aes/; without it, the synthetic essays of the vertical's tiny
 data), then prints QWK per prompt with the human rater1-vs-rater2 QWK, the report path
-and the robustness table. The second scores one essay with a trained run directory,
-printing its score and any review flags.
+and the robustness table. The others score one essay (given as text, or a file in any
+encoding: UTF-8, else Latin-1) with a trained run directory, printing one JSON line with its
+score (one per trait for a traits model) and any review flags; an unknown prompt id is a
+clear error (exit code 2).
 """
 
 from __future__ import annotations
@@ -83,10 +86,23 @@ def train_demo(args: argparse.Namespace) -> int:
 
 
 def score_one(args: argparse.Namespace) -> int:
+    from verticalkit.verticals.essay_scoring.data import decode_text
+
     vertical()
+    if args.score_file is not None:
+        path = Path(args.score_file)
+        if not path.is_file():
+            raise DataError(f"{path}: no such file; give the essay as a text file")
+        text = decode_text(path.read_bytes(), str(path))
+    else:
+        text = args.score
     predictor = Predictor.load(resolve_model_dir(args.out))
-    X = pd.DataFrame({"text": [args.score], "prompt": [args.prompt]})
-    score = float(predictor.predict_score(X)[0])
+    X = pd.DataFrame({"text": [text], "prompt": [args.prompt]})
+    scores = predictor.predict_score(X)
+    if scores.ndim == 2:  # a traits model: one score per trait (null where the prompt has no such trait)
+        score = {str(c): (None if pd.isna(v) else float(v)) for c, v in zip(predictor.task.classes, scores[0])}
+    else:
+        score = float(scores[0])
     flags = predictor.head.review_flags(X)[0] if hasattr(predictor.head, "review_flags") else ""
     print(json.dumps({"prompt": args.prompt, "score": score, "flag": flags}))
     return 0
@@ -94,14 +110,15 @@ def score_one(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="features", help="features | encoder")
+    ap.add_argument("--model", default="features", help="features | encoder | finetune (a GPU job)")
     ap.add_argument("--fold", type=int, default=0, help="ASAP test fold 0-4")
     ap.add_argument("--out", default="runs/essay-demo")
     ap.add_argument("--score", metavar="TEXT", help="score this essay with the run in --out")
+    ap.add_argument("--score-file", metavar="PATH", help="score the essay in this text file with the run in --out")
     ap.add_argument("--prompt", type=int, default=1, help="prompt id of the essay to score")
     args = ap.parse_args(argv)
     try:
-        return score_one(args) if args.score is not None else train_demo(args)
+        return score_one(args) if args.score is not None or args.score_file is not None else train_demo(args)
     except VerticalkitError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

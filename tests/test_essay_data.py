@@ -132,6 +132,33 @@ def test_ellipse_layout_one_trait_and_all_traits(tmp_path):
     allt = EssayCSV(path=tmp_path / "train.csv", id_column="text_id", score_column=",".join(traits),
                     score_min=1, score_max=5).load()
     assert allt.train.y.shape[1] == 6 and allt.task.classes == traits
+    assert allt.task.kind == "multioutput" and allt.task.primary_metric == "mcrmse"
+
+
+def test_ellipse_all_traits_from_the_cli_keep_half_steps(tmp_path):
+    import json
+
+    from verticalkit.core.cli import main as cli
+    from verticalkit.verticals.essay_scoring.tiny import synthetic_essays
+
+    X, y = synthetic_essays(150, seed=4)
+    q = (y - np.where(X["prompt"] == 1, 0, 1)) / np.where(X["prompt"] == 1, 3, 5)  # essay quality in [0, 1]
+    rng = np.random.default_rng(2)
+    traits = ["cohesion", "syntax", "vocabulary", "phraseology", "grammar", "conventions"]
+    df = pd.DataFrame({"text_id": [f"t{i}" for i in range(150)], "full_text": X["text"]})
+    for t in traits:
+        df[t] = np.clip(np.round((1 + 4 * q + rng.normal(0, 0.4, 150)) * 2) / 2, 1, 5)
+    df.to_csv(tmp_path / "train.csv", index=False)
+    out = tmp_path / "run"
+    assert cli(["train", "essay_scoring", "--dataset", "essay-csv", "--model", "traits", "--out", str(out),
+                "--set", f"data.path={tmp_path / 'train.csv'}", "--set", "data.id_column=text_id",
+                "--set", f"data.score_column={','.join(traits)}", "--set", "data.score_min=1",
+                "--set", "data.score_max=5", "--set", "eval.n_bootstrap=30", "--set", "eval.report=false"]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["primary"] == "mcrmse" and m["metrics"]["mcrmse"]["value"] < 1.0
+    assert all(m["metrics"][f"rmse_{t}"]["ci95"][0] is not None for t in traits)
+    preds = pd.read_parquet(out / "predictions.parquet")
+    assert (preds["pred_cohesion"] % 1 != 0).any()  # half-step scores: no integer cut points
 
 
 def test_generic_csv_with_string_prompts_and_latin1_bytes(tmp_path):

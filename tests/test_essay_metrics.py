@@ -100,3 +100,14 @@ def test_apply_cutpoints_and_degenerate_cases():
     assert apply_cutpoints(np.array([-5, 0.4, 0.6, 1.7, 9]), np.array([0.5, 1.5, 2.5]), 0).tolist() == [0, 0, 1, 2, 3]
     one_class = fit_cutpoints(np.ones(20), np.linspace(0, 2, 20), 0, 3)
     assert np.allclose(one_class, [0.5, 1.5, 2.5])
+
+
+def test_fast_cutpoint_qwk_equals_sklearn_qwk():
+    from verticalkit.core.metrics import quadratic_weighted_kappa
+    from verticalkit.verticals.essay_scoring.thresholds import _qwk_fn
+
+    rng = np.random.default_rng(0)
+    for lo, hi in ((0, 3), (2, 12), (0, 60)):
+        y = rng.integers(lo, hi + 1, 300).astype(float)
+        p = rng.normal((lo + hi) / 2, (hi - lo) / 3, 300)
+        assert _qwk_fn(y, lo, hi)(p) == pytest.approx(quadratic_weighted_kappa(y, p, lo, hi), abs=1e-12)

@@ -9,6 +9,7 @@ from conftest import real_data
 
 from verticalkit.core.errors import ConfigError, DataError
 from verticalkit.verticals.essay_scoring.tiny import synthetic_essays
+from verticalkit.verticals.essay_scoring.data import read_asap, read_asap_traits
 from verticalkit.verticals.essay_scoring.traits import (TRAITS, ASAPPlusPlus, TraitsHead, mcrmse,
                                                         read_asap_plusplus, trait_table)
 
@@ -18,9 +19,24 @@ def test_real_asap_plusplus_file():
     df = read_asap_plusplus(folder / "traits_prompts1-6.tsv")
     assert len(df) == 10_684 and set(df["essay_set"]) == {1, 2, 3, 4, 5, 6}
     assert df["cts_split"].value_counts().to_dict() == {"train": 6409, "test": 2139, "dev": 2136}
-    s = ASAPPlusPlus(trait="Organization").load()
+    s = ASAPPlusPlus(trait="Organization", prompts_7_8=False).load()
     assert set(s.train.X["prompt"]) == {1, 2}  # Organization exists for prompts 1-2 only
     assert s.protocol == "cts-split" and s.task.target == "Organization"
+
+
+def test_real_prompts_7_8_traits_come_from_the_asap_rater_columns():
+    real_data("asap-plusplus")
+    asap = real_data("asap-aes") / "training_set_rel3.tsv"
+    df = read_asap_traits(asap)
+    assert df["essay_set"].value_counts().to_dict() == {7: 1569, 8: 723}
+    raw = read_asap(asap).set_index("essay_id")
+    row = df.iloc[0]
+    assert row["Content"] == raw.loc[row["essay_id"], "rater1_trait1"] + raw.loc[row["essay_id"], "rater2_trait1"]
+    p7, p8 = df[df["essay_set"] == 7], df[df["essay_set"] == 8]
+    assert p7["Content"].between(0, 6).all() and p8["Conventions"].between(2, 12).all()
+    assert p7["Word Choice"].isna().all() and p8["Word Choice"].notna().all()
+    s = ASAPPlusPlus(trait="Organization").load()
+    assert set(s.train.X["prompt"]) == {1, 2, 7, 8} and s.protocol == "cts-split+asap-folds-7-8"
 
 
 def _write(path, n=90):
@@ -43,11 +59,11 @@ def _write(path, n=90):
 
 def test_adapter_on_a_small_file(tmp_path):
     _write(tmp_path / "traits_prompts1-6.tsv")
-    s = ASAPPlusPlus(path=tmp_path / "traits_prompts1-6.tsv", trait="Narrativity").load()
+    s = ASAPPlusPlus(path=tmp_path / "traits_prompts1-6.tsv", trait="Narrativity", prompts_7_8=False).load()
     assert set(s.train.X["prompt"]) == {3}
     assert not s.train.X["text"].str.startswith('"').any()
     with pytest.raises(ConfigError, match="data.trait='Style'"):
-        ASAPPlusPlus(path=tmp_path / "traits_prompts1-6.tsv", trait="Style").load()
+        ASAPPlusPlus(path=tmp_path / "traits_prompts1-6.tsv", trait="Style", prompts_7_8=False).load()
 
 
 def test_trait_out_of_range_is_a_data_error(tmp_path):
@@ -55,7 +71,7 @@ def test_trait_out_of_range_is_a_data_error(tmp_path):
     df.loc[df.index[df["essay_set"] == 3][0], "Content"] = 7
     df.to_csv(tmp_path / "traits_prompts1-6.tsv", sep="\t", index=False, quoting=3)
     with pytest.raises(DataError, match="column 'Content' of prompt 3 is outside 0–3"):
-        ASAPPlusPlus(path=tmp_path / "traits_prompts1-6.tsv", trait="Content").load()
+        ASAPPlusPlus(path=tmp_path / "traits_prompts1-6.tsv", trait="Content", prompts_7_8=False).load()
 
 
 def test_multi_output_head_predicts_each_trait_where_it_exists():
@@ -74,3 +90,84 @@ def test_multi_output_head_predicts_each_trait_where_it_exists():
     assert table["n"].tolist() == [30, int((~np.isnan(Y[te, 1])).sum()), int((~np.isnan(Y[te, 2])).sum())]
     assert table["qwk"].min() > 0.5
     assert mcrmse(Y[te], P) == pytest.approx(table["rmse"].mean())
+
+
+def _write_asap_7_8(folder, n=60):
+    """A small ASAP file of prompts 7 (traits 0-3 per rater, 4 traits) and 8 (1-6, 6 traits) + folds.csv."""
+    X, y = synthetic_essays(n, seed=3)
+    rng = np.random.default_rng(1)
+    prompt = np.where(X["prompt"] == 1, 7, 8)
+    rows = []
+    for i in range(n):
+        q = (y[i] - (0 if X["prompt"][i] == 1 else 1)) / (3 if X["prompt"][i] == 1 else 5)  # quality in [0, 1]
+        lo, hi, k = (0, 3, 4) if prompt[i] == 7 else (1, 6, 6)
+        t1 = [int(np.clip(round(lo + q * (hi - lo) + rng.normal(0, .4)), lo, hi)) for _ in range(6)]
+        t2 = [int(np.clip(round(lo + q * (hi - lo) + rng.normal(0, .4)), lo, hi)) for _ in range(6)]
+        t1[k:], t2[k:] = [""] * (6 - k), [""] * (6 - k)
+        rows.append([i + 1, prompt[i], '"' + X["text"][i] + '"', sum(t1[:k]), sum(t2[:k]), "",
+                     sum(t1[:k]) + sum(t2[:k]), *t1, *t2, *[""] * 6])
+    header = ["essay_id", "essay_set", "essay", "rater1_domain1", "rater2_domain1", "rater3_domain1", "domain1_score",
+              *[f"rater{r}_trait{k}" for r in (1, 2, 3) for k in range(1, 7)]]
+    lines = ["\t".join(header)] + ["\t".join(map(str, r)) for r in rows]
+    (folder / "training_set_rel3.tsv").write_text("\n".join(lines) + "\n")
+    pd.DataFrame({"essay_id": np.arange(1, n + 1), "essay_set": prompt, "fold": np.arange(n) % 5}).to_csv(
+        folder / "folds.csv", index=False)
+    return rows
+
+
+def test_prompts_7_8_traits_are_the_sum_of_the_two_raters(tmp_path):
+    rows = _write_asap_7_8(tmp_path)
+    df = read_asap_traits(tmp_path / "training_set_rel3.tsv")
+    first7 = next(r for r in rows if r[1] == 7)
+    got = df[df["essay_id"] == first7[0]].iloc[0]
+    t1, t2 = first7[7:13], first7[13:19]
+    assert got["Content"] == t1[0] + t2[0] and got["Organization"] == t1[1] + t2[1]
+    assert got["Conventions"] == t1[3] + t2[3]  # trait 3 of prompt 7 is Style: no ASAP++ counterpart
+    assert np.isnan(got["Word Choice"])
+    first8 = next(r for r in rows if r[1] == 8)
+    got8 = df[df["essay_id"] == first8[0]].iloc[0]
+    assert got8["Word Choice"] == first8[7 + 3] + first8[13 + 3]  # trait 4 of prompt 8 (3 is Voice)
+    assert set(df.loc[df["essay_id"] % 5 == 1, "cts_split"]) == {"test"}  # fold 0 (ids 1, 6, ...) is the test split
+
+
+def test_traits_from_the_cli_write_per_trait_qwk_and_mcrmse_with_cis(tmp_path, capsys):
+    import json
+
+    from verticalkit.core.cli import main as cli
+
+    df = _write(tmp_path / "traits_prompts1-6.tsv", n=160)
+    df["cts_split"] = np.array(["train", "train", "train", "dev", "test"] * 160)[:160]  # both prompts in each split
+    df.to_csv(tmp_path / "traits_prompts1-6.tsv", sep="\t", index=False, quoting=3)
+    asap = tmp_path / "asap"
+    asap.mkdir()
+    _write_asap_7_8(asap, n=100)
+    out = tmp_path / "run"
+    code = cli(["train", "essay_scoring", "--dataset", "asap-plusplus", "--model", "traits", "--out", str(out),
+                "--set", f"data.path={tmp_path / 'traits_prompts1-6.tsv'}", "--set", f"data.asap_path={asap}",
+                "--set", "data.trait=all", "--set", "eval.n_bootstrap=50", "--set", "eval.report=false"])
+    assert code == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["primary"] == "qwk"
+    for name in ("qwk", "mcrmse", "qwk_content", "rmse_content", "qwk_organization", "qwk_word_choice",
+                 "qwk_narrativity", "rmse_conventions"):
+        v = m["metrics"][name]
+        assert v["value"] is not None and None not in v["ci95"], name
+    assert "qwk_language" not in m["metrics"]  # no prompt of these files has Language
+    per = [m["metrics"][f"rmse_{t}"]["value"] for t in ("content", "organization", "word_choice", "sentence_fluency",
+                                                        "conventions", "narrativity")]
+    assert m["metrics"]["mcrmse"]["value"] == pytest.approx(np.mean(per))
+    preds = pd.read_parquet(out / "predictions.parquet")
+    assert {"target_Content", "pred_Content", "pred_Word Choice"} <= set(preds.columns)
+    p3 = preds["prompt"] == 3
+    assert p3.any() and preds.loc[p3, "pred_Word Choice"].isna().all() and preds.loc[p3, "pred_Content"].notna().all()
+    # one essay from the command line: a score per trait, null where prompt 3 has no such trait
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("essay_example", Path(__file__).parents[1] / "examples" /
+                                                  "essay_scoring.py")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    assert example.main(["--out", str(out), "--prompt", "3", "--score", synthetic_essays(1)[0]["text"][0]]) == 0
+    got = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert 0 <= got["score"]["Narrativity"] <= 3 and got["score"]["Word Choice"] is None

@@ -83,3 +83,24 @@ def test_training_score_outside_range_is_a_clean_cli_error(tmp_path, capsys):
                 "--set", "data.score_max=6"])
     assert code == 2
     assert "column 'score'" in capsys.readouterr().err and not (tmp_path / "r").exists()
+
+
+def test_score_one_essay_from_the_command_line(run_dir, tmp_path, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("essay_example", Path(__file__).parents[1] / "examples" /
+                                                  "essay_scoring.py")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    X, _ = synthetic_essays(1, seed=9)
+    assert example.main(["--out", str(run_dir), "--prompt", "2", "--score", X["text"][0]]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["prompt"] == 2 and 1 <= got["score"] <= 6 and got["flag"] == ""
+    (tmp_path / "essay.txt").write_bytes("Caf\xe9 cr\xe8me ".encode("latin-1") * 3)  # not UTF-8
+    assert example.main(["--out", str(run_dir), "--prompt", "1", "--score-file", str(tmp_path / "essay.txt")]) == 0
+    assert json.loads(capsys.readouterr().out)["flag"] != ""  # short and off-vocabulary: for a human
+    assert example.main(["--out", str(run_dir), "--prompt", "1", "--score", "   "]) == 0
+    assert json.loads(capsys.readouterr().out)["flag"] == "empty"
+    assert example.main(["--out", str(run_dir), "--prompt", "9", "--score", X["text"][0]]) == 2
+    assert "prompt(s) ['9'] were not in the training data" in capsys.readouterr().err

@@ -1,9 +1,12 @@
 """Education vertical: automated essay scoring (ASAP, ASAP++ traits and any essay CSV).
 
-Datasets: ``asap-aes`` (5 standard folds), ``asap-plusplus`` (one trait per run), ``essay-csv``
+Datasets: ``asap-aes`` (5 standard folds), ``asap-plusplus`` (one trait, or ``data.trait=all``:
+every trait as a multioutput task; prompts 7-8 from ASAP's rater traits), ``essay-csv``
 (AES 2.0 / ELLIPSE / generic). Models: ``features`` (TF-IDF + handcrafted → ridge), ``encoder``
-(frozen transformer, chunked, + features → ridge); both per prompt with QWK cut points.
-Primary metric: QWK per prompt on its own range, averaged over prompts.
+(frozen transformer, chunked, + features → ridge), both per prompt with QWK cut points;
+``finetune`` (any Hugging Face encoder fine-tuned with the core Trainer, regression or ordinal
+head; a GPU job); ``traits`` (one features / encoder head per trait column).
+Primary metric: QWK per prompt on its own range, averaged over prompts (and over traits).
 """
 
 from pathlib import Path
@@ -11,9 +14,11 @@ from pathlib import Path
 from verticalkit.core.registry import Vertical
 
 from .data import ASAP, ASAPPlusPlus, EssayCSV
+from .finetune import FinetuneHead
 from .metrics import METRICS
 from .models import EncoderHead, FeaturesHead
 from .tiny import tiny_data
+from .traits import TraitsHead
 
 
 def report_sections(predictor, splits, scores, run_dir):
@@ -27,13 +32,20 @@ VERTICAL = Vertical(
     id="essay_scoring",
     description="automated essay scoring: holistic scores per prompt, QWK against human raters",
     datasets={ASAP.id: ASAP, ASAPPlusPlus.id: ASAPPlusPlus, EssayCSV.id: EssayCSV},
-    models={"features": FeaturesHead, "encoder": EncoderHead},
+    models={"features": FeaturesHead, "encoder": EncoderHead, "finetune": FinetuneHead, "traits": TraitsHead},
     primary_metric="qwk",
     default_dataset=ASAP.id,
     default_model="features",
     reference_results=Path(__file__).with_name("reference_results.yaml"),
     tiny_data=tiny_data,
     metrics=METRICS,
+    # fine-tuning defaults (a GPU run; on CPU see finetune.py for the measured cost)
+    default_configs={"finetune": {"train": {"epochs": 4, "batch_size": 16, "lr": 3e-5, "weight_decay": 0.01,
+                                            "warmup_ratio": 0.1, "patience": 2}}},
+    # the conformance check fine-tunes a one-layer MiniLM (embeddings frozen) on 16-token windows, one epoch
+    check_configs={"finetune": {"train": {"epochs": 1, "batch_size": 32, "lr": 1e-3, "device": "cpu"},
+                                "model_params": {"num_layers": 1, "freeze_embeddings": True, "max_length": 16,
+                                                 "max_chunks": 2}}},
     report_sections=report_sections,
     intended_use=("Second-reader prototype for essay scores: a human reviews flagged and disputed essays. Not for "
                   "high-stakes grading on its own; scores move under padding and keyword stuffing (see the "

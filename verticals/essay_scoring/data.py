@@ -173,8 +173,8 @@ class EssayCSV(DatasetAdapter):
     The defaults read the AES 2.0 layout (``essay_id, full_text, score``); ELLIPSE is
     ``text_column=full_text, id_column=text_id, score_column=cohesion`` (one trait) or
     ``score_column="cohesion,syntax,vocabulary,phraseology,grammar,conventions"`` (all
-    traits: an ``(n, k)`` target for :class:`~.traits.TraitsHead`, used from Python because the
-    core evaluator scores one column). Seeded split stratified by
+    traits: an ``(n, k)`` target of a ``multioutput`` task for ``--model traits``, primary
+    metric MCRMSE as in the ELLIPSE competition). Seeded split stratified by
     the (first) score; ``score_min`` / ``score_max`` check the range.
     """
 
@@ -239,8 +239,10 @@ class EssayCSV(DatasetAdapter):
         tr, va, te = stratified_split(len(df), first, seed=self.seed)
         train, val, test = full.subset(tr), full.subset(va), full.subset(te)
         flag_splits(train, val, test)
-        task = Task(kind="regression", target=self.score_column, primary_metric="qwk",
-                    classes=targets if len(targets) > 1 else [], score_range=(float(lo), float(hi)))
+        multi = len(targets) > 1
+        task = Task(kind="multioutput" if multi else "regression", target=self.score_column,
+                    primary_metric="mcrmse" if multi else "qwk", classes=targets if multi else [],
+                    score_range=(float(lo), float(hi)))
         return DatasetSplits(self.id, task, train, val, test, protocol=f"stratified-70-10-20-seed{self.seed}")
 
 
@@ -254,7 +256,13 @@ def _prompt_values(keys: pd.Series) -> np.ndarray:
 
 TRAITS = ["Content", "Organization", "Word Choice", "Sentence Fluency", "Conventions", "Prompt Adherence",
           "Language", "Narrativity"]
-TRAIT_RANGES = {1: (1, 6), 2: (1, 6), 3: (0, 3), 4: (0, 3), 5: (0, 4), 6: (0, 4)}
+TRAIT_RANGES = {1: (1, 6), 2: (1, 6), 3: (0, 3), 4: (0, 3), 5: (0, 4), 6: (0, 4), 7: (0, 6), 8: (2, 12)}
+# Prompts 7-8: ASAP's own rater trait columns (rater1_traitK + rater2_traitK, as in Ridley et al. 2021).
+# 7: trait1 Ideas, 2 Organization, 3 Style, 4 Conventions (0-3 per rater);
+# 8: trait1 Ideas and Content, 2 Organization, 3 Voice, 4 Word Choice, 5 Sentence Fluency, 6 Conventions (1-6).
+# Style and Voice have no ASAP++ counterpart and are left out.
+ASAP_TRAIT_COLUMNS = {7: {"Content": 1, "Organization": 2, "Conventions": 4},
+                      8: {"Content": 1, "Organization": 2, "Word Choice": 4, "Sentence Fluency": 5, "Conventions": 6}}
 
 
 def read_asap_plusplus(path: str | Path) -> pd.DataFrame:
@@ -276,46 +284,108 @@ def read_asap_plusplus(path: str | Path) -> pd.DataFrame:
     return df
 
 
-class ASAPPlusPlus(DatasetAdapter):
-    """ASAP++ trait scores of prompts 1–6; ``trait`` picks the target (or ``score``, the holistic one).
+def read_asap_traits(path: str | Path) -> pd.DataFrame:
+    """Prompts 7-8 of the ASAP file in the ASAP++ layout: trait = rater1 + rater2 trait score.
 
-    The split is the file's ``cts_split`` column (train / dev / test); prompts without the
-    trait are left out.
+    Split by the ASAP ``folds.csv`` beside the file: fold 0 → test, fold 1 → dev, folds 2-4 →
+    train (60/20/20, as the ASAP++ cts split of prompts 1-6).
+    """
+    path = Path(path)
+    df = read_asap(path)
+    folds_file = path.with_name("folds.csv")
+    if not folds_file.is_file():
+        raise DataError(f"{folds_file} not found: the prompts 7-8 trait split needs it beside {path.name}")
+    df = df[df["essay_set"].isin(list(ASAP_TRAIT_COLUMNS))].reset_index(drop=True)
+    df = df.merge(pd.read_csv(folds_file)[["essay_id", "fold"]], on="essay_id", how="left")
+    if df["fold"].isna().any():
+        raise DataError(f"{folds_file}: {int(df['fold'].isna().sum())} essays of prompts 7-8 have no fold")
+    out = pd.DataFrame({"cts_split": df["fold"].map(lambda f: "test" if f == 0 else "dev" if f == 1 else "train"),
+                        "essay_id": df["essay_id"], "essay_set": df["essay_set"], "essay": df["essay"],
+                        "score": df["domain1_score"]})
+    for t in TRAITS:
+        out[t] = np.nan
+    for p, columns in ASAP_TRAIT_COLUMNS.items():
+        m = (df["essay_set"] == p).to_numpy()
+        for trait, k in columns.items():
+            cols = [f"rater1_trait{k}", f"rater2_trait{k}"]
+            missing = [c for c in cols if c not in df.columns]
+            if missing:
+                raise DataError(f"{path}: columns {missing} not found; prompts 7-8 traits come from the ASAP rater "
+                                f"trait columns (or set data.prompts_7_8=false)")
+            out.loc[m, trait] = df.loc[m, cols[0]] + df.loc[m, cols[1]]
+    return out
+
+
+class ASAPPlusPlus(DatasetAdapter):
+    """ASAP++ trait scores of prompts 1–6, plus prompts 7–8 from the ASAP rater trait columns.
+
+    ``trait`` picks the target: one of TRAITS, ``score`` (the holistic one), or ``all``: every
+    trait the file holds as one ``(n, k)`` target of a ``multioutput`` task (NaN where a prompt
+    has no such trait), for ``--model traits``. Prompts without the chosen trait are left out.
+    The split is the file's ``cts_split`` (train / dev / test) for prompts 1–6, ASAP folds for
+    7–8 (see :func:`read_asap_traits`; ``asap_path`` or ``$VERTICALKIT_DATA/asap-aes/``;
+    ``prompts_7_8=false`` leaves them out).
     """
 
     id = "asap-plusplus"
-    description = "ASAP++ trait scores (prompts 1-6), one trait per run, cts train/dev/test split"
+    description = "ASAP++ trait scores (prompts 1-6; 7-8 from ASAP's rater traits), one trait or all, cts split"
     files = ("traits_prompts1-6.tsv",)
     card = "asap-plusplus.yaml"
 
-    def __init__(self, path=None, seed: int = 42, download: bool = False, trait: str = "Content"):
+    def __init__(self, path=None, seed: int = 42, download: bool = False, trait: str = "Content",
+                 prompts_7_8: bool = True, asap_path: str | None = None):
         super().__init__(path, seed, download)
         self.trait = trait
+        self.prompts_7_8 = prompts_7_8
+        self.asap_path = asap_path
 
-    def load(self) -> DatasetSplits:
-        if self.trait not in (*TRAITS, "score"):
-            raise ConfigError(f"data.trait={self.trait!r}: choose one of {TRAITS + ['score']}")
+    def read(self) -> tuple[Path, pd.DataFrame]:
         file = resolve_source(self.id, self.files, self.path)
         df = read_asap_plusplus(file)
-        df = df[df[self.trait].notna()].reset_index(drop=True)
+        if self.prompts_7_8:
+            try:
+                asap = resolve_source(ASAP.id, ASAP.files, self.asap_path)
+            except DataError as e:
+                raise DataError(f"{e}. Prompts 7-8 traits come from the ASAP file; give data.asap_path or set "
+                                f"data.prompts_7_8=false") from e
+            df = pd.concat([df[df["essay_set"].isin(range(1, 7))], read_asap_traits(asap)], ignore_index=True)
+        return file, df
+
+    def load(self) -> DatasetSplits:
+        if self.trait not in (*TRAITS, "score", "all"):
+            raise ConfigError(f"data.trait={self.trait!r}: choose one of {TRAITS + ['score', 'all']}")
+        file, df = self.read()
+        targets = [t for t in TRAITS if df[t].notna().any()] if self.trait == "all" else [self.trait]
+        df = df[df[targets].notna().any(axis=1)].reset_index(drop=True)
         prompts = df["essay_set"].astype(int)
         ranges = TRAIT_RANGES if self.trait != "score" else {p: (float(df.loc[prompts == p, "score"].min()),
                                                                  float(df.loc[prompts == p, "score"].max()))
                                                              for p in prompts.unique()}
         for p in prompts.unique():
+            if p not in ranges:
+                raise DataError(f"{file}: column 'essay_set' holds prompt {p}; ASAP++ has prompts 1-8")
             lo, hi = ranges[p]
-            s = df.loc[prompts == p, self.trait]
-            bad = df.loc[(prompts == p) & ((s < lo) | (s > hi)), "essay_id"]
-            if len(bad):
-                raise DataError(f"{file}: column {self.trait!r} of prompt {p} is outside {lo}–{hi} for essay_id "
-                                f"{bad.astype(int).tolist()[:5]}; fix those rows")
+            for t in targets:
+                s = df.loc[prompts == p, t]
+                bad = df.loc[(prompts == p) & ((s < lo) | (s > hi)), "essay_id"]
+                if len(bad):
+                    raise DataError(f"{file}: column {t!r} of prompt {p} is outside {lo}–{hi} for essay_id "
+                                    f"{bad.astype(int).tolist()[:5]}; fix those rows")
         X = pd.DataFrame({"text": df["essay"].to_numpy(), "prompt": prompts.to_numpy()})
         meta = pd.DataFrame({"prompt": prompts, "score_min": prompts.map(lambda p: float(ranges[p][0])),
                              "score_max": prompts.map(lambda p: float(ranges[p][1])), "flag": ""})
-        full = Split(X, df[self.trait].to_numpy(float), df["essay_id"].astype(int).to_numpy(), meta=meta)
+        y = df[targets].to_numpy(float)
+        full = Split(X, y[:, 0] if len(targets) == 1 else y, df["essay_id"].astype(int).to_numpy(), meta=meta)
         part = {name: np.flatnonzero(df["cts_split"].to_numpy() == name) for name in ("train", "dev", "test")}
         train, val, test = full.subset(part["train"]), full.subset(part["dev"]), full.subset(part["test"])
         flag_splits(train, val, test)
-        task = Task(kind="regression", target=self.trait, primary_metric="qwk",
-                    score_range=(float(min(r[0] for r in ranges.values())), float(max(r[1] for r in ranges.values()))))
-        return DatasetSplits(self.id, task, train, val, test, protocol="cts-split", info={"trait": self.trait})
+        used = [ranges[p] for p in prompts.unique()]
+        score_range = (float(min(r[0] for r in used)), float(max(r[1] for r in used)))
+        if self.trait == "all":
+            task = Task(kind="multioutput", target="traits", primary_metric="qwk", classes=targets,
+                        score_range=score_range)
+        else:
+            task = Task(kind="regression", target=self.trait, primary_metric="qwk", score_range=score_range)
+        return DatasetSplits(self.id, task, train, val, test, protocol="cts-split" + ("+asap-folds-7-8" if (
+            self.prompts_7_8 and prompts.isin([7, 8]).any()) else ""),
+            info={"trait": self.trait, "prompts": ",".join(map(str, sorted(prompts.unique())))})

@@ -50,12 +50,19 @@ def load_encoder(name: str) -> tuple[Any, Any]:
 
         from verticalkit.core.errors import ConfigError
 
+        from transformers.utils import logging
+
+        bar = logging.is_progress_bar_enabled()
+        logging.disable_progress_bar()  # no "Loading weights" bar in a run's log
         try:
             tok = AutoTokenizer.from_pretrained(path)
             model = AutoModel.from_pretrained(path).eval()
         except OSError as e:
             raise ConfigError(f"encoder {name!r} could not be loaded offline ({str(e).splitlines()[0]}); give a local "
                               f"folder or a model already in the Hugging Face cache (HF_HUB_OFFLINE=1)") from e
+        finally:
+            if bar:
+                logging.enable_progress_bar()
         _MODELS[path] = (tok, model)
     return _MODELS[path]
 

