@@ -1,4 +1,5 @@
-"""Shared by the benchmarks: save figures as JSON + a Markdown table, with the reproducing command."""
+"""Shared by the benchmarks: save figures as JSON + a Markdown table with the reproducing command;
+the hand-written reference training loop the trainer benchmarks compare against."""
 
 from __future__ import annotations
 
@@ -40,3 +41,27 @@ def load_vertical(vertical_id: str) -> Any:
         return get_vertical(vertical_id)
     except Exception:  # noqa: BLE001 - entry point not installed
         return register(importlib.import_module(f"verticalkit.verticals.{vertical_id}").VERTICAL)
+
+
+def plain_epoch(model: Any, data: Any, loss_fn: Any, steps: int, batch_size: int, lr: float,
+                weight_decay: float = 0.0) -> None:
+    """One epoch of the reference loop, written as one would by hand: AdamW, cosine schedule,
+    clipping at 1.0, and the Trainer's (seed 0, epoch 0) sample order."""
+    import numpy as np
+    import torch
+    from torch.utils.data import DataLoader
+
+    from verticalkit.core.trainer import collate
+
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    perm = np.random.default_rng([0, 0]).permutation(len(data)).tolist()
+    batches = [perm[i:i + batch_size] for i in range(0, len(perm), batch_size)]
+    model.train()
+    for batch in DataLoader(data, batch_sampler=batches, collate_fn=collate):
+        loss = loss_fn(model(batch["inputs"]), batch)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)

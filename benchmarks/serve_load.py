@@ -1,25 +1,39 @@
 """Load and abuse test of `verticalkit serve` on loopback.
 
-1. Load: 32 concurrent clients (asyncio + httpx, keep-alive) send a fixed number of
-   ``POST /v1/predict`` requests of one record each → throughput, p50 / p99 latency, errors.
-2. Abuse: 1,000 malformed requests (bad JSON, wrong types, missing / extra fields, empty
-   list, oversized body, wrong / missing token, wrong content type, bad v2 tensors) with
-   auth on → every one must be a 4xx, and the server must still answer health and a
-   valid request afterwards.
+1. Load: 1 client, then ``--clients`` (32) concurrent clients, each on one keep-alive
+   connection, send ``--requests`` ``POST /v1/predict`` requests of one record each →
+   throughput, p50 / p90 / p99 / max latency (client side, request written → response
+   read), errors, and the server's CPU time per request. The same run measures a
+   trivial FastAPI endpoint in the same server process (``POST /_baseline``: parse the
+   same JSON body, return a constant) the same way, interleaved in ``--rounds`` rounds,
+   so a noisy shared machine shows in both: the table gives absolute figures and the
+   model / baseline ratios.
+2. Abuse: ``--malformed`` (1,000) malformed requests (bad JSON, wrong types, missing /
+   extra fields, empty list, oversized body, wrong / missing token, wrong content type,
+   bad query flag, bad v2 tensors) with auth on → every one must be a 4xx, and the server
+   must still answer health and a valid request afterwards.
 
-The server runs in a subprocess (uvicorn, one worker, 127.0.0.1 only), so client and
-server do not share a GIL.
+The server runs in a subprocess (``create_app`` + uvicorn as ``verticalkit serve`` runs it:
+one process, 127.0.0.1, access log off; uvicorn picks httptools / uvloop when installed),
+so clients and server do not share a GIL. The load clients are a minimal asyncio
+HTTP/1.1 client (a few µs of CPU per request, so the clients take little of the CPU the
+server needs); the abuse test uses httpx.
 
     python benchmarks/serve_load.py                      # the toy logistic-regression model
-    python benchmarks/serve_load.py --model RUN_DIR      # a trained run (e.g. fraud gbdt)
+    python benchmarks/serve_load.py --model RUN_DIR --backend onnx \\
+        --record '{"TX_AMOUNT": 153.47, ...}'             # a trained run (e.g. fraud gbdt)
+
+The printed and saved "Reproduce" line holds every argument of the run, the record included.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import os
+import shlex
 import socket
 import statistics
 import subprocess
@@ -34,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 TOKEN = "load-test-token"
 MAX_BODY = 100_000
+GOAL_P99_MS = 10.0  # issue #6: p99 ≤ 10 ms for one fraud transaction, 32 clients, gbdt head
 
 
 # -- request generators (also used by tests/test_serve.py) -------------------------------------------
@@ -43,6 +58,7 @@ def malformed_requests(n: int, record: dict[str, Any], model_name: str, token: s
     auth = {"authorization": f"Bearer {token}"} if token else {}
     js = {"content-type": "application/json", **auth}
     field = next(iter(record))
+    good = json.dumps({"records": [record]}).encode()
     kinds: list[tuple[str, str, dict[str, str], bytes]] = [
         ("POST", "/v1/predict", js, b'{"records": [{'),                                     # bad JSON
         ("POST", "/v1/predict", js, b"\xff\xfe not utf-8"),                                # undecodable
@@ -55,6 +71,7 @@ def malformed_requests(n: int, record: dict[str, Any], model_name: str, token: s
         ("POST", "/v1/predict", js, json.dumps([record]).encode()),                         # wrong envelope
         ("POST", "/v1/predict", js, b'{"records": [' + b'{"x": 1},' * (max_body // 8) + b"{}]}"),  # oversized
         ("POST", "/v1/predict", {"content-type": "text/plain", **auth}, b"hello"),          # content type
+        ("POST", "/v1/predict?explain=maybe", js, good),                                    # bad query flag
         ("POST", f"/v2/models/{model_name}/infer", js,
          json.dumps({"inputs": [{"name": field, "shape": [3], "datatype": "FP64", "data": [1.0]}]}).encode()),
         ("POST", f"/v2/models/{model_name}/infer", js, json.dumps({"inputs": "nope"}).encode()),
@@ -62,12 +79,11 @@ def malformed_requests(n: int, record: dict[str, Any], model_name: str, token: s
          json.dumps({"inputs": [{"name": field, "shape": [1], "datatype": "FP64", "data": [1.0]}]}).encode()),
     ]
     if token:
-        body = json.dumps({"records": [record]}).encode()
-        kinds += [("POST", "/v1/predict", {"content-type": "application/json"}, body),             # no token
+        kinds += [("POST", "/v1/predict", {"content-type": "application/json"}, good),             # no token
                   ("POST", "/v1/predict", {"content-type": "application/json",
-                                           "authorization": "Bearer wrong"}, body),                  # wrong
+                                           "authorization": "Bearer wrong"}, good),                  # wrong
                   ("POST", "/v1/predict", {"content-type": "application/json",
-                                           "authorization": token}, body),                            # no scheme
+                                           "authorization": token}, good),                            # no scheme
                   ("GET", f"/v2/models/{model_name}", {}, b"")]                                       # metadata
     return [kinds[i % len(kinds)] for i in range(n)]
 
@@ -113,21 +129,41 @@ def _register(module: str | None) -> None:
         register(importlib.import_module(module).VERTICAL)
 
 
+def stack() -> dict[str, str]:
+    """The HTTP stack uvicorn runs here (its "auto" choices) and the response encoder."""
+    def version(mod: str) -> str | None:
+        if importlib.util.find_spec(mod) is None:
+            return None
+        from importlib.metadata import PackageNotFoundError, version as v
+
+        try:
+            return v(mod)
+        except PackageNotFoundError:
+            return "?"
+
+    import uvicorn
+
+    http, loop, orj = version("httptools"), version("uvloop"), version("orjson")
+    return {"uvicorn": uvicorn.__version__, "http": f"httptools {http}" if http else "h11",
+            "loop": f"uvloop {loop}" if loop else "asyncio", "json": f"orjson {orj}" if orj else "json"}
+
+
 def start_server(model: Path, port: int, toy: bool, token: str | None, register: str | None = None,
-                 backend: str = "predictor") -> subprocess.Popen:
+                 backend: str = "predictor", workers: int = 1) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     env.pop("VERTICALKIT_TOKEN", None)
     if token:
         env["VERTICALKIT_TOKEN"] = token
     cmd = [sys.executable, __file__, "--server", "--model", str(model), "--port", str(port)]
     cmd += ["--toy"] if toy else []
-    cmd += (["--register", register] if register else []) + ["--backend", backend]
+    cmd += (["--register", register] if register else []) + ["--backend", backend, "--workers", str(workers)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     import httpx
 
-    for _ in range(300):
+    for _ in range(900):
         try:
             if httpx.get(f"http://127.0.0.1:{port}/v2/health/ready", timeout=1).status_code == 200:
+                time.sleep(2 if workers > 1 else 0)  # let every worker come up, not just the first
                 return proc
         except httpx.HTTPError:
             pass
@@ -135,53 +171,152 @@ def start_server(model: Path, port: int, toy: bool, token: str | None, register:
             raise RuntimeError(f"server exited: {proc.stderr.read().decode()[-2000:]}")
         time.sleep(0.1)
     proc.kill()
-    raise RuntimeError("server did not become ready in 30 s")
+    raise RuntimeError("server did not become ready in 90 s")
 
 
-def _run_server(model: str, port: int, toy: bool, register: str | None, backend: str) -> None:
-    _register(register)
-    if toy:
+BENCH_ENV = "VERTICALKIT_SERVE_LOAD_ARGS"
+
+
+def bench_app() -> Any:
+    """``create_app`` (as ``verticalkit serve`` builds it) plus the baseline route; uvicorn factory."""
+    kw = json.loads(os.environ[BENCH_ENV])
+    _register(kw["register"])
+    if kw["toy"]:
         sys.path.insert(0, str(ROOT / "tests"))
         from toy_vertical import toy_vertical
 
-        from verticalkit.core.registry import register
+        from verticalkit.core.registry import register as reg
 
-        register(toy_vertical())
-    from verticalkit.core.serve import serve
+        reg(toy_vertical())
+    from fastapi import Body
 
-    serve(model, port=port, max_body_bytes=MAX_BODY, log_level="warning", backend=backend)
+    from verticalkit.core.serve import create_app
+
+    app = create_app(kw["model"], max_body_bytes=MAX_BODY, backend=kw["backend"])
+
+    @app.post("/_baseline", include_in_schema=False)
+    async def baseline(body: dict[str, Any] = Body(...)) -> dict[str, bool]:  # noqa: B008
+        return {"ok": True}
+
+    return app
 
 
-# -- clients -----------------------------------------------------------------------------------------
-async def _load(base: str, req: tuple, n_requests: int, clients: int) -> dict[str, Any]:
-    import httpx
+def _run_server(model: str, port: int, toy: bool, register: str | None, backend: str, workers: int) -> None:
+    """The app on uvicorn as ``core.serve.serve`` runs it (uvicorn's defaults, no access log)."""
+    import uvicorn
 
-    method, path, headers, body = req
+    os.environ[BENCH_ENV] = json.dumps({"model": model, "toy": toy, "register": register, "backend": backend})
+    if workers > 1:  # worker processes import this module by name (the script's folder is on sys.path)
+        uvicorn.run("serve_load:bench_app", factory=True, workers=workers, host="127.0.0.1", port=port,
+                    log_level="warning", access_log=False)
+    else:
+        uvicorn.run(bench_app(), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """user + system CPU seconds of process ``pid`` and its children (uvicorn workers); Linux /proc."""
+    def stat(p: int | str) -> list[str]:
+        return Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+
+    try:
+        pids = [pid]
+        for d in Path("/proc").iterdir():
+            if d.name.isdigit():
+                try:
+                    if int(stat(d.name)[1]) == pid:
+                        pids.append(int(d.name))
+                except (OSError, IndexError, ValueError):
+                    pass
+        total = 0.0
+        for p in pids:
+            f = stat(p)
+            total += int(f[11]) + int(f[12])
+        return total / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+# -- load clients ------------------------------------------------------------------------------------
+def _raw(port: int, path: str, body: bytes) -> bytes:
+    return (f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(body)}\r\n\r\n").encode() + body
+
+
+async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, raw: bytes) -> tuple[int, bytes]:
+    """One keep-alive HTTP/1.1 request → (status, body). The server answers with Content-Length."""
+    writer.write(raw)
+    await writer.drain()
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        key, _, value = line.partition(b":")
+        if key.strip().lower() == b"content-length":
+            length = int(value)
+    return status, await reader.readexactly(length)
+
+
+async def _load(port: int, path: str, body: bytes, n_requests: int, clients: int) -> tuple[list[float], int]:
+    """``clients`` connections send ``n_requests`` requests in all, back to back → (latencies s, errors)."""
+    raw = _raw(port, path, body)
     latencies: list[float] = []
     errors = 0
     remaining = n_requests
 
     async def client() -> None:
         nonlocal remaining, errors
-        async with httpx.AsyncClient(base_url=base, timeout=30) as c:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
             while remaining > 0:
                 remaining -= 1
                 t0 = time.perf_counter()
-                r = await c.request(method, path, headers=headers, content=body)
+                try:
+                    status, _ = await _exchange(reader, writer, raw)
+                except (OSError, asyncio.IncompleteReadError, ValueError):
+                    errors += 1
+                    writer.close()
+                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                    continue
                 latencies.append(time.perf_counter() - t0)
-                errors += r.status_code != 200
+                errors += status != 200
+        finally:
+            writer.close()
 
-    t0 = time.perf_counter()
     await asyncio.gather(*[client() for _ in range(clients)])
-    wall = time.perf_counter() - t0
-    lat = sorted(latencies)
-    return {"requests": len(lat), "clients": clients, "errors": errors, "seconds": round(wall, 3),
-            "throughput_rps": round(len(lat) / wall, 1),
-            "p50_ms": round(1e3 * lat[len(lat) // 2], 2), "p99_ms": round(1e3 * lat[int(0.99 * (len(lat) - 1))], 2),
-            "mean_ms": round(1e3 * statistics.fmean(lat), 2)}
+    return latencies, errors
 
 
-async def _abuse(base: str, reqs: list[tuple]) -> dict[str, Any]:
+def _summary(lat: list[float], errors: int, seconds: float, cpu: float | None) -> dict[str, Any]:
+    lat = sorted(lat)
+    q = lambda p: round(1e3 * lat[min(len(lat) - 1, int(p * len(lat)))], 2)  # noqa: E731
+    return {"requests": len(lat) + errors, "errors": errors, "seconds": round(seconds, 2),
+            "throughput_rps": round(len(lat) / seconds, 1), "p50_ms": q(0.50), "p90_ms": q(0.90), "p99_ms": q(0.99),
+            "max_ms": round(1e3 * lat[-1], 2), "mean_ms": round(1e3 * statistics.fmean(lat), 2),
+            "server_cpu_ms_per_req": None if cpu is None else round(1e3 * cpu / max(len(lat), 1), 3)}
+
+
+def measure(port: int, server_pid: int, targets: dict[str, tuple[str, bytes]], n_requests: int, clients: int,
+            rounds: int) -> dict[str, dict[str, Any]]:
+    """Each target gets ``n_requests`` requests from ``clients`` clients, split in ``rounds`` rounds that
+    alternate between the targets (which one goes first alternates too)."""
+    acc = {k: {"lat": [], "errors": 0, "seconds": 0.0, "cpu": 0.0} for k in targets}
+    per_round = [n_requests // rounds + (r < n_requests % rounds) for r in range(rounds)]
+    for r, n in enumerate(per_round):
+        order = list(targets) if r % 2 == 0 else list(reversed(targets))
+        for key in order:
+            path, body = targets[key]
+            cpu0, t0 = _cpu_seconds(server_pid), time.perf_counter()
+            lat, err = asyncio.run(_load(port, path, body, n, clients))
+            seconds, cpu1 = time.perf_counter() - t0, _cpu_seconds(server_pid)
+            a = acc[key]
+            a["lat"] += lat
+            a["errors"] += err
+            a["seconds"] += seconds
+            a["cpu"] = None if cpu0 is None or cpu1 is None or a["cpu"] is None else a["cpu"] + cpu1 - cpu0
+    return {k: _summary(a["lat"], a["errors"], a["seconds"], a["cpu"]) for k, a in acc.items()}
+
+
+async def _abuse(base: str, reqs: list[tuple]) -> dict[int, int]:
     import httpx
 
     codes: dict[int, int] = {}
@@ -192,23 +327,40 @@ async def _abuse(base: str, reqs: list[tuple]) -> dict[str, Any]:
     return codes
 
 
+# -- main --------------------------------------------------------------------------------------------
+def default_record(vertical: Any, columns: dict[str, str]) -> dict[str, Any]:
+    """The vertical's serve_example when it has the model's columns, else a neutral record (0 / "")."""
+    example = getattr(vertical, "serve_example", None) or {}
+    if columns and set(example) == set(columns):
+        return dict(example)
+    if not columns:
+        return dict(example)
+    print("note: the vertical's serve_example does not have this model's columns; using zeros / empty strings "
+          "(pass --record JSON for a realistic record)", file=sys.stderr)
+    return {c: 0.0 if t.startswith(("float", "int", "uint", "bool")) else "" for c, t in columns.items()}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", help="run or model folder (default: a toy model trained here)")
-    p.add_argument("--requests", type=int, default=5000)
-    p.add_argument("--clients", type=int, default=32)
+    p.add_argument("--requests", type=int, default=2000, help="requests per endpoint and concurrency level")
+    p.add_argument("--clients", type=int, default=32, help="concurrent clients (1 client is measured too)")
+    p.add_argument("--rounds", type=int, default=4, help="interleaved model / baseline rounds per level")
     p.add_argument("--malformed", type=int, default=1000)
-    p.add_argument("--record", help="JSON of one input record (default: the vertical's serve_example or zeros)")
+    p.add_argument("--record", help="JSON of one input record (a transaction for a transaction model; default: "
+                                    "the vertical's serve_example when it has the model's columns)")
     p.add_argument("--port", type=int)
     p.add_argument("--backend", default="predictor", choices=["predictor", "onnx"],
                    help="onnx: the server scores with onnxruntime on MODEL/../export/onnx")
     p.add_argument("--register", help="import MODULE and register its VERTICAL (a vertical not yet installed)")
+    p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (verticalkit serve --workers)")
+    p.add_argument("--tag", help="results file name part (default: <vertical>_<model>_<backend>)")
     p.add_argument("--server", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--toy", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--no-save", action="store_true", help="print only")
     args = p.parse_args()
     if args.server:
-        _run_server(args.model, args.port, args.toy, args.register, args.backend)
+        _run_server(args.model, args.port, args.toy, args.register, args.backend, args.workers)
         return
 
     import httpx
@@ -225,60 +377,90 @@ def main() -> None:
     if args.record:  # e.g. a raw CSV row: keep the columns the model was trained on
         record = {k: v for k, v in json.loads(args.record).items() if not columns or k in columns}
     else:
-        record = get_vertical(predictor.vertical).serve_example or {
-            c: 0.0 for c in columns}
-    rows = []
+        record = default_record(get_vertical(predictor.vertical), columns)
+    body = json.dumps({"records": [record]}).encode()
     load_before = " / ".join(f"{x:.2f}" for x in os.getloadavg())
     port = args.port or _free_port()
     base = f"http://127.0.0.1:{port}"
+    targets = {"model": ("/v1/predict", body), "baseline": ("/_baseline", body)}
 
-    server = start_server(model, port, toy, token=None, register=args.register, backend=args.backend)
+    rows: list[dict[str, Any]] = []
+    server = start_server(model, port, toy, token=None, register=args.register, backend=args.backend,
+                          workers=args.workers)
     try:
-        asyncio.run(_load(base, valid_request(record, None), 200, args.clients))  # warm-up
-        res = asyncio.run(_load(base, valid_request(record, None), args.requests, args.clients))
-        rows.append({"test": "load /v1/predict, 1 record", "model": name, "backend": args.backend, **res})
-        # one client: the latency of a single transaction without queueing behind 31 others
-        res = asyncio.run(_load(base, valid_request(record, None), max(args.requests // 5, 100), 1))
-        rows.append({"test": "sequential /v1/predict, 1 record", "model": name, "backend": args.backend, **res})
+        check = httpx.post(f"{base}/v1/predict", content=body, headers={"content-type": "application/json"})
+        if check.status_code != 200:
+            raise SystemExit(f"the record is refused ({check.status_code}): {check.text[:500]}")
+        measure(port, server.pid, targets, 300, args.clients, 2)  # warm-up
+        for clients in (1, args.clients):
+            res = measure(port, server.pid, targets, args.requests, clients, args.rounds)
+            for key, label in (("model", f"{name} /v1/predict ({args.backend})"),
+                               ("baseline", "baseline: trivial FastAPI POST")):
+                rows.append({"endpoint": label, "clients": clients, **res[key],
+                             "p50_ratio": "", "p99_ratio": "", "cpu_ratio": ""})
+            m, b = res["model"], res["baseline"]
+            rows[-2].update(p50_ratio=round(m["p50_ms"] / b["p50_ms"], 2), p99_ratio=round(m["p99_ms"] / b["p99_ms"], 2),
+                            cpu_ratio="" if not b["server_cpu_ms_per_req"] else
+                            round(m["server_cpu_ms_per_req"] / b["server_cpu_ms_per_req"], 2))
     finally:
         server.terminate()
         server.wait(10)
+    load_after = " / ".join(f"{x:.2f}" for x in os.getloadavg())
 
-    server = start_server(model, port, toy, token=TOKEN, register=args.register, backend=args.backend)
-    try:
-        reqs = malformed_requests(args.malformed, record, name)
-        codes = asyncio.run(_abuse(base, reqs))
-        healthy = httpx.get(f"{base}/v2/health/ready").status_code == 200
-        m, pth, h, b = valid_request(record)
-        valid_after = httpx.request(m, base + pth, headers=h, content=b).status_code
-        non4xx = sum(v for k, v in codes.items() if not 400 <= k < 500)
-        rows.append({"test": "malformed requests, auth on", "model": name, "requests": len(reqs),
-                     "status_codes": json.dumps({str(k): v for k, v in sorted(codes.items())}),
-                     "non_4xx": non4xx, "healthy_after": healthy, "valid_after": valid_after})
-    finally:
-        server.terminate()
-        server.wait(10)
+    abuse_rows: list[dict[str, Any]] = []
+    if args.malformed:
+        server = start_server(model, port, toy, token=TOKEN, register=args.register, backend=args.backend)
+        try:
+            reqs = malformed_requests(args.malformed, record, name)
+            codes = asyncio.run(_abuse(base, reqs))
+            healthy = httpx.get(f"{base}/v2/health/ready").status_code == 200
+            m_, pth, h, b_ = valid_request(record)
+            valid_after = httpx.request(m_, base + pth, headers=h, content=b_).status_code
+            non4xx = sum(v for k, v in codes.items() if not 400 <= k < 500)
+            abuse_rows.append({"test": "malformed requests, auth on", "model": name, "requests": len(reqs),
+                               "status_codes": json.dumps({str(k): v for k, v in sorted(codes.items())}),
+                               "non_4xx": non4xx, "healthy_after": healthy, "valid_after": valid_after})
+        finally:
+            server.terminate()
+            server.wait(10)
 
-    command = "python benchmarks/serve_load.py" + (f" --model {args.model}" if args.model else "") + \
-        (f" --register {args.register}" if args.register else "") + f" --backend {args.backend}" + \
-        f" --requests {args.requests} --clients {args.clients} --malformed {args.malformed}"
-    notes = (f"server: uvicorn, 1 process, 127.0.0.1, OMP_NUM_THREADS=1; clients: {args.clients} asyncio httpx "
-             f"clients in one process on the same machine ({os.cpu_count()} CPUs, shared). Latency is client-side, "
-             f"request → response. Load average before the run: {load_before}. Model: {name}, trained on "
-             f"{predictor.dataset} ({predictor.info.get('protocol', '?')}); to make it: `verticalkit train "
-             f"{predictor.vertical} --dataset {predictor.dataset} --model {predictor.model} --out DIR`, and for "
-             f"--backend onnx `verticalkit export DIR --format onnx`.")
+    command = "python benchmarks/serve_load.py" + (f" --model {shlex.quote(str(args.model))}" if args.model else "")
+    command += (f" --register {args.register}" if args.register else "") + f" --backend {args.backend}"
+    command += f" --requests {args.requests} --clients {args.clients} --rounds {args.rounds} --workers {args.workers}"
+    command += f" --malformed {args.malformed}" + (f" --record {shlex.quote(json.dumps(record))}" if args.record else "")
+    command += f" --tag {args.tag}" if args.tag else ""
+    st = stack()
+    top = next((r for r in rows if r["clients"] == args.clients and r["endpoint"].startswith(name)), None)
+    goal = ""
+    if top is not None:
+        goal = (f"Goal p99 ≤ {GOAL_P99_MS:g} ms at {args.clients} clients: "
+                f"{'met' if top['p99_ms'] <= GOAL_P99_MS else 'NOT met'} (p99 {top['p99_ms']} ms, "
+                f"{top['p99_ratio']}× the trivial endpoint's p99 in the same run). ")
+    make = "" if toy else (f"Model: {name}, trained on {predictor.dataset} ({predictor.info.get('protocol', '?')}); "
+                           f"to make it: `verticalkit train {predictor.vertical} --dataset {predictor.dataset} --model "
+                           f"{predictor.model} --out {args.model}`" + (f" then `verticalkit export {args.model} "
+                                                                       f"--format onnx`" if args.backend == "onnx"
+                                                                       else "") + ". ")
+    notes = (goal + f"Server: create_app + uvicorn {st['uvicorn']} ({st['http']}, {st['loop']}, responses "
+             f"{st['json']}), {args.workers} worker process{'es' if args.workers > 1 else ''}, 127.0.0.1, access log off, OMP_NUM_THREADS=1. Clients: a minimal asyncio "
+             f"HTTP/1.1 client, one keep-alive connection each, in one process on the same machine "
+             f"({os.cpu_count()} CPUs, shared with other jobs: load average {load_before} before, {load_after} "
+             f"after). Latency is client-side (request written → response read); {args.requests} requests per "
+             f"endpoint and level, in {args.rounds} rounds alternating with the baseline (a trivial FastAPI POST on "
+             f"the same server: parse the same body, return a constant). server_cpu_ms_per_req: the server "
+             f"process's CPU time (workers included) / requests. Record: {json.dumps(record)}. " + make)
     if args.no_save:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps({"load": rows, "abuse": abuse_rows, "notes": notes}, indent=2))
     else:
         from _common import save_results
 
-        tag = ("toy" if toy else predictor.vertical + "_" + predictor.model) + f"_{args.backend}"
-        save_results(f"serve_{tag}_load", rows[:2], command, notes)
-        save_results(f"serve_{tag}_abuse", rows[2:], command, notes)
-    abuse = rows[2]
-    bad = rows[0]["errors"] or rows[1]["errors"] or abuse["non_4xx"] or not abuse["healthy_after"] or \
-        abuse["valid_after"] != 200
+        tag = args.tag or ("toy" if toy else predictor.vertical + "_" + predictor.model) + f"_{args.backend}" + \
+            (f"_w{args.workers}" if args.workers > 1 else "")
+        save_results(f"serve_{tag}_load", rows, command, notes)
+        if abuse_rows:
+            save_results(f"serve_{tag}_abuse", abuse_rows, command, notes)
+    bad = any(r["errors"] for r in rows) or any(
+        a["non_4xx"] or not a["healthy_after"] or a["valid_after"] != 200 for a in abuse_rows)
     sys.exit(1 if bad else 0)
 
 

@@ -24,16 +24,14 @@ import tracemalloc
 from pathlib import Path
 
 import accelerate  # noqa: F401  (imported by the Trainer; imported here so both memory children load the same libraries)
-import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import save_results  # noqa: E402
+from _common import plain_epoch, save_results  # noqa: E402
 
 from verticalkit.core.config import TrainConfig  # noqa: E402
-from verticalkit.core.trainer import Trainer, collate  # noqa: E402
+from verticalkit.core.trainer import Trainer  # noqa: E402
 
 D, BATCH = 256, 64
 
@@ -62,19 +60,7 @@ def loss_fn(out, batch):
 
 def plain(data: Data, steps: int) -> None:
     """The reference loop, written as one would by hand."""
-    m = model()
-    opt = torch.optim.AdamW(m.parameters(), lr=1e-3)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    perm = np.random.default_rng([0, 0]).permutation(len(data)).tolist()
-    batches = [perm[i:i + BATCH] for i in range(0, len(perm), BATCH)]
-    m.train()
-    for batch in DataLoader(data, batch_sampler=batches, collate_fn=collate):
-        loss = loss_fn(m(batch["inputs"]), batch)
-        loss.backward()
-        nn.utils.clip_grad_norm_(m.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        opt.zero_grad(set_to_none=True)
+    plain_epoch(model(), data, loss_fn, steps, BATCH, 1e-3)
 
 
 def trainer(data: Data, steps: int) -> None:

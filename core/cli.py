@@ -93,7 +93,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .serve import serve
 
     serve(args.run_dir, host=args.host, port=args.port, token_env=args.token_env, max_body_bytes=args.max_body_bytes,
-          backend=args.backend)
+          backend=args.backend, workers=args.workers, access_log=not args.no_access_log)
     return 0
 
 
@@ -196,6 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-body-bytes", type=int, default=1_000_000, help="larger requests get 413")
     s.add_argument("--backend", default="predictor", choices=["predictor", "onnx"],
                    help="onnx: score with onnxruntime on DIR/export/onnx (run `verticalkit export` first)")
+    s.add_argument("--workers", type=int, default=1, help="server processes on the port (each loads the model)")
+    s.add_argument("--no-access-log", action="store_true", help="no per-request access line (bodies are never logged)")
     s.set_defaults(func=cmd_serve)
 
     s = sub.add_parser("reproduce", help="re-measure a vertical's reference results; fail outside tolerance")

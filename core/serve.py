@@ -7,8 +7,9 @@
   (inputs: one tensor per table column, each of shape ``[n]``; or one tensor ``input`` of
   shape ``[n, ...]`` for array models);
 * ``POST /v1/predict``: ``{"records": [{...}, ...]}`` → score / probabilities, the decision
-  at the run's saved threshold (binary), and reason codes when the vertical has an
-  ``explain`` hook;
+  at the run's saved threshold (binary), and reason codes from the vertical's ``explain``
+  hook (``?explain=true|false``; by default only where the vertical's ``explains`` says the
+  model has informative ones); response contract in ``PREDICT_DOC`` / the OpenAPI docs;
 * ``/docs`` and ``/openapi.json``.
 
 Validation errors are 422 with the fields named, bodies over ``max_body_bytes`` 413, and
@@ -16,6 +17,12 @@ when the environment variable ``token_env`` (default ``VERTICALKIT_TOKEN``) is s
 model endpoint needs ``Authorization: Bearer <token>`` (401 otherwise); the health
 endpoints stay open for probes. Request bodies are never logged (images and essays may
 hold personal data).
+
+Latency: with ``backend="onnx"`` and a table export, /v1/predict builds the export's input
+tensors straight from the validated records (:func:`record_feeds`: no DataFrame), scores
+small requests on the event loop (no thread-pool hop), computes reason codes only when
+asked for, and writes the response with orjson when it is installed. uvicorn picks
+httptools and uvloop when they are installed (``pip install 'verticalkit[serve]'``).
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ import os
 import secrets
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -34,15 +41,16 @@ import pandas as pd
 from .errors import ConfigError, DataError, VerticalkitError
 
 try:
-    from fastapi import Depends, FastAPI, HTTPException, Request
+    from fastapi import Depends, FastAPI, HTTPException, Query, Request
     from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import JSONResponse
+    from fastapi.responses import JSONResponse, Response
+    from starlette.concurrency import run_in_threadpool
 except ImportError as e:  # pragma: no cover - exercised only without the extra
     raise ConfigError("serving needs FastAPI and uvicorn: pip install 'verticalkit[serve]'") from e
 
 from .predictor import Predictor, resolve_model_dir
 from .registry import get_vertical
-from .serving_schemas import (PredictResponse, Prediction, V2InferRequest, V2InferResponse, _kind, array_to_v2,
+from .serving_schemas import (PredictResponse, V2InferRequest, V2InferResponse, _kind, array_to_v2,
                               coerce_table, record_model, request_model, table_columns, v2_datatype,
                               v2_to_array)
 
@@ -50,6 +58,30 @@ log = logging.getLogger("verticalkit.serve")
 
 DEFAULT_MAX_BODY = 1_000_000  # bytes
 DEFAULT_MAX_RECORDS = 10_000
+INLINE_RECORDS = 64  # onnx fast path: requests up to this many records are scored on the event loop
+
+try:  # orjson when installed (several times faster on the response); the bytes are the same JSON
+    import orjson
+
+    def dumps(obj: Any) -> bytes:
+        return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY)
+except ImportError:  # pragma: no cover - depends on the environment
+    def dumps(obj: Any) -> bytes:
+        return json.dumps(obj, separators=(",", ":")).encode()
+
+PREDICT_DOC = """Score one or more records (fields: the training table's columns, typed; see the `Record` schema).
+
+Response (`PredictResponse`): `model`, `threshold` (binary: the run's saved decision threshold) and
+`threshold_source`, and one entry per record in `predictions` with every key present (null when not
+applicable): `score` (binary: P(positive); ordinal / regression: the prediction), `probabilities`
+(class → probability, multi-class / multi-label), `decision` (binary: 1 when score ≥ threshold),
+`label`, `reasons` (reason codes from the vertical's explain hook).
+
+`?explain=true` always computes reason codes, `?explain=false` never; without the flag they are computed
+only for models whose reason codes are informative (fraud: the scorecard head; other fraud heads say
+why they have none when asked). With `--backend onnx` and a table export, records go straight into
+the exported model's input tensors (no DataFrame); the scores equal the Predictor's within the
+export's parity tolerance (export.json)."""
 
 
 def load_threshold(run_or_model_dir: str | Path, predictor: Predictor) -> tuple[float | None, str | None]:
@@ -135,17 +167,18 @@ def create_app(model_dir: str | Path, *, token_env: str = "VERTICALKIT_TOKEN", t
     Record = record_model(columns if vertical.request_to_input is None else None, vertical.serve_example)
     PredictRequest = request_model(Record, max_records)
     classes = [str(c) for c in predictor.task.classes]
-    fast_matrix = (backend == "onnx" and columns is not None and vertical.request_to_input is None
-                   and vertical.explain is None and getattr(scorer, "doc", {}).get("input_columns") == list(columns)
-                   and all(_kind(t) in "fiub" for t in columns.values()))
+    kind, is_classification = predictor.task.kind, predictor.task.is_classification
+    feeds_of = record_feeds(scorer, columns) if backend == "onnx" and vertical.request_to_input is None else None
+    default_reasons = vertical.explains(predictor) if vertical.explains is not None else True
 
     app = FastAPI(title=f"verticalkit · {name}", version=str(predictor.info.get("version", "1")),
                   description=f"{vertical.description}. Model {predictor.model} trained on {predictor.dataset} "
                               f"({predictor.task.kind} task).")
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.state.predictor = predictor
+    app.state.record_feeds = feeds_of is not None  # the onnx fast path is on
 
-    def check_token(request: Request) -> None:
+    async def check_token(request: Request) -> None:  # async: no thread-pool hop per request
         if token is None:
             return
         auth = request.headers.get("authorization", "")
@@ -153,6 +186,8 @@ def create_app(model_dir: str | Path, *, token_env: str = "VERTICALKIT_TOKEN", t
         if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip().encode(), token.encode()):
             raise HTTPException(401, "missing or wrong bearer token (header: Authorization: Bearer <token>)",
                                 headers={"WWW-Authenticate": "Bearer"})
+
+    auth_deps = [Depends(check_token)] if token is not None else []  # none: no per-request dependency
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -166,18 +201,18 @@ def create_app(model_dir: str | Path, *, token_env: str = "VERTICALKIT_TOKEN", t
 
     # -- health and metadata --------------------------------------------------------------
     @app.get("/v2/health/live", tags=["health"])
-    def live() -> dict[str, bool]:
+    async def live() -> dict[str, bool]:
         return {"live": True}
 
     @app.get("/v2/health/ready", tags=["health"])
-    def ready() -> dict[str, bool]:
+    async def ready() -> dict[str, bool]:
         return {"ready": True}
 
     def _model(model_name: str) -> None:
         if model_name != name:
             raise HTTPException(404, f"unknown model {model_name!r}; this server serves {name!r}")
 
-    @app.get("/v2/models/{model_name}", tags=["v2"], dependencies=[Depends(check_token)])
+    @app.get("/v2/models/{model_name}", tags=["v2"], dependencies=auth_deps)
     def metadata(model_name: str) -> dict[str, Any]:
         _model(model_name)
         if columns is not None:
@@ -192,13 +227,13 @@ def create_app(model_dir: str | Path, *, token_env: str = "VERTICALKIT_TOKEN", t
                 "parameters": {"vertical": predictor.vertical, "dataset": predictor.dataset,
                                "task": predictor.task.kind, "classes": classes, "threshold": threshold}}
 
-    @app.get("/v2/models/{model_name}/ready", tags=["v2"], dependencies=[Depends(check_token)])
+    @app.get("/v2/models/{model_name}/ready", tags=["v2"], dependencies=auth_deps)
     def model_ready(model_name: str) -> dict[str, Any]:
         _model(model_name)
         return {"name": name, "ready": True}
 
     @app.post("/v2/models/{model_name}/infer", tags=["v2"], response_model=V2InferResponse,
-              dependencies=[Depends(check_token)])
+              dependencies=auth_deps)
     def infer(model_name: str, req: V2InferRequest) -> V2InferResponse:
         _model(model_name)
         arrays = {t.name: v2_to_array(t) for t in req.inputs}
@@ -224,43 +259,64 @@ def create_app(model_dir: str | Path, *, token_env: str = "VERTICALKIT_TOKEN", t
         return V2InferResponse(model_name=name, model_version="1", id=req.id, outputs=outs)
 
     # -- friendly JSON --------------------------------------------------------------------
-    def predict(req: Any) -> PredictResponse:
-        records = [r.model_dump(by_alias=True) for r in req.records]
-        if fast_matrix:  # onnx backend on an all-numeric table: records → the export's float32 matrix
-            X = np.array([[r[c] for c in columns] for r in records], dtype=np.float32)
-        elif vertical.request_to_input is not None:
-            X = vertical.request_to_input(records)
+    def to_table(records: list[dict[str, Any]]) -> Any:
+        """Records → the Predictor's input (the vertical's hook, or the schema-typed table)."""
+        if vertical.request_to_input is not None:
+            return vertical.request_to_input(records)
+        X, ok, why = coerce_table(pd.DataFrame.from_records(records, columns=list(columns or {})), columns or {},
+                                  where="records")
+        if not ok.all():
+            raise DataError(f"records.{int(np.flatnonzero(~ok)[0])}: {why[0]}")
+        return X
+
+    def score_records(records: list[dict[str, Any]], want_reasons: bool) -> bytes:
+        X = None
+        if feeds_of is not None:  # onnx export: records → input tensors, no DataFrame
+            scores = _predict(feeds_of(records))
         else:
-            X, ok, reasons = coerce_table(pd.DataFrame.from_records(records, columns=list(columns or {})),
-                                          columns or {}, where="records")
-            if not ok.all():
-                raise DataError(f"records.{int(np.flatnonzero(~ok)[0])}: {reasons[0]}")
-        scores = _predict(X)
-        reasons_per_row = vertical.explain(predictor, X) if vertical.explain is not None else None
-        preds = []
-        for i in range(len(scores)):
-            p = Prediction()
-            s = scores[i]
-            if predictor.task.kind == "binary":
-                p.score = float(s)
-                p.decision = int(s >= threshold)
-                p.label = classes[p.decision] if len(classes) == 2 else str(p.decision)
-            elif predictor.task.is_classification:
-                names = classes if len(classes) == len(s) else [str(j) for j in range(len(s))]
-                p.probabilities = {c: float(v) for c, v in zip(names, s)}
-                if predictor.task.kind == "multiclass":
-                    p.label = names[int(np.argmax(s))]
-            else:
-                p.score = float(s)
-            if reasons_per_row is not None:
-                p.reasons = list(reasons_per_row[i])
-            preds.append(p)
-        return PredictResponse(model=name, threshold=threshold, threshold_source=threshold_source, predictions=preds)
+            X = to_table(records)
+            scores = _predict(X)
+        reasons = None
+        if want_reasons:
+            reasons = vertical.explain(predictor, to_table(records) if X is None else X)
+        preds = [_prediction(s) for s in scores.tolist()]
+        if reasons is not None:
+            for p, r in zip(preds, reasons):
+                p["reasons"] = list(r)
+        return dumps({"model": name, "threshold": threshold, "threshold_source": threshold_source,
+                      "predictions": preds})
+
+    def _prediction(s: Any) -> dict[str, Any]:
+        p: dict[str, Any] = {"score": None, "probabilities": None, "decision": None, "label": None, "reasons": None}
+        if kind == "binary":
+            d = int(s >= threshold)
+            p.update(score=float(s), decision=d, label=classes[d] if len(classes) == 2 else str(d))
+        elif is_classification:
+            names = classes if len(classes) == len(s) else [str(j) for j in range(len(s))]
+            p["probabilities"] = {c: float(v) for c, v in zip(names, s)}
+            if kind == "multiclass":
+                p["label"] = names[int(np.argmax(s))]
+        else:
+            p["score"] = float(s)
+        return p
+
+    async def predict(req: Any, explain: bool | None = Query(
+            None, description="reason codes: true always asks the vertical's explain hook, false never; "
+                              "omitted: only for models whose reason codes are informative (fraud: the "
+                              "scorecard head)")) -> Response:
+        records = [r.model_dump(by_alias=True) for r in req.records]
+        want = vertical.explain is not None and (explain if explain is not None else default_reasons)
+        if feeds_of is not None and not want and len(records) <= INLINE_RECORDS:
+            body = score_records(records, want)  # well under 1 ms: no thread hop, no pool contention
+        else:
+            body = await run_in_threadpool(score_records, records, want)
+        return Response(body, media_type="application/json")
 
     predict.__annotations__["req"] = PredictRequest  # a model built at run time from the saved schema
     app.add_api_route("/v1/predict", predict, methods=["POST"], tags=["predict"], response_model=PredictResponse,
-                      dependencies=[Depends(check_token)],
-                      summary="score records: probability / score, decision at the saved threshold, reasons")
+                      dependencies=auth_deps,
+                      summary="score records: probability / score, decision at the saved threshold, reasons",
+                      description=PREDICT_DOC)
 
     def _predict(X: Any) -> np.ndarray:
         t0 = time.perf_counter()
@@ -274,6 +330,45 @@ def create_app(model_dir: str | Path, *, token_env: str = "VERTICALKIT_TOKEN", t
         return scores
 
     return app
+
+
+def record_feeds(scorer: Any, columns: dict[str, str] | None) -> Callable[[list[dict[str, Any]]], dict] | None:
+    """A function turning validated /v1/predict records into the export's input tensors, or None
+    when the export takes something else.
+
+    Table contract (``verticalkit.table/1``): ``num`` float32 values, ``cat`` int64 codes (1 +
+    position in the column's categories, the contract's ``unknown`` code otherwise), exactly as
+    :func:`verticalkit.core.export.table_feeds` builds them from a DataFrame; a plain export
+    whose ``input_columns`` are the numeric schema columns: one float32 matrix.
+    """
+    if columns is None or getattr(scorer, "_to_inputs", None) is not None:
+        return None
+    contract = getattr(scorer, "_contract", None)
+    if contract is not None:
+        null = contract.get("null_category", "missing")
+        plans: list[tuple[str, Any, list[tuple[str, dict[str, int] | None, int]]]] = []
+        for t in contract["tensors"]:
+            cats = t.get("categories") or {}
+            if any(c not in columns for c in t["columns"]) or (cats and t.get("unknown") is None):
+                return None
+            cols = [(c, {v: t.get("offset", 0) + i for i, v in enumerate(cats[c])} if c in cats else None,
+                     t.get("unknown", 0)) for c in t["columns"]]
+            plans.append((t["name"], np.dtype(t["dtype"]), cols))
+
+        def code(v: Any, index: dict[str, int], unknown: int) -> int:
+            return index.get(v if isinstance(v, str) else null if v is None else str(v), unknown)
+
+        def feeds(records: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+            return {name: np.array([[r[c] if index is None else code(r[c], index, unk) for c, index, unk in cols]
+                                    for r in records], dtype=dtype) for name, dtype, cols in plans}
+
+        return feeds
+    doc = getattr(scorer, "doc", None) or {}
+    if doc.get("input_columns") == list(columns) and all(_kind(t) in "fiub" for t in columns.values()) \
+            and len(doc.get("inputs") or []) == 1:
+        input_name, cols = doc["inputs"][0]["name"], list(columns)
+        return lambda records: {input_name: np.array([[r[c] for c in cols] for r in records], dtype=np.float32)}
+    return None
 
 
 def _backend(predictor: Predictor, model_dir: str | Path, backend: str, export_dir: str | Path | None) -> Any:
@@ -294,15 +389,38 @@ def _backend(predictor: Predictor, model_dir: str | Path, backend: str, export_d
     return scorer
 
 
+SERVE_ARGS_ENV = "VERTICALKIT_SERVE_ARGS"
+
+
+def app_from_env() -> FastAPI:
+    """uvicorn app factory for ``serve(workers=n)``: each worker process builds the app from the
+    ``create_app`` keyword arguments in ``$VERTICALKIT_SERVE_ARGS`` (JSON)."""
+    kw = json.loads(os.environ[SERVE_ARGS_ENV])
+    return create_app(kw.pop("model_dir"), **kw)
+
+
 def serve(model_dir: str | Path, host: str = "127.0.0.1", port: int = 8000, *, token_env: str = "VERTICALKIT_TOKEN",
-          max_body_bytes: int = DEFAULT_MAX_BODY, log_level: str = "info", backend: str = "predictor") -> None:
-    """Run the app with uvicorn (blocks). Binds loopback unless ``host`` says otherwise."""
+          max_body_bytes: int = DEFAULT_MAX_BODY, log_level: str = "info", backend: str = "predictor",
+          access_log: bool = True, workers: int = 1) -> None:
+    """Run the app with uvicorn (blocks). Binds loopback unless ``host`` says otherwise.
+
+    uvicorn uses httptools and uvloop when installed; ``access_log=False`` drops the
+    per-request access line (method, path, status: never the body). ``workers > 1`` runs
+    that many processes on the port (each loads the model; verticals must be installed
+    as entry points, as a spawned worker does not see ``register()`` calls of this one).
+    """
     try:
         import uvicorn
     except ImportError as e:  # pragma: no cover
         raise ConfigError("serving needs uvicorn: pip install 'verticalkit[serve]'") from e
-    app = create_app(model_dir, token_env=token_env, max_body_bytes=max_body_bytes, backend=backend)
+    kw = {"token_env": token_env, "max_body_bytes": max_body_bytes, "backend": backend}
+    app = create_app(model_dir, **kw)  # also checks the model and export before any worker starts
     if host not in ("127.0.0.1", "localhost", "::1") and not os.environ.get(token_env):
         log.warning("serving on %s without a bearer token: set %s to require one", host, token_env)
-    print(f"serving {app.title} on http://{host}:{port}  (docs: /docs)")
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    print(f"serving {app.title} on http://{host}:{port}  (docs: /docs)" + (f", {workers} workers" if workers > 1 else ""))
+    if workers > 1:
+        os.environ[SERVE_ARGS_ENV] = json.dumps({"model_dir": str(model_dir), **kw})
+        uvicorn.run("verticalkit.core.serve:app_from_env", factory=True, workers=workers, host=host, port=port,
+                    log_level=log_level, access_log=access_log)
+    else:
+        uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=access_log)

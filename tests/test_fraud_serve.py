@@ -16,9 +16,10 @@ from verticalkit.core.predictor import Predictor  # noqa: E402
 from verticalkit.core.registry import get_vertical, register, unregister  # noqa: E402
 from verticalkit.core.run import input_schema  # noqa: E402
 from verticalkit.core.serve import create_app  # noqa: E402
+from verticalkit.core.serving_schemas import PredictResponse  # noqa: E402
 from verticalkit.verticals.fraud import NO_REASONS, SERVE_EXAMPLE, VERTICAL, tiny_data  # noqa: E402
 from verticalkit.verticals.fraud.data import GERMAN_DESCRIPTIONS  # noqa: E402
-from verticalkit.verticals.fraud.models import LogRegHead, ScorecardHead  # noqa: E402
+from verticalkit.verticals.fraud.models import GBDTHead, LogRegHead, ScorecardHead  # noqa: E402
 
 THRESHOLD = 0.35
 
@@ -105,9 +106,87 @@ def test_wrong_type_is_422_naming_the_field(client):
     assert r.status_code == 422 and "records.0.age" in [e["field"] for e in r.json()["fields"]]
 
 
-def test_other_heads_say_why_they_give_no_reasons(tmp_path, german):
+def test_explain_flag_turns_scorecard_reasons_off(client):
+    r = client.post("/v1/predict?explain=false", json={"records": [SERVE_EXAMPLE]})
+    assert r.status_code == 200 and r.json()["predictions"][0]["reasons"] is None
+    assert client.post("/v1/predict?explain=maybe", json={"records": [SERVE_EXAMPLE]}).status_code == 422
+
+
+def test_other_heads_give_reasons_only_when_asked_and_say_why(tmp_path, german):
     run = _run(tmp_path, german, LogRegHead(), "logreg")
-    r = TestClient(create_app(run, token="")).post("/v1/predict", json={"records": [SERVE_EXAMPLE]})
+    c = TestClient(create_app(run, token=""))
+    r = c.post("/v1/predict", json={"records": [SERVE_EXAMPLE]})
     assert r.status_code == 200, r.text
+    assert r.json()["predictions"][0]["reasons"] is None  # not informative for logreg: not computed
+    r = c.post("/v1/predict?explain=true", json={"records": [SERVE_EXAMPLE]})
     (p,) = r.json()["predictions"]
     assert p["reasons"] == [NO_REASONS.format(model="logreg")] and "scorecard" in p["reasons"][0]
+
+
+# -- the onnx fast path: records → the export's num / cat tensors, no DataFrame ---------------------------
+@pytest.fixture(scope="module")
+def onnx_runs(tmp_path_factory, german):
+    pytest.importorskip("onnxruntime", reason="needs onnxruntime (pip install 'verticalkit[onnx]')")
+    pytest.importorskip("skl2onnx", reason="needs skl2onnx (pip install 'verticalkit[onnx]')")
+    from verticalkit.core.export import export_run
+
+    base = tmp_path_factory.mktemp("onnx")
+    runs = {"gbdt": _run(base, german, GBDTHead(max_iter=30), "gbdt"),
+            "scorecard": _run(base, german, ScorecardHead(descriptions=GERMAN_DESCRIPTIONS), "scorecard")}
+    for run in runs.values():
+        export_run(run, "onnx")
+    return runs
+
+
+def _rows_with_unseen(german):
+    X = german.test.X.iloc[:40].reset_index(drop=True)
+    X.loc[:9, "purpose"] = "spaceship"  # a category the model never saw: the contract's unknown code
+    return X
+
+
+@pytest.mark.parametrize("name", ["gbdt", "scorecard"])
+def test_onnx_fast_path_matches_predictor(onnx_runs, german, name):
+    run = onnx_runs[name]
+    app = create_app(run, token="", backend="onnx")
+    assert app.state.record_feeds  # the fast path, not the DataFrame one
+    c = TestClient(app)
+    X = _rows_with_unseen(german)
+    r = c.post("/v1/predict", json={"records": X.to_dict("records")})
+    assert r.status_code == 200, r.text
+    body = PredictResponse.model_validate(r.json())  # the documented response contract
+    got = np.array([p.score for p in body.predictions])
+    predictor = Predictor.load(run / "model")
+    tol = json.loads((run / "export" / "onnx" / "export.json").read_text())["parity"]["tolerance"]
+    np.testing.assert_allclose(got, predictor.predict_score(X), atol=tol, rtol=0)
+    # the same response as the Predictor backend, up to the tolerance on the scores
+    slow = TestClient(create_app(run, token="")).post("/v1/predict", json={"records": X.to_dict("records")}).json()
+    fast = r.json()
+    assert {k: v for k, v in fast.items() if k != "predictions"} == \
+        {k: v for k, v in slow.items() if k != "predictions"}
+    for f, s in zip(fast["predictions"], slow["predictions"]):
+        assert set(f) == set(s) == {"score", "probabilities", "decision", "label", "reasons"}
+        assert f["reasons"] == s["reasons"]
+        if abs(s["score"] - body.threshold) > tol:
+            assert f["decision"] == s["decision"] and f["label"] == s["label"]
+    if name == "scorecard":
+        assert all(p["reasons"] for p in fast["predictions"])  # reasons on by default for the scorecard
+    else:
+        assert all(p["reasons"] is None for p in fast["predictions"])
+
+
+def test_record_feeds_equal_table_feeds(onnx_runs, german):
+    from verticalkit.core.export import ExportedScorer, table_feeds
+    from verticalkit.core.serve import record_feeds
+
+    run = onnx_runs["gbdt"]
+    predictor = Predictor.load(run / "model")
+    scorer = ExportedScorer(run / "export" / "onnx", predictor=predictor)
+    X = _rows_with_unseen(german)
+    feeds = record_feeds(scorer, predictor.input_schema["columns"])
+    assert feeds is not None
+    got, want = feeds(X.to_dict("records")), table_feeds(scorer._contract, X)
+    assert list(got) == list(want) == ["num", "cat"]
+    for k in want:
+        assert got[k].dtype == want[k].dtype
+        np.testing.assert_array_equal(got[k], want[k])
+    assert (got["cat"] == 0).any()  # the unseen category took the unknown code

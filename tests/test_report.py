@@ -1,8 +1,12 @@
 """report.html (self-contained, escaped, shows the numbers) and model_card.md (YAML front matter)."""
 
 import base64
+import html
 import json
+import os
 import re
+import subprocess
+from html.parser import HTMLParser
 
 import numpy as np
 import pandas as pd
@@ -101,3 +105,167 @@ def test_model_card_clinical_items(tmp_path):
                                metrics_json=doc, config={}, info={"clinical_statement": "Cleared for use."},
                                clinical=True).read_text()
     assert "Cleared for use." in cleared and "Not for clinical use" not in cleared
+
+
+# -- report.html of a real run: metrics visible, nothing fetched from outside ---------------------------------
+HIDDEN_TAGS = {"head", "script", "style", "template", "noscript", "title"}
+VOID_TAGS = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+URL_ATTRS = {"src", "href", "srcset", "action", "formaction", "poster", "data", "background", "xlink:href"}
+
+
+class _Page(HTMLParser):
+    """Visible text (outside head / script / style / template and elements hidden by the ``hidden``
+    attribute or an inline ``display:none`` / ``visibility:hidden``), table rows as cell texts,
+    every URL-valued attribute and the inline CSS."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.stack: list[bool] = []  # per open element: hidden?
+        self.text: list[str] = []
+        self.rows: list[list[str]] = []
+        self.cell: list[str] | None = None
+        self.urls: list[str] = []
+        self.css: list[str] = []
+        self._in_style = False
+
+    def handle_starttag(self, tag, attrs):
+        a = {k: (v or "") for k, v in attrs}
+        style = a.get("style", "").replace(" ", "").lower()
+        hidden = (tag in HIDDEN_TAGS or "hidden" in a or a.get("aria-hidden") == "true"
+                  or "display:none" in style or "visibility:hidden" in style)
+        self.urls += [v for k, v in a.items() if k in URL_ATTRS]
+        self.css.append(a.get("style", ""))
+        self._in_style = tag == "style"
+        if tag == "tr":
+            self.rows.append([])
+        if tag in ("td", "th"):
+            self.cell = []
+        if tag not in VOID_TAGS:
+            self.stack.append(hidden or (bool(self.stack) and self.stack[-1]))
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self.cell is not None and self.rows:
+            self.rows[-1].append(" ".join("".join(self.cell).split()))
+            self.cell = None
+        if tag not in VOID_TAGS and self.stack:
+            self.stack.pop()
+        self._in_style = False
+
+    def handle_data(self, data):
+        if self._in_style:
+            self.css.append(data)
+        if self.stack and self.stack[-1]:
+            return
+        self.text.append(data)
+        if self.cell is not None:
+            self.cell.append(data)
+
+
+@pytest.fixture(scope="module")
+def toy_run(tmp_path_factory):
+    """A real run of the toy vertical (train → metrics.json, report.html), shared by the tests below."""
+    from toy_vertical import toy_vertical
+
+    from verticalkit.core.cli import main
+    from verticalkit.core.registry import register, unregister
+
+    v = register(toy_vertical())
+    out = tmp_path_factory.mktemp("report") / "run"
+    try:
+        assert main(["train", "toy", "--out", str(out), "--set", "eval.n_bootstrap=20"]) == 0
+    finally:
+        unregister(v.id)
+    return out
+
+
+def _metric_rows(metrics: dict) -> dict[str, list[str]]:
+    """metric → the row the report must show: name, value, CI low, CI high (4 decimals)."""
+    return {k: [k, f"{v['value']:.4f}", *(f"{c:.4f}" for c in v["ci95"])] for k, v in metrics.items()
+            if v.get("value") is not None and v.get("ci95")}
+
+
+def test_report_metrics_visible_and_offline_without_browser(toy_run):
+    """report.html of a real run, parsed with html.parser: every metric in metrics.json is in a
+    visible table row (name, value, CI), nothing is hidden by the page's CSS, and no element or
+    style fetches anything from outside the file (it opens offline)."""
+    page = _Page()
+    page.feed((toy_run / "report.html").read_text(encoding="utf-8"))
+    metrics = json.loads((toy_run / "metrics.json").read_text())
+    want = _metric_rows(metrics["metrics"])
+    assert metrics["primary"] in want and len(want) >= 3
+    for name, row in want.items():
+        assert row in page.rows, (name, row)
+    visible = " ".join(" ".join(page.text).split())
+    assert f"Metrics (primary: {metrics['primary']})" in visible
+    css = " ".join(page.css).replace(" ", "").lower()
+    assert "display:none" not in css and "visibility:hidden" not in css  # no CSS rule hides content
+    assert "@import" not in css and "url(" not in css
+    assert page.urls and all(u.startswith(("data:", "#")) for u in page.urls), \
+        [u[:60] for u in page.urls if not u.startswith(("data:", "#"))]
+    assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", (toy_run / "report.html").read_text(), re.I)
+
+
+def _chromium() -> str | None:
+    """A Chromium / Chrome binary: $VERTICALKIT_CHROMIUM, else the usual names on PATH."""
+    import shutil
+
+    if os.environ.get("VERTICALKIT_CHROMIUM"):
+        return os.environ["VERTICALKIT_CHROMIUM"]
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome",
+                 "chrome-headless-shell", "headless_shell"):
+        if shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+PROBE = """<script>
+window.addEventListener('load', () => {
+  const out = document.createElement('pre');
+  out.id = 'probe';
+  const imgs = Array.from(document.images);
+  const rows = Array.from(document.querySelectorAll('tr')).filter(r => r.offsetParent !== null)
+    .map(r => Array.from(r.cells).map(c => c.innerText.trim()));
+  out.textContent = JSON.stringify({
+    text: document.body.innerText,
+    rows: rows,
+    images: imgs.length,
+    images_drawn: imgs.filter(i => i.complete && i.naturalWidth > 0 && i.getBoundingClientRect().width > 0).length,
+    resources: performance.getEntriesByType('resource').map(e => e.name),
+  });
+  document.body.appendChild(out);
+});
+</script></body>"""
+
+
+@pytest.fixture
+def browser():
+    path = _chromium()
+    if path is None:
+        pytest.skip("no headless Chromium / Chrome found (set VERTICALKIT_CHROMIUM, or install one, e.g. "
+                    "`apt-get install chromium`); playwright's own browser download needs a network")
+    return path
+
+
+@pytest.mark.slow
+def test_report_renders_in_headless_chromium(browser, toy_run, tmp_path):
+    """Render report.html in headless Chromium, offline (every host name unresolvable): the metric
+    rows of metrics.json are rendered (innerText: what is laid out and not hidden), every plot
+    image decodes and is drawn, and the page loads no resource from outside the file."""
+    text = (toy_run / "report.html").read_text(encoding="utf-8")
+    assert text.count("</body>") == 1
+    page = tmp_path / "probe.html"  # a copy with a probe script appended; the report itself has no script
+    page.write_text(text.replace("</body>", PROBE), encoding="utf-8")
+    cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+           "--host-resolver-rules=MAP * ~NOTFOUND", "--virtual-time-budget=5000",
+           f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", page.as_uri()]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    m = re.search(r'<pre id="probe">(.*?)</pre>', proc.stdout, re.S)
+    assert m, f"the probe did not run: {proc.stdout[-500:]} {proc.stderr[-1000:]}"
+    probe = json.loads(html.unescape(m.group(1)))
+    metrics = json.loads((toy_run / "metrics.json").read_text())
+    for name, row in _metric_rows(metrics["metrics"]).items():
+        assert row in probe["rows"], (name, row)
+    assert f"Metrics (primary: {metrics['primary']})" in probe["text"]
+    assert probe["images"] >= 2 and probe["images_drawn"] == probe["images"]
+    assert all(r.startswith(("data:", "file:")) for r in probe["resources"]), probe["resources"]

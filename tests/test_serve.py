@@ -132,19 +132,41 @@ def test_explain_hook_gives_reasons(run_dir, toy):
     preds = c.post("/v1/predict", json={"records": records(X_NEW)}).json()["predictions"]
     assert [p["reasons"] for p in preds] == explain(predictor_of(run_dir), X_NEW)
     assert {p["reasons"][0]["feature"] for p in preds} == {"a", "b"}
+    off = c.post("/v1/predict?explain=false", json={"records": records(X_NEW)}).json()["predictions"]
+    assert all(p["reasons"] is None for p in off)
+    toy.explains = lambda predictor: False  # reasons not informative for this model: only when asked
+    c = TestClient(create_app(run_dir, token=""))
+    assert all(p["reasons"] is None for p in c.post("/v1/predict", json={"records": records(X_NEW)}).json()["predictions"])
+    asked = c.post("/v1/predict?explain=true", json={"records": records(X_NEW)}).json()["predictions"]
+    assert [p["reasons"] for p in asked] == explain(predictor_of(run_dir), X_NEW)
 
 
 def test_malformed_requests_all_4xx_and_server_healthy(run_dir):
-    c = TestClient(create_app(run_dir, token="tok", max_body_bytes=5_000))
+    """1,000 malformed requests (benchmarks/serve_load.py's mix: bad JSON, wrong types, missing /
+    extra fields, oversized body, wrong / missing token, ...) with auth on: every one a 4xx, and
+    the server answers health and a valid request afterwards. In-process ASGI, one event loop."""
+    import asyncio
+
+    import httpx
+
+    app = create_app(run_dir, token="tok", max_body_bytes=5_000)
     record = {"a": 0.3, "b": -0.2}
-    codes = []
-    for method, path, headers, body in malformed_requests(120, record, NAME, token="tok", max_body=5_000):
-        codes.append(c.request(method, path, headers=headers, content=body or None).status_code)
-    assert all(400 <= s < 500 for s in codes), sorted(set(codes))
+    reqs = malformed_requests(1000, record, NAME, token="tok", max_body=5_000)
+
+    async def go() -> tuple[list[int], int, httpx.Response]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+            codes = [(await c.request(m, path, headers=h, content=body or None)).status_code
+                     for m, path, h, body in reqs]
+            health = (await c.get("/v2/health/ready")).status_code
+            m, path, h, body = valid_request(record, token="tok")
+            return codes, health, await c.request(m, path, headers=h, content=body)
+
+    codes, health, r = asyncio.run(go())
+    assert len(codes) == 1000
+    bad = sorted({(s, reqs[i][1]) for i, s in enumerate(codes) if not 400 <= s < 500})
+    assert not bad, bad
     assert {401, 404, 413, 422} <= set(codes)
-    assert c.get("/v2/health/ready").status_code == 200
-    method, path, headers, body = valid_request(record, token="tok")
-    r = c.request(method, path, headers=headers, content=body)
+    assert health == 200
     assert r.status_code == 200 and 0 <= r.json()["predictions"][0]["score"] <= 1
 
 
@@ -161,3 +183,18 @@ def test_onnx_backend_matches_predictor(run_dir):
     assert r.status_code == 200, r.text
     got = [p["score"] for p in r.json()["predictions"]]
     np.testing.assert_allclose(got, predictor_of(run_dir).predict_score(X_NEW), atol=1e-4)
+
+
+def test_app_from_env_builds_the_worker_app(run_dir, monkeypatch):
+    """serve(workers=n): each uvicorn worker builds the app from $VERTICALKIT_SERVE_ARGS."""
+    from verticalkit.core.serve import SERVE_ARGS_ENV, app_from_env
+
+    monkeypatch.setenv(SERVE_ARGS_ENV, json.dumps({"model_dir": str(run_dir), "max_body_bytes": 2_000,
+                                                   "token_env": "VK_TEST_TOKEN_UNSET"}))
+    c = TestClient(app_from_env())
+    r = c.post("/v1/predict", json={"records": records(X_NEW)})
+    assert r.status_code == 200
+    np.testing.assert_allclose([p["score"] for p in r.json()["predictions"]],
+                               predictor_of(run_dir).predict_score(X_NEW), rtol=1e-12)
+    big = {"records": records(pd.DataFrame({"a": np.zeros(200), "b": np.zeros(200)}))}
+    assert c.post("/v1/predict", json=big).status_code == 413  # the arguments reached create_app
