@@ -78,8 +78,21 @@ def write_model_card(path: str | Path, *, vertical: str, dataset: str, model: st
                   f"- Preprocessing: {info.get('preprocessing', 'as recorded in config.yaml')}",
                   f"- De-identification: {info.get('deidentification', 'not applied by this run')}",
                   f"- Splits: {info.get('protocol', '?')} ({n_train}/{n_val}/{metrics_json['n']})",
-                  f"- Calibration: ECE {metrics_json.get('calibration', {}).get('ece', '–')}, "
-                  f"Brier {metrics_json.get('calibration', {}).get('brier', '–')}",
+                  f"- Calibration: {_calibration_line(metrics_json.get('calibration', {}))}",
                   f"- Subgroups: {', '.join(metrics_json.get('subgroups', {})) or 'none in the data'}", ""]
     atomic_write_text(path, "\n".join(lines))
     return Path(path)
+
+
+def _calibration_line(cal: dict[str, Any]) -> str:
+    """ECE and Brier, and what a temperature fitted on validation makes of them when one was."""
+    line = f"ECE {_fmt(cal.get('ece'))}, Brier {_fmt(cal.get('brier'))}"
+    if "temperature" in cal:
+        line += (f"; temperature {_fmt(cal['temperature'])} fitted on {cal.get('temperature_fitted_on', 'validation')}"
+                 f" gives ECE {_fmt(cal.get('ece_after_temperature'))}, Brier {_fmt(cal.get('brier_after_temperature'))}"
+                 " (the saved model's probabilities are not rescaled)")
+    return line
+
+
+def _fmt(x: Any) -> str:
+    return f"{x:.4g}" if isinstance(x, (int, float)) else "–"

@@ -10,7 +10,7 @@ from verticalkit.core.config import EvalConfig
 from verticalkit.core.data import Task
 from verticalkit.core.evaluator import evaluate
 from verticalkit.verticals.fraud.metrics import (METRICS, card_precision_at_k, min_expected_cost,
-                                                 precision_at_budget, psi, recall_at_budget)
+                                                 precision_at_budget, psi, psi_ci, recall_at_budget)
 
 
 def test_budget_metrics_by_hand():
@@ -45,6 +45,15 @@ def test_psi():
     a = rng.normal(size=20000)
     assert psi(a, rng.normal(size=20000)) < 0.01
     assert psi(a, rng.normal(1.0, 1, size=20000)) > 0.25
+
+
+def test_psi_ci_brackets_the_estimate_and_narrows_with_data():
+    rng = np.random.default_rng(0)
+    small = psi_ci(rng.normal(size=500), rng.normal(0.3, 1, size=500))
+    big_e, big_a = rng.normal(size=20000), rng.normal(0.3, 1, size=20000)
+    lo, hi = psi_ci(big_e, big_a)
+    assert lo < psi(big_e, big_a) < hi
+    assert 0 < hi - lo < small[1] - small[0]
 
 
 def test_metrics_in_the_core_evaluator():

@@ -105,6 +105,11 @@ def test_model_card_clinical_items(tmp_path):
                                metrics_json=doc, config={}, info={"clinical_statement": "Cleared for use."},
                                clinical=True).read_text()
     assert "Cleared for use." in cleared and "Not for clinical use" not in cleared
+    doc["calibration"] = {"ece": 0.138, "brier": 0.1, "temperature": 0.979, "temperature_fitted_on": "validation",
+                          "ece_after_temperature": 0.0512, "brier_after_temperature": 0.0904}
+    scaled = write_model_card(tmp_path / "card3.md", vertical="mi", dataset="x", model="cnn", task=task,
+                              metrics_json=doc, config={}, info={}, clinical=True).read_text()
+    assert "temperature 0.979 fitted on validation gives ECE 0.0512, Brier 0.0904" in scaled
 
 
 # -- report.html of a real run: metrics visible, nothing fetched from outside ---------------------------------

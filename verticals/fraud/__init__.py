@@ -17,7 +17,7 @@ from verticalkit.core.data import DatasetSplits
 from verticalkit.core.registry import Vertical
 
 from .data import GermanCredit, SimulatedTransactions, TabularCSV, ULBCreditCard
-from .metrics import METRICS, psi
+from .metrics import METRICS, psi, psi_ci
 from .models import BlendHead, ForestHead, GBDTHead, LogRegHead, ScorecardHead
 from .torch_models import FTTransformerHead, MLPHead
 
@@ -32,10 +32,11 @@ def report_sections(predictor: Any, splits: DatasetSplits, scores: np.ndarray, r
     """Score stability (PSI train → test) and, for the scorecard, its points table and reason codes."""
     train_scores = predictor.predict_score(splits.train.X)
     value = psi(train_scores, scores)
+    lo, hi = psi_ci(train_scores, scores)
     verdict = "stable" if value < 0.1 else "some shift" if value < 0.25 else "major shift"
     sections = [("Score stability (PSI)",
                  f"<p>Population stability index of the test scores against the training scores: "
-                 f"<b>{value:.4f}</b> ({verdict}; &lt; 0.1 stable, 0.1–0.25 some shift, &gt; 0.25 major shift; "
+                 f"<b>{value:.4f}</b> [95% CI {lo:.4f}, {hi:.4f}] ({verdict}; &lt; 0.1 stable, 0.1–0.25 some shift, &gt; 0.25 major shift; "
                  f"deciles of the training scores).</p>")]
     head = predictor.head
     if isinstance(head, ScorecardHead):

@@ -96,6 +96,16 @@ def psi(expected, actual, bins: int = 10) -> float:
     return float(np.sum((pa - pe) * np.log(pa / pe)))
 
 
+def psi_ci(expected, actual, bins: int = 10, n: int = 200, level: float = 0.95, seed: int = 42
+           ) -> tuple[float, float]:
+    """Percentile bootstrap CI of :func:`psi`: both score samples resampled independently."""
+    e, a = np.asarray(expected, dtype=float), np.asarray(actual, dtype=float)
+    rng = np.random.default_rng(seed)
+    reps = [psi(rng.choice(e, len(e)), rng.choice(a, len(a)), bins) for _ in range(n)]
+    lo, hi = np.quantile(reps, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
+
+
 card_precision_at_k.batch = _card_precision_batch  # type: ignore[attr-defined]
 
 METRICS = {
