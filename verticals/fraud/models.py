@@ -76,6 +76,16 @@ class ColumnsMixin:
     def _categories(self, X: pd.DataFrame, c: str) -> np.ndarray:
         return X[c].astype("string").fillna("missing").astype(str).to_numpy()
 
+    def _encode(self, X: Any) -> np.ndarray:
+        """The numeric block, then the categories through the fitted ``encoder_`` (the tree heads'
+        feature order: ordinal codes for gbdt, unseen → NaN; one-hot for the forest)."""
+        X = self._check_missing(X)
+        num = self._numeric_block(X)
+        if not self.categorical_features_:
+            return num
+        cats = pd.DataFrame({c: self._categories(X, c) for c in self.categorical_features_})
+        return np.column_stack([num, self.encoder_.transform(cats)])
+
     def _clean(self, X: Any) -> pd.DataFrame:
         """Select the training columns (extra ignored, missing named), validate numerics."""
         X = self._check_missing(X)
@@ -157,15 +167,6 @@ class GBDTHead(TabularHead):
         self.scoring = scoring
         self.class_weight = class_weight
         self.random_state = random_state
-
-    def _encode(self, X: Any) -> np.ndarray:
-        """Numeric block, then ordinal-encoded categories (unseen → NaN = missing)."""
-        X = self._check_missing(X)
-        num = self._numeric_block(X)
-        if not self.categorical_features_:
-            return num
-        cats = pd.DataFrame({c: self._categories(X, c) for c in self.categorical_features_})
-        return np.column_stack([num, self.encoder_.transform(cats)])
 
     def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None, context: FitContext | None = None
             ) -> GBDTHead:
@@ -250,15 +251,6 @@ class ForestHead(TabularHead):
         self.class_weight = class_weight
         self.n_jobs = n_jobs
         self.random_state = random_state
-
-    def _encode(self, X: Any) -> np.ndarray:
-        """Numeric block, then the one-hot categories (the order the trees' features have)."""
-        X = self._check_missing(X)
-        num = self._numeric_block(X)
-        if not self.categorical_features_:
-            return num
-        cats = pd.DataFrame({c: self._categories(X, c) for c in self.categorical_features_})
-        return np.column_stack([num, self.encoder_.transform(cats)])
 
     def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None, context: FitContext | None = None
             ) -> ForestHead:
