@@ -291,3 +291,11 @@ def test_lookup_table_path_equals_per_pixel_path(name, mode, monkeypatch):
     slow = read_dicom(_file(name), voi_mode=mode)
     np.testing.assert_allclose(fast.pixels, slow.pixels, atol=1e-6)
     assert fast.steps == slow.steps and 0.0 <= fast.pixels.min() and fast.pixels.max() <= 1.0
+
+
+def test_to_unit_clips_and_zeroes_nan_in_place():
+    from verticalkit.verticals.medical_imaging.dicom import to_unit
+
+    x = np.array([np.nan, np.inf, -np.inf, -0.5, 0.25, 1.5], dtype=np.float32)
+    assert to_unit(x) is x
+    np.testing.assert_array_equal(x, [0.0, 1.0, 0.0, 0.0, 0.25, 1.0])

@@ -397,28 +397,32 @@ def _read(path: Path, voi_mode: str, window: tuple[float, float] | None, percent
     steps = [f"decode: {meta['transfer_syntax'] or 'unknown transfer syntax'}, {n} frame(s), as {pi}"]
     if pi in ("MONOCHROME1", "MONOCHROME2"):
         try:
-            out = _grey(ds, arr, keep, pi, voi_mode, window, percentiles, voi_index, path, steps)
+            out, in_unit = _grey(ds, arr, keep, pi, voi_mode, window, percentiles, voi_index, path, steps)
         except (ValueError, NotImplementedError, AttributeError, IndexError) as e:
             raise DataError(f"{path}: the modality/VOI step failed ({type(e).__name__}); check tags WindowCenter, "
                             f"WindowWidth, VOILUTSequence, ModalityLUTSequence, or use voi='percentile'") from _clean(e)
     elif pi == "PALETTE COLOR":
-        out = _palette(ds, arr[keep], path, steps)
+        out, in_unit = _palette(ds, arr[keep], path, steps), False
     elif pi in ("RGB", "YBR_RCT", "YBR_ICT") or pi.startswith("YBR"):
         bits = tag_int(ds, "BitsStored", 8, path)
-        out = arr[keep].astype(np.float32) / np.float32(2.0 ** bits - 1)
+        out, in_unit = arr[keep].astype(np.float32) / np.float32(2.0 ** bits - 1), False
         out = np.moveaxis(out, -1, 1)
         steps.append(f"scale: colour, divided by 2^{bits}-1 (no VOI for colour images)")
     else:
         raise DataError(f"{path}: PhotometricInterpretation {pi} is not supported; "
                         f"supported: MONOCHROME1/2, RGB, YBR_*, PALETTE COLOR")
     out = out.astype(np.float32, copy=np.shares_memory(out, arr))  # in place below, never on the decoded data
-    np.clip(np.nan_to_num(out, copy=False), 0.0, 1.0, out=out)
+    if not in_unit:
+        to_unit(out)
     log.debug("%s: %s", path, "; ".join(steps))
     return DicomImage(np.ascontiguousarray(out), steps, meta)
 
 
 def _grey(ds: Any, arr: np.ndarray, keep: list[int], pi: str, voi_mode: str, window: tuple[float, float] | None,
-          percentiles: tuple[float, float], voi_index: int, path: Path, steps: list[str]) -> np.ndarray:
+          percentiles: tuple[float, float], voi_index: int, path: Path, steps: list[str]
+          ) -> tuple[np.ndarray, bool]:
+    """Modality LUT → VOI → inversion of the kept frames; also whether the values are already
+    finite and in [0, 1] (the look-up path cleans its table instead of every pixel)."""
     out = np.empty((len(keep), 1, *arr.shape[1:3]), dtype=np.float32)
     if "BitsStored" not in ds:
         raise DataError(f"{path}: tag BitsStored missing; re-export the file")
@@ -436,11 +440,12 @@ def _grey(ds: Any, arr: np.ndarray, keep: list[int], pi: str, voi_mode: str, win
             table = np.asarray(table, dtype=np.float32)
             if _inverted(ds, pi):
                 table = 1.0 - table  # folded into the table: the same 1 - y as after the VOI below
+            to_unit(table)
             np.take(table, arr[f].astype(np.int64) - int(lo_s) if lo_s else arr[f],
                     out=out[j, 0], mode="clip")
             if j == 0:
                 notes = [m_note, v_note]
-        return _finish_grey(ds, out, keep, pi, notes, steps, inverted=True)
+        return _finish_grey(ds, out, keep, pi, notes, steps, inverted=True), True
     modality = [modality_lut(arr[f], v) for f, v in zip(keep, views)]
     notes = [modality[0][2]]
     if percentile:
@@ -454,7 +459,16 @@ def _grey(ds: Any, arr: np.ndarray, keep: list[int], pi: str, voi_mode: str, win
             out[j, 0], note = voi(values, v, voi_mode, value_range, window, percentiles, path, voi_index)
             if j == 0:
                 notes.append(note)
-    return _finish_grey(ds, out, keep, pi, notes, steps)
+    return _finish_grey(ds, out, keep, pi, notes, steps), False
+
+
+def to_unit(x: np.ndarray) -> np.ndarray:
+    """In place: clip to [0, 1] (inf → the bound), NaN → 0. Cheaper than ``nan_to_num`` + clip."""
+    np.clip(x, 0.0, 1.0, out=x)
+    nan = np.isnan(x)
+    if nan.any():
+        x[nan] = 0.0
+    return x
 
 
 def _inverted(ds: Any, pi: str) -> bool:
