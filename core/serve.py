@@ -78,8 +78,8 @@ applicable): `score` (binary: P(positive); ordinal / regression: the prediction)
 `label`, `reasons` (reason codes from the vertical's explain hook).
 
 `?explain=true` always computes reason codes, `?explain=false` never; without the flag they are computed
-only for models whose reason codes are informative (fraud: the scorecard head; other fraud heads say
-why they have none when asked). With `--backend onnx` and a table export, records go straight into
+only for models whose reason codes the vertical's `explains` hook calls informative (e.g. a
+scorecard; other heads say why they have none when asked). With `--backend onnx` and a table export, records go straight into
 the exported model's input tensors (no DataFrame); the scores equal the Predictor's within the
 export's parity tolerance (export.json)."""
 
