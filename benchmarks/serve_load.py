@@ -5,9 +5,10 @@
    throughput, p50 / p90 / p99 / max latency (client side, request written → response
    read), errors, and the server's CPU time per request. The same run measures a
    trivial FastAPI endpoint in the same server process (``POST /_baseline``: parse the
-   same JSON body, return a constant) the same way, interleaved in ``--rounds`` rounds,
-   so a noisy shared machine shows in both: the table gives absolute figures and the
-   model / baseline ratios.
+   same JSON body, return a constant) and the server's floor (``POST /_floor``: a raw
+   ASGI answer before FastAPI's routing, i.e. uvicorn + Starlette's entry alone) the
+   same way, interleaved in ``--rounds`` rounds, so a noisy shared machine shows in all
+   three: the table gives absolute figures and the model / baseline ratios.
 2. Abuse: ``--malformed`` (1,000) malformed requests (bad JSON, wrong types, missing /
    extra fields, empty list, oversized body, wrong / missing token, wrong content type,
    bad query flag, bad v2 tensors) with auth on → every one must be a 4xx, and the server
@@ -16,8 +17,8 @@
 The server runs in a subprocess (``create_app`` + uvicorn as ``verticalkit serve`` runs it:
 one process, 127.0.0.1, access log off; uvicorn picks httptools / uvloop when installed),
 so clients and server do not share a GIL. The load clients are a minimal asyncio
-HTTP/1.1 client (a few µs of CPU per request, so the clients take little of the CPU the
-server needs); the abuse test uses httpx.
+HTTP/1.1 client on uvloop when installed (their CPU per request is in the table: on a
+2-core machine they compete with the server); the abuse test uses httpx.
 
     python benchmarks/serve_load.py                      # the toy logistic-regression model
     python benchmarks/serve_load.py --model RUN_DIR --backend onnx \\
@@ -198,7 +199,26 @@ def bench_app() -> Any:
     async def baseline(body: dict[str, Any] = Body(...)) -> dict[str, bool]:  # noqa: B008
         return {"ok": True}
 
+    app.add_middleware(Floor)
     return app
+
+
+class Floor:
+    """``POST /_floor``: read the body, answer a constant, in raw ASGI before FastAPI's routing —
+    the cost of the HTTP server and Starlette's entry alone (the floor any endpoint pays)."""
+
+    def __init__(self, app: Any):
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] != "/_floor":
+            await self.app(scope, receive, send)
+            return
+        while (await receive()).get("more_body"):
+            pass
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"11")]})
+        await send({"type": "http.response.body", "body": b'{"ok":true}'})
 
 
 def _run_server(model: str, port: int, toy: bool, register: str | None, backend: str, workers: int) -> None:
@@ -286,34 +306,46 @@ async def _load(port: int, path: str, body: bytes, n_requests: int, clients: int
     return latencies, errors
 
 
-def _summary(lat: list[float], errors: int, seconds: float, cpu: float | None) -> dict[str, Any]:
+def run_loop(coro: Any) -> Any:
+    """Run the load clients on uvloop when it is installed (half the client CPU per request of
+    asyncio's loop, so more of the 2 shared cores is left to the server), else asyncio."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
+
+
+def _summary(lat: list[float], errors: int, seconds: float, cpu: float | None, client_cpu: float) -> dict[str, Any]:
     lat = sorted(lat)
     q = lambda p: round(1e3 * lat[min(len(lat) - 1, int(p * len(lat)))], 2)  # noqa: E731
     return {"requests": len(lat) + errors, "errors": errors, "seconds": round(seconds, 2),
             "throughput_rps": round(len(lat) / seconds, 1), "p50_ms": q(0.50), "p90_ms": q(0.90), "p99_ms": q(0.99),
             "max_ms": round(1e3 * lat[-1], 2), "mean_ms": round(1e3 * statistics.fmean(lat), 2),
-            "server_cpu_ms_per_req": None if cpu is None else round(1e3 * cpu / max(len(lat), 1), 3)}
+            "server_cpu_ms_per_req": None if cpu is None else round(1e3 * cpu / max(len(lat), 1), 3),
+            "client_cpu_ms_per_req": round(1e3 * client_cpu / max(len(lat), 1), 3)}
 
 
 def measure(port: int, server_pid: int, targets: dict[str, tuple[str, bytes]], n_requests: int, clients: int,
             rounds: int) -> dict[str, dict[str, Any]]:
     """Each target gets ``n_requests`` requests from ``clients`` clients, split in ``rounds`` rounds that
     alternate between the targets (which one goes first alternates too)."""
-    acc = {k: {"lat": [], "errors": 0, "seconds": 0.0, "cpu": 0.0} for k in targets}
+    acc = {k: {"lat": [], "errors": 0, "seconds": 0.0, "cpu": 0.0, "client_cpu": 0.0} for k in targets}
     per_round = [n_requests // rounds + (r < n_requests % rounds) for r in range(rounds)]
     for r, n in enumerate(per_round):
         order = list(targets) if r % 2 == 0 else list(reversed(targets))
         for key in order:
             path, body = targets[key]
-            cpu0, t0 = _cpu_seconds(server_pid), time.perf_counter()
-            lat, err = asyncio.run(_load(port, path, body, n, clients))
+            cpu0, own0, t0 = _cpu_seconds(server_pid), time.process_time(), time.perf_counter()
+            lat, err = run_loop(_load(port, path, body, n, clients))
             seconds, cpu1 = time.perf_counter() - t0, _cpu_seconds(server_pid)
             a = acc[key]
+            a["client_cpu"] += time.process_time() - own0
             a["lat"] += lat
             a["errors"] += err
             a["seconds"] += seconds
             a["cpu"] = None if cpu0 is None or cpu1 is None or a["cpu"] is None else a["cpu"] + cpu1 - cpu0
-    return {k: _summary(a["lat"], a["errors"], a["seconds"], a["cpu"]) for k, a in acc.items()}
+    return {k: _summary(a["lat"], a["errors"], a["seconds"], a["cpu"], a["client_cpu"]) for k, a in acc.items()}
 
 
 async def _abuse(base: str, reqs: list[tuple]) -> dict[int, int]:
@@ -382,7 +414,7 @@ def main() -> None:
     load_before = " / ".join(f"{x:.2f}" for x in os.getloadavg())
     port = args.port or _free_port()
     base = f"http://127.0.0.1:{port}"
-    targets = {"model": ("/v1/predict", body), "baseline": ("/_baseline", body)}
+    targets = {"model": ("/v1/predict", body), "baseline": ("/_baseline", body), "floor": ("/_floor", body)}
 
     rows: list[dict[str, Any]] = []
     server = start_server(model, port, toy, token=None, register=args.register, backend=args.backend,
@@ -395,11 +427,12 @@ def main() -> None:
         for clients in (1, args.clients):
             res = measure(port, server.pid, targets, args.requests, clients, args.rounds)
             for key, label in (("model", f"{name} /v1/predict ({args.backend})"),
-                               ("baseline", "baseline: trivial FastAPI POST")):
+                               ("baseline", "baseline: trivial FastAPI POST"),
+                               ("floor", "floor: raw ASGI POST, no FastAPI")):
                 rows.append({"endpoint": label, "clients": clients, **res[key],
                              "p50_ratio": "", "p99_ratio": "", "cpu_ratio": ""})
             m, b = res["model"], res["baseline"]
-            rows[-2].update(p50_ratio=round(m["p50_ms"] / b["p50_ms"], 2), p99_ratio=round(m["p99_ms"] / b["p99_ms"], 2),
+            rows[-3].update(p50_ratio=round(m["p50_ms"] / b["p50_ms"], 2), p99_ratio=round(m["p99_ms"] / b["p99_ms"], 2),
                             cpu_ratio="" if not b["server_cpu_ms_per_req"] else
                             round(m["server_cpu_ms_per_req"] / b["server_cpu_ms_per_req"], 2))
     finally:
@@ -431,24 +464,28 @@ def main() -> None:
     command += f" --tag {args.tag}" if args.tag else ""
     st = stack()
     top = next((r for r in rows if r["clients"] == args.clients and r["endpoint"].startswith(name)), None)
+    floor = next((r for r in rows if r["clients"] == args.clients and r["endpoint"].startswith("floor")), None)
     goal = ""
-    if top is not None:
+    if top is not None and floor is not None:
         goal = (f"Goal p99 ≤ {GOAL_P99_MS:g} ms at {args.clients} clients: "
                 f"{'met' if top['p99_ms'] <= GOAL_P99_MS else 'NOT met'} (p99 {top['p99_ms']} ms, "
-                f"{top['p99_ratio']}× the trivial endpoint's p99 in the same run). ")
+                f"{top['p99_ratio']}× the trivial FastAPI endpoint's p99 in the same run; the raw ASGI floor's "
+                f"p99 {floor['p99_ms']} ms). ")
     make = "" if toy else (f"Model: {name}, trained on {predictor.dataset} ({predictor.info.get('protocol', '?')}); "
                            f"to make it: `verticalkit train {predictor.vertical} --dataset {predictor.dataset} --model "
                            f"{predictor.model} --out {args.model}`" + (f" then `verticalkit export {args.model} "
                                                                        f"--format onnx`" if args.backend == "onnx"
                                                                        else "") + ". ")
     notes = (goal + f"Server: create_app + uvicorn {st['uvicorn']} ({st['http']}, {st['loop']}, responses "
-             f"{st['json']}), {args.workers} worker process{'es' if args.workers > 1 else ''}, 127.0.0.1, access log off, OMP_NUM_THREADS=1. Clients: a minimal asyncio "
-             f"HTTP/1.1 client, one keep-alive connection each, in one process on the same machine "
+             f"{st['json']}), {args.workers} worker process{'es' if args.workers > 1 else ''}, 127.0.0.1, access log off, OMP_NUM_THREADS=1. Clients: a minimal "
+             f"HTTP/1.1 client on {'uvloop' if importlib.util.find_spec('uvloop') else 'asyncio'}, one keep-alive connection each, in one process on the same machine "
              f"({os.cpu_count()} CPUs, shared with other jobs: load average {load_before} before, {load_after} "
              f"after). Latency is client-side (request written → response read); {args.requests} requests per "
              f"endpoint and level, in {args.rounds} rounds alternating with the baseline (a trivial FastAPI POST on "
-             f"the same server: parse the same body, return a constant). server_cpu_ms_per_req: the server "
-             f"process's CPU time (workers included) / requests. Record: {json.dumps(record)}. " + make)
+             f"the same server: parse the same body, return a constant) and the floor (raw ASGI in the same server, "
+             f"before FastAPI's routing: read the body, return a constant). server_cpu_ms_per_req: the server "
+             f"process's CPU time (workers included) / requests; client_cpu_ms_per_req: the load clients' CPU time "
+             f"/ requests. Record: {json.dumps(record)}. " + make)
     if args.no_save:
         print(json.dumps({"load": rows, "abuse": abuse_rows, "notes": notes}, indent=2))
     else:

@@ -19,10 +19,13 @@ endpoints stay open for probes. Request bodies are never logged (images and essa
 hold personal data).
 
 Latency: with ``backend="onnx"`` and a table export, /v1/predict builds the export's input
-tensors straight from the validated records (:func:`record_feeds`: no DataFrame), scores
-small requests on the event loop (no thread-pool hop), computes reason codes only when
-asked for, and writes the response with orjson when it is installed. uvicorn picks
-httptools and uvloop when they are installed (``pip install 'verticalkit[serve]'``).
+tensors straight from the records (:func:`record_feeds`: no DataFrame), scores small
+requests on the event loop (no thread-pool hop), computes reason codes only when asked for,
+and writes the response with orjson when it is installed. A request whose records already
+have exactly the model's fields and JSON types, with no query string, is answered by
+:class:`~verticalkit.core.serve_middleware.RecordsFastPath` before FastAPI's routing and
+pydantic; everything else (including every malformed request) takes the validating route.
+uvicorn picks httptools and uvloop when they are installed (``pip install 'verticalkit[serve]'``).
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ except ImportError as e:  # pragma: no cover - exercised only without the extra
 
 from .predictor import Predictor, resolve_model_dir
 from .registry import get_vertical
+from .serve_middleware import BodyLimit, RecordsFastPath
 from .serving_schemas import (PredictResponse, V2InferRequest, V2InferResponse, _kind, array_to_v2,
                               coerce_table, record_model, request_model, table_columns, v2_datatype,
                               v2_to_array)
@@ -101,52 +105,6 @@ def load_threshold(run_or_model_dir: str | Path, predictor: Predictor) -> tuple[
     return 0.5, "default 0.5"
 
 
-class BodyLimit:
-    """ASGI middleware: 413 for bodies over ``max_bytes`` (Content-Length or streamed)."""
-
-    def __init__(self, app: Any, max_bytes: int):
-        self.app, self.max_bytes = app, max_bytes
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-            await self._reject(send)
-            return
-        # Buffer the body (at most max_bytes) before the app sees it: a streamed body without
-        # Content-Length is counted too, and the app never reads a partial body.
-        chunks, seen = [], 0
-        while True:
-            msg = await receive()
-            if msg["type"] != "http.request":
-                return  # client went away
-            chunks.append(msg.get("body", b""))
-            seen += len(chunks[-1])
-            if seen > self.max_bytes:
-                await self._reject(send)
-                return
-            if not msg.get("more_body", False):
-                break
-        body, replayed = b"".join(chunks), False
-
-        async def replay() -> dict:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
-
-    async def _reject(self, send: Any) -> None:
-        body = json.dumps({"error": "request body too large", "max_bytes": self.max_bytes}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
-
-
 def create_app(model_dir: str | Path, *, token_env: str = "VERTICALKIT_TOKEN", token: str | None = None,
                max_body_bytes: int = DEFAULT_MAX_BODY, max_records: int = DEFAULT_MAX_RECORDS,
                backend: str = "predictor", export_dir: str | Path | None = None) -> FastAPI:
@@ -174,7 +132,6 @@ def create_app(model_dir: str | Path, *, token_env: str = "VERTICALKIT_TOKEN", t
     app = FastAPI(title=f"verticalkit · {name}", version=str(predictor.info.get("version", "1")),
                   description=f"{vertical.description}. Model {predictor.model} trained on {predictor.dataset} "
                               f"({predictor.task.kind} task).")
-    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.state.predictor = predictor
     app.state.record_feeds = feeds_of is not None  # the onnx fast path is on
 
@@ -329,6 +286,13 @@ def create_app(model_dir: str | Path, *, token_env: str = "VERTICALKIT_TOKEN", t
         log.debug("scored %d rows in %.1f ms", len(scores), 1e3 * (time.perf_counter() - t0))
         return scores
 
+    # Middleware: the last added is the outermost. Plain records skip FastAPI when nothing but
+    # scores is asked for (no reason codes by default); the body limit applies to everything.
+    app.state.fast_path = feeds_of is not None and not (vertical.explain is not None and default_reasons)
+    if app.state.fast_path:
+        app.add_middleware(RecordsFastPath, score=lambda records: score_records(records, False), columns=columns,
+                           max_records=min(max_records, INLINE_RECORDS), token=token)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     return app
 
 
