@@ -64,14 +64,14 @@ DEFAULT_MAX_BODY = 1_000_000  # bytes
 DEFAULT_MAX_RECORDS = 10_000
 INLINE_RECORDS = 64  # onnx fast path: requests up to this many records are scored on the event loop
 
-try:  # orjson when installed (several times faster on the response); the bytes are the same JSON
+try:  # orjson when installed (several times faster on the response); the same JSON values either way
     import orjson
 
     def dumps(obj: Any) -> bytes:
         return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY)
 except ImportError:  # pragma: no cover - depends on the environment
     def dumps(obj: Any) -> bytes:
-        return json.dumps(obj, separators=(",", ":")).encode()
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
 PREDICT_DOC = """Score one or more records (fields: the training table's columns, typed; see the `Record` schema).
 

@@ -197,3 +197,25 @@ def test_auth_and_reasons_keep_their_route(exported):
     assert not scorecard.state.fast_path  # reason codes by default: every request takes the route
     r = TestClient(scorecard).post("/v1/predict", json={"records": [record]})
     assert r.status_code == 200 and r.json()["predictions"][0]["reasons"]
+
+
+def test_without_orjson_the_stdlib_gives_the_same_bytes(tmp_path):
+    """orjson is optional: without it the server's encoder and the fast path's parser fall back to
+    the stdlib: compact UTF-8 JSON with the same values (only a float's exponent may be spelled
+    differently: 1e-05 vs 1e-5)."""
+    import subprocess
+    import sys
+
+    response = {"model": "fraud-gbdt", "threshold": 0.35, "threshold_source": "metrics.json: cost (validation)",
+                "predictions": [{"score": 0.21330246329307556, "probabilities": None, "decision": 0, "label": "good",
+                                 "reasons": None}, {"score": 1e-05, "probabilities": {"a": 0.5}, "decision": 1,
+                                                    "label": "bad", "reasons": ["x é"]}]}
+    code = (
+        "import sys, json; sys.modules['orjson'] = None\n"
+        "from verticalkit.core import serve, serve_middleware as m\n"
+        "assert serve.dumps.__module__ == 'verticalkit.core.serve' and m._loads is json.loads\n"
+        f"sys.stdout.buffer.write(serve.dumps(json.loads({json.dumps(json.dumps(response))})))\n"
+        "assert m.plain_records(m._loads(b'{\"records\": [{\"a\": 1}]}'), {'a': 'float64'}, 5) == [{'a': 1}]\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True).stdout
+    assert json.loads(out) == response
+    assert "x é".encode() in out and out.startswith(b'{"model":"fraud-gbdt","threshold":0.35,')  # UTF-8, compact
