@@ -3,7 +3,9 @@
 A card holds ``id``, ``vertical``, ``title``, ``licence``, ``source`` (where to get
 it), ``files`` (each ``name`` with ``sha256`` and/or ``md5`` and, when it may be
 fetched, ``url``), ``schema`` and ``splits``. Small data whose licence allows it is
-embedded beside the cards (``embedded:`` names the folder under ``datasets/``).
+embedded beside the cards (``embedded:`` names the folder under ``datasets/``). Files that a pip
+package ships are found in its folder (``packages:``, each with ``folder: <import name>/<sub-folder>``);
+``user_data: true`` marks a layout for the user's own files (nothing to find or fetch).
 """
 
 from __future__ import annotations
@@ -54,10 +56,22 @@ def get_card(dataset_id: str) -> dict[str, Any]:
     return load_cards(dataset_id)[0]
 
 
+def package_dir(folder: str) -> Path | None:
+    """``<import name>/<sub-folder>`` of an installed package (files a pip package ships), or None."""
+    top, _, sub = folder.partition("/")
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return None
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    return Path(locations[0]) / sub if locations else None
+
+
 def _found_files(card: dict[str, Any]) -> Iterator[tuple[dict[str, Any], Path | None]]:
     dirs = candidate_dirs(card["id"])
     if card.get("embedded"):
         dirs.append(datasets_dir() / card["embedded"])
+    dirs += [d for d in (package_dir(p["folder"]) for p in card.get("packages", [])) if d is not None]
     for spec in card.get("files", []):
         hit = next((d / spec["name"] for d in dirs if (d / spec["name"]).is_file()), None)
         yield spec, hit

@@ -113,6 +113,8 @@ def cmd_data(args: argparse.Namespace) -> int:
             found = catalogue.locate(card)
             if found:
                 where = str(found)
+            elif card.get("user_data"):
+                where = "your own files: layout in its card"
             elif not card.get("files"):
                 where = "no files: generated on demand (see its card)"
             else:

@@ -77,14 +77,31 @@ def test_medmnist_multilabel_rgb_and_sizes(isolated):
 
 def test_medmnist_bad_npz(isolated):
     bad = _npz(isolated / "x" / "pneumoniamnist.npz", drop=("val_labels",))
-    with pytest.raises(DataError, match="val_labels.*missing"):
+    with pytest.raises(DataError, match=r"val_labels' missing .*fetch the official file \(`verticalkit data fetch "
+                                        r"pneumoniamnist`\)"):
         MEDMNIST_ADAPTERS["pneumoniamnist"](path=bad).load()
-    out = _npz(isolated / "y" / "pneumoniamnist.npz", labels=np.array([[0], [1], [2], [0], [1], [0]]))
-    with pytest.raises(DataError, match=r"train_labels row 2 is outside the class range 0..1"):
-        MEDMNIST_ADAPTERS["pneumoniamnist"](path=out).load()
     (isolated / "z.npz").write_bytes(b"not a zip")
     with pytest.raises(DataError, match="z.npz"):
         MEDMNIST_ADAPTERS["pneumoniamnist"](path=isolated / "z.npz").load()
+
+
+@pytest.mark.parametrize("flag, labels, match", [
+    ("pneumoniamnist", np.array([[0], [1], [2], [0], [1], [0]]),
+     r"train_labels row 2 is outside the class range 0..1 of pneumoniamnist \(value 2; 1 row\(s\) outside\)"),
+    ("pneumoniamnist", (np.arange(12) % 2).reshape(6, 2),
+     r"train_labels has shape \(6, 2\); pneumoniamnist is single-label \(binary\): expected \(N, 1\)"),
+    ("pneumoniamnist", np.array([[0.0], [1.0], [0.5], [0.0], [1.0], [0.0]]),
+     r"train_labels row 2 holds 0.5, not a class index 0..1 of pneumoniamnist"),
+    ("chestmnist", np.eye(6, 14, dtype=np.uint8) * np.array([[1], [1], [1], [3], [1], [1]], dtype=np.uint8),
+     r"train_labels row 3, column 3 \('infiltration'\) holds 3; multi-label targets are 0/1"),
+    ("chestmnist", np.zeros((6, 1), dtype=np.uint8), r"train_labels has shape \(6, 1\); chestmnist needs \(N, 14\)"),
+])
+def test_medmnist_labels_outside_the_class_range(isolated, flag, labels, match):
+    """Wrong labels are named by file, key, row (and column) with the fix, never silently cast or cut."""
+    f = _npz(isolated / "x" / f"{flag}.npz", labels=labels)
+    with pytest.raises(DataError, match=match) as err:
+        MEDMNIST_ADAPTERS[flag](path=f).load()
+    assert str(err.value).startswith(str(f)) and f"verticalkit data fetch {flag}" in str(err.value)
 
 
 def test_medmnist_never_downloads_unasked(isolated):
@@ -195,6 +212,32 @@ def test_dicom_folder_bad_input(tmp_path):
     assert not any(s in str(err.value) for s in secrets)
 
 
+def test_empty_folders_and_labels_csv(tmp_path, isolated):
+    """An empty folder, class folders without images, an empty or header-only labels CSV: each an error
+    naming the folder or file and what to put there."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DataError, match=r"empty: none of \['labels.csv'\] found in this folder; point"):
+        DicomFolder(path=empty).load()
+    with pytest.raises(DataError, match=r"empty: found 0 class folder\(s\); expected <root>/<class>/<images>"):
+        ImageFolder(path=empty).load()
+    for c in ("a", "b"):
+        (tmp_path / "no_images" / c).mkdir(parents=True)
+    (tmp_path / "no_images" / "a" / "notes.txt").write_text("not an image")
+    with pytest.raises(DataError, match=r"no_images: no images \(.png, .jpg"):
+        ImageFolder(path=tmp_path / "no_images").load()
+    (empty / "labels.csv").write_text("")
+    with pytest.raises(DataError, match=r"labels.csv: cannot read the labels CSV \(EmptyDataError\); give a CSV"):
+        DicomFolder(path=empty).load()
+    with pytest.raises(DataError, match=r"labels.csv: cannot read the labels CSV \(EmptyDataError\)"):
+        ImageFolder(path=empty, labels="labels.csv").load()
+    (empty / "labels.csv").write_text("file,label\n")
+    with pytest.raises(DataError, match=r"labels.csv: the labels CSV has a header but no rows; list one image"):
+        DicomFolder(path=empty).load()
+    with pytest.raises(DataError, match=r"missing.csv: labels CSV not found; set data.labels"):
+        DicomFolder(path=empty, labels=str(tmp_path / "missing.csv")).load()
+
+
 def _scan(folder: Path, secrets: list[str]) -> list[str]:
     hits = []
     for f in folder.rglob("*"):
@@ -202,6 +245,31 @@ def _scan(folder: Path, secrets: list[str]) -> list[str]:
             data = f.read_bytes()
             hits += [f"{f.name}: {s}" for s in secrets if s.encode() in data]
     return hits
+
+
+def _bad_inputs(folder: Path) -> dict[str, tuple[str, list[str]]]:
+    """Bad files under ``folder``: ``{path relative to its parent: (expected reason, identifiers inside)}``."""
+    from pydicom.uid import UID
+
+    folder.mkdir(parents=True)
+    out: dict[str, tuple[str, list[str]]] = {}
+    for name, want in (("MR_truncated.dcm", "truncated or corrupt"), ("rtplan.dcm", "no PixelData"),
+                       ("reportsi.dcm", "no PixelData")):
+        src = Path(get_testdata_file(name))
+        (folder / f"x_{name}").write_bytes(src.read_bytes())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(src, stop_before_pixels=True)
+        out[f"{folder.name}/x_{name}"] = (want, [str(ds.get(k)) for k in ("PatientName", "PatientID") if ds.get(k)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = pydicom.dcmread(get_testdata_file("MR_small_jp2klossless.dcm"))
+    ds.file_meta.TransferSyntaxUID = UID("1.2.840.10008.1.2.4.100")  # MPEG-2: no pixel decoder exists
+    ds.save_as(folder / "x_mpeg2.dcm", enforce_file_format=False)
+    out[f"{folder.name}/x_mpeg2.dcm"] = ("is not supported", [str(ds.PatientName), str(ds.PatientID)])
+    (folder / "x_corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
+    out[f"{folder.name}/x_corrupt.png"] = ("not a readable image", [])
+    return out
 
 
 def test_no_identifier_in_any_file_the_kit_writes(tmp_path, monkeypatch, caplog):
@@ -221,14 +289,24 @@ def test_no_identifier_in_any_file_the_kit_writes(tmp_path, monkeypatch, caplog)
     train(cfg)
     assert (out / "metrics.json").is_file() and (out / "model_card.md").is_file()
     (root / "broken.dcm").write_bytes(b"\0" * 128 + b"DICM" + b"\x02\x00")
+    # real bad files (truncated, RT plan, SR), an unsupported transfer syntax and a corrupt PNG, each
+    # with the identifiers of its source file in the secrets
+    bad = _bad_inputs(root / "bad")
+    secrets += [s for _, names in bad.values() for s in names]
     pred = Predictor.load(out / "model")
     summary = predict_file(pred, root, tmp_path / "scores.csv", progress=False)
     scored = pd.read_csv(tmp_path / "scores.csv")
-    assert summary["errors"] == 1 and len(scored) == len(PATIENTS) * 3
+    assert summary["errors"] == 1 + len(bad) and len(scored) == len(PATIENTS) * 3
     errors = pd.read_csv(summary["errors_file"])
-    [bad_id] = errors["id"].tolist()
-    assert bad_id.startswith("f-") and f"{bad_id}: no PixelData" in errors["error"][0]
-    assert "broken" not in errors.to_csv() and not scored["id"].str.contains("img_").any()
+    assert errors["id"].str.fullmatch(r"f-[0-9a-f]{16}").all() and errors["id"].is_unique
+    reasons = dict(zip(errors["id"], errors["error"]))
+    from verticalkit.verticals.medical_imaging.ids import sample_id
+
+    for rel, (want, _) in {"broken.dcm": ("no PixelData", []), **bad}.items():
+        sid = sample_id(root / rel, root, "hash")
+        assert reasons[sid].startswith(f"{sid}: ") and want in reasons[sid], (rel, reasons[sid])
+    assert not any(Path(rel).stem in errors.to_csv() for rel in ["broken.dcm", *bad])
+    assert not scored["id"].str.contains("img_").any()
     assert _scan(out, secrets) == [] and _scan(tmp_path / "scores.csv", secrets) == []
     assert _scan(Path(summary["errors_file"]), secrets) == []
     assert not any(s in caplog.text for s in secrets)

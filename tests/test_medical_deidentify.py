@@ -68,3 +68,37 @@ def test_deidentify_rename_and_labels(tmp_path):
     assert len(splits.train) + len(splits.val) + len(splits.test) == len(table)
     with pytest.raises(DataError, match="salt"):
         deidentify_labels(src / "labels.csv", src, tmp_path / "x.csv", salt="")
+
+
+def test_deidentify_real_files_logs_and_empty_folder(tmp_path, caplog, recwarn):
+    """Real files (CT, an RT plan, an SR, a truncated MR): their PatientName / PatientID reach no output
+    file, audit row, log line or warning; an empty folder is an error naming it."""
+    import logging
+    import warnings
+
+    from pydicom.data import get_testdata_file
+
+    caplog.set_level(logging.DEBUG)
+    src = tmp_path / "src"
+    src.mkdir()
+    secrets = []
+    for name in ("CT_small.dcm", "rtplan.dcm", "reportsi.dcm", "MR_truncated.dcm"):
+        f = get_testdata_file(name)
+        (src / name).write_bytes(open(f, "rb").read())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(f, stop_before_pixels=True)
+        secrets += [str(ds.get(k)) for k in ("PatientName", "PatientID") if ds.get(k)]
+    assert len(secrets) >= 6
+    audit = deidentify_folder(src, tmp_path / "dst", salt="site-secret")
+    written = [f for f in (tmp_path / "dst").rglob("*") if f.is_file()]
+    assert len(written) == 5 and audit in written
+    for f in written:
+        data = f.read_bytes()
+        assert not [s for s in secrets if s.encode() in data], f
+    text = caplog.text + " ".join(str(w.message) for w in recwarn.list)
+    assert not [s for s in secrets if s in text]
+    (tmp_path / "none").mkdir()
+    with pytest.raises(DataError, match=r"none: no DICOM files found \(\*.dcm, \*.dicom, or files with the DICM "
+                                        r"marker\); check the source folder"):
+        deidentify_folder(tmp_path / "none", tmp_path / "x", salt="s")

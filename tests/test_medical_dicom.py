@@ -252,9 +252,50 @@ def test_missing_decoder_plugin_names_the_package(monkeypatch):
     assert str(ds.PatientName) not in message and str(ds.PatientID) not in message
 
 
+def with_transfer_syntax(tmp_path, uid: str, name: str = "MR_small_jp2klossless.dcm") -> str:
+    """A copy of a real encapsulated file whose file meta names another transfer syntax."""
+    from pydicom.uid import UID
+
+    ds = _ds(name)
+    ds.file_meta.TransferSyntaxUID = UID(uid)
+    out = tmp_path / f"ts-{uid}.dcm"
+    ds.save_as(out, enforce_file_format=False)
+    return str(out)
+
+
+@pytest.mark.parametrize("uid, shown", [("1.2.840.10008.1.2.4.100", "MPEG2 Main Profile / Main Level"),
+                                        ("1.2.826.0.1.3680043.99.1", "1.2.826.0.1.3680043.99.1")])
+def test_unsupported_transfer_syntax_names_it_and_the_fix(tmp_path, uid, shown):
+    """A syntax pydicom has no decoder for (video, private): named, with the fix (re-export), not a
+    plugin install that could not help."""
+    ds = _ds("MR_small_jp2klossless.dcm")
+    f = with_transfer_syntax(tmp_path, uid)
+    with pytest.raises(DataError) as err:
+        read_dicom(f)
+    message = str(err.value)
+    assert message.startswith(f"{f}: transfer syntax {shown}") and "is not supported" in message
+    assert "re-export the image uncompressed" in message and "pip install" not in message
+    assert str(ds.PatientName) not in message and str(ds.PatientID) not in message
+
+
+def test_compressed_data_no_installed_plugin_reads(tmp_path):
+    """JPEG-lossy.dcm (12-bit lossy JPEG with unusual SOS parameters): the installed plugins exist but
+    fail; the error says so and how to get the image read, instead of asking to install them."""
+    name = "JPEG-lossy.dcm"
+    try:
+        read_dicom(_file(name))
+    except DataError as e:
+        message = str(e)
+    else:
+        pytest.skip(f"an installed plugin decodes {name} here")
+    assert name in message and "JPEG Extended" in message and "failed in every installed plugin" in message
+    assert "re-export the image uncompressed" in message and "python-gdcm" in message
+
+
 def test_patient_identifiers_never_logged_or_kept(caplog, tmp_path):
     caplog.set_level(logging.DEBUG)
-    names = ["CT_small.dcm", "MR_small.dcm", "RG3_UNCI.dcm", "US1_UNCR.dcm", "badVR.dcm", "MR_truncated.dcm"]
+    names = ["CT_small.dcm", "MR_small.dcm", "RG3_UNCI.dcm", "US1_UNCR.dcm", "badVR.dcm", "MR_truncated.dcm",
+             "rtplan.dcm", "reportsi.dcm", "JPEG-lossy.dcm"]
     secrets = []
     for name in names:
         ds = _ds(name)
@@ -266,6 +307,14 @@ def test_patient_identifiers_never_logged_or_kept(caplog, tmp_path):
             continue
         assert all(s not in repr(img.meta) and s not in " ".join(img.steps) for s in secrets)
         assert img.meta["patient"] == hash_patient_id(ds.PatientID)
+    # a file named after its patient, as exports often are: the log line must not repeat the name
+    named = tmp_path / "CompressedSamples^CT1_1CT1.dcm"
+    named.write_bytes(open(_file("CT_small.dcm"), "rb").read())
+    read_dicom(named)
+    assert "sop-" in caplog.text
+    with pytest.raises(DataError) as err:  # the unsupported-syntax path, on MR_small's identifiers
+        read_dicom(with_transfer_syntax(tmp_path, "1.2.840.10008.1.2.4.100"))
+    caplog.records.append(logging.makeLogRecord({"msg": str(err.value)}))
     assert secrets and "steps" not in caplog.text
     text = caplog.text + " ".join(r.getMessage() for r in caplog.records)
     for s in secrets:
@@ -280,17 +329,26 @@ def test_invalid_window_is_a_data_error(tmp_path):
         read_dicom(_file("CT_small.dcm"), voi_mode="window", window=(40, 0))
 
 
-@pytest.mark.parametrize("name,mode", [("RG3_UNCR.dcm", "auto"), ("MR2_UNCR.dcm", "range"),
-                                       ("693_UNCR.dcm", "abdomen")])
-def test_lookup_table_path_equals_per_pixel_path(name, mode, monkeypatch):
-    """Large integer images go through a stored-value look-up table: same pixels and steps as per pixel."""
+@pytest.mark.parametrize("name,mode", [("RG3_UNCR.dcm", "auto"), ("RG1_UNCR.dcm", "auto"), ("MR2_UNCR.dcm", "range"),
+                                       ("693_UNCR.dcm", "abdomen"), ("693_UNCR.dcm", "stroke"),
+                                       ("CT_small.dcm", "brain")])
+def test_linear_and_lookup_paths_equal_per_pixel_path(name, mode, monkeypatch):
+    """Large integer images go through rescale + linear window composed into one A x + B (or, for
+    other VOI functions, a stored-value look-up table): the same pixels (to a float32 ulp at 1.0)
+    and steps as transforming each pixel in float64. RG1/RG3 are MONOCHROME1 (inversion folded in);
+    'stroke' is a 40-wide window far from 0 on rescaled CT, where float32 loses precision if the
+    map is applied naively."""
     from verticalkit.verticals.medical_imaging import dicom
 
-    fast = read_dicom(_file(name), voi_mode=mode)
-    monkeypatch.setattr(dicom, "LUT_MAX", 0)  # force the per-pixel path
+    linear = read_dicom(_file(name), voi_mode=mode)
+    monkeypatch.setattr(dicom, "LINEAR_MIN", 1 << 40)  # the look-up table path
+    lookup = read_dicom(_file(name), voi_mode=mode)
+    monkeypatch.setattr(dicom, "LUT_MAX", 0)  # and the per-pixel path
     slow = read_dicom(_file(name), voi_mode=mode)
-    np.testing.assert_allclose(fast.pixels, slow.pixels, atol=1e-6)
-    assert fast.steps == slow.steps and 0.0 <= fast.pixels.min() and fast.pixels.max() <= 1.0
+    for fast in (linear, lookup):
+        np.testing.assert_allclose(fast.pixels, slow.pixels, atol=1e-7, rtol=0)
+        assert fast.steps == slow.steps and 0.0 <= fast.pixels.min() and fast.pixels.max() <= 1.0
+    assert 0.05 < float((slow.pixels > 0).mean())  # not an all-black image: the comparison means something
 
 
 def test_to_unit_clips_and_zeroes_nan_in_place():

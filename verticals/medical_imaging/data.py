@@ -99,7 +99,8 @@ def read_npz(file: Path, flag: Flag) -> dict[str, tuple[np.ndarray, np.ndarray]]
             for key in (f"{split}_images", f"{split}_labels"):
                 if key not in npz.files:
                     raise DataError(f"{file}: key {key!r} missing (found {npz.files}); a MedMNIST npz holds "
-                                    f"train/val/test _images and _labels: fetch the official file")
+                                    f"train/val/test _images and _labels: fetch the official file "
+                                    f"(`verticalkit data fetch {flag.name}`)")
             X, y = npz[f"{split}_images"], npz[f"{split}_labels"]
             X = _to_nchw(X, file, split, flag.channels)
             y = _labels(y, file, split, flag)
@@ -123,25 +124,43 @@ def _to_nchw(X: np.ndarray, file: Path, split: str, channels: int) -> np.ndarray
 
 
 def _labels(y: np.ndarray, file: Path, split: str, flag: Flag) -> np.ndarray:
+    """Class indices ``(N,)`` (or ``(N, k)`` 0/1 for multi-label), checked: shape, integers, range."""
     y = np.asarray(y)
     k = flag.n_classes
+    fix = f"the file is not {flag.name}: fetch the official file (`verticalkit data fetch {flag.name}`)"
     if flag.task == "multilabel":
-        if y.ndim != 2 or y.shape[1] != k or not np.isin(y, (0, 1)).all():
-            raise DataError(f"{file}: {split}_labels must be (N, {k}) of 0/1 for {flag.name}, got shape {y.shape}")
+        if y.ndim != 2 or y.shape[1] != k:
+            raise DataError(f"{file}: {split}_labels has shape {y.shape}; {flag.name} needs (N, {k}), one 0/1 "
+                            f"column per label; {fix}")
+        bad = np.argwhere(~np.isin(y, (0, 1)))
+        if len(bad):
+            r, c = (int(i) for i in bad[0])
+            raise DataError(f"{file}: {split}_labels row {r}, column {c} ({flag.labels[c]!r}) holds "
+                            f"{y[r, c].item()!r}; multi-label targets are 0/1 ({len(bad)} cell(s) outside); {fix}")
         return y.astype(np.int64)
-    y = y.reshape(len(y), -1)[:, 0] if y.ndim == 2 else y
-    if y.ndim != 1 or len(y) and (y.min() < 0 or y.max() >= k):
-        bad = int(np.flatnonzero((y < 0) | (y >= k))[0]) if y.ndim == 1 else 0
-        raise DataError(f"{file}: {split}_labels row {bad} is outside the class range 0..{k - 1} of {flag.name}; "
-                        f"the file is not {flag.name}: fetch the official file")
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise DataError(f"{file}: {split}_labels has shape {y.shape}; {flag.name} is single-label ({flag.task}): "
+                        f"expected (N, 1) or (N,) class indices 0..{k - 1}; {fix}")
+    if y.dtype.kind not in "iub":
+        frac = np.flatnonzero(~np.isfinite(y) | (y != np.round(y))) if y.dtype.kind in "fc" else np.arange(len(y))
+        if len(frac):
+            raise DataError(f"{file}: {split}_labels row {int(frac[0])} holds {y[frac[0]].item()!r}, not a class index "
+                            f"0..{k - 1} of {flag.name}; {fix}")
+    out = np.flatnonzero((y < 0) | (y >= k))
+    if len(out):
+        r = int(out[0])
+        raise DataError(f"{file}: {split}_labels row {r} is outside the class range 0..{k - 1} of {flag.name} "
+                        f"(value {y[r].item()!r}; {len(out)} row(s) outside); {fix}")
     return y.astype(np.int64)
 
 
 def medmnist_adapter(flag: Flag) -> type[MedMNIST]:
     """The adapter class of one MedMNIST flag (dataset id = the flag)."""
-    card = f"{flag.name}.yaml" if flag.name == "pneumoniamnist" else None
     return type(f"MedMNIST_{flag.name}", (MedMNIST,), {
-        "id": flag.name, "flag": flag, "files": (flag.file_name(28),), "card": card, "__module__": __name__,
+        "id": flag.name, "flag": flag, "files": (flag.file_name(28),), "card": f"{flag.name}.yaml",
+        "__module__": __name__,
         "description": f"MedMNIST {flag.name} ({flag.task}, {flag.n_classes} labels, {flag.channels} channel(s), "
                        f"official split {'/'.join(map(str, flag.n_samples))})"})
 
@@ -187,6 +206,20 @@ def _is_number(s: str) -> bool:
         return False
 
 
+def read_labels_csv(csv: Path, columns_hint: str) -> pd.DataFrame:
+    """A labels CSV with at least one row; unreadable or empty files are errors naming the file."""
+    if not csv.is_file():
+        raise DataError(f"{csv}: labels CSV not found; set data.labels to a CSV with columns {columns_hint}")
+    try:
+        table = pd.read_csv(csv)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise DataError(f"{csv}: cannot read the labels CSV ({type(e).__name__}); give a CSV with a header row "
+                        f"({columns_hint}) and one row per image") from None
+    if table.empty:
+        raise DataError(f"{csv}: the labels CSV has a header but no rows; list one image per row ({columns_hint})")
+    return table
+
+
 def _stack(images: list[np.ndarray], channels: int) -> np.ndarray:
     if channels == 0:
         channels = 3 if any(im.shape[0] == 3 for im in images) else 1
@@ -226,6 +259,7 @@ class DicomFolder(DatasetAdapter):
     """
 
     id = "dicom-folder"
+    card = "dicom-folder.yaml"
     description = "a folder of DICOM files + labels CSV (file name or SOPInstanceUID → label), patient-grouped split"
     files = ("labels.csv",)
 
@@ -263,11 +297,7 @@ class DicomFolder(DatasetAdapter):
             raise ConfigError(f"data.voi={self.voi!r}: choose one of {', '.join(VOI_MODES)}")
         check_mode(self.ids)
         csv, root = self._csv()
-        try:
-            table = pd.read_csv(csv)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-            raise DataError(f"{csv}: cannot read the labels CSV ({type(e).__name__}); give a CSV with a header "
-                            f"row, e.g. file,label") from None
+        table = read_labels_csv(csv, f"file or SOPInstanceUID, {self.label_column}")
         key = self.key_column or next((c for c in ("file", "filename", "path", "SOPInstanceUID")
                                        if c in table.columns), None)
         if key is None or key not in table.columns:
@@ -359,6 +389,7 @@ class ImageFolder(DatasetAdapter):
     cell with ``label_separator`` (``a|b``) makes the task multi-label (split seeded, unstratified)."""
 
     id = "image-folder"
+    card = "image-folder.yaml"
     description = "a folder of PNG/JPEG images in ImageFolder layout (<root>/<class>/*.png)"
     files = ()
 
@@ -417,12 +448,11 @@ class ImageFolder(DatasetAdapter):
 
     def _load_csv(self, root: Path) -> DatasetSplits:
         csv = Path(self.labels) if Path(self.labels).is_absolute() else root / self.labels
-        if not csv.is_file():
-            raise DataError(f"{csv}: labels CSV not found; set data.labels to a CSV with file,{self.label_column}")
-        table = pd.read_csv(csv)
+        table = read_labels_csv(csv, f"file, {self.label_column}")
         key = next((c for c in ("file", "filename", "path") if c in table.columns), None)
         if key is None or self.label_column not in table.columns:
-            raise DataError(f"{csv}: needs columns file and {self.label_column!r} (found {list(table.columns)})")
+            raise DataError(f"{csv}: needs columns file and {self.label_column!r} (found {list(table.columns)}); "
+                            f"rename them or set data.label_column")
         files = DicomFolder._match(table[key].astype(str).tolist(), key, root, csv)
         values = table[self.label_column]
         multilabel = bool(self.label_separator) and values.astype(str).str.contains(self.label_separator,

@@ -130,7 +130,8 @@ def deidentify_folder(src: str | Path, dst: str | Path, salt: str, rename: bool 
     _check_salt(salt)
     files = [f for f in sorted(src.rglob("*")) if f.is_file() and is_dicom_file(f)]
     if not files:
-        raise DataError(f"{src}: no DICOM files found")
+        raise DataError(f"{src}: no DICOM files found (*.dcm, *.dicom, or files with the DICM marker); check the "
+                        f"source folder")
     audit: list[dict[str, str]] = []
     for f in files:
         ds = read_dataset(f)

@@ -21,9 +21,10 @@ scaled by 2^BitsStored - 1 (or the palette's depth). Every step is recorded in
 :attr:`DicomImage.steps`.
 
 De-identification: no error message or log line of this module contains a tag *value*
-of the file (names, IDs, dates); errors name the file path and tag keywords only, and
-pydicom's own warnings are captured, not re-emitted. The patient id is only ever
-exposed hashed (:func:`hash_patient_id`).
+of the file (names, IDs, dates); errors name the file path and tag keywords only (batch
+prediction replaces the path by the sample id), the debug log line names the hashed
+SOPInstanceUID, not the path, and pydicom's own warnings are captured, not re-emitted.
+The patient id is only ever exposed hashed (:func:`hash_patient_id`).
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ PHI_KEYWORDS = ("PatientName", "PatientID", "PatientBirthDate", "OtherPatientIDs
                 "AccessionNumber", "PatientMotherBirthName", "OperatorsName", "PerformingPhysicianName")
 
 LUT_MAX = 2 ** 16  # integer stored values spanning at most this many go through a look-up table
+LINEAR_MIN = 4096  # frames with at least this many pixels take the composed linear map when one applies
 _WINDOW_DEPTH = 16  # windows are computed on a 16-bit unsigned output range, then divided
 
 
@@ -193,14 +195,21 @@ def decode_pixels(ds: Any, path: str | Path) -> tuple[np.ndarray, str]:
             raise DataError(f"{path}: tag {keyword} missing; the image cannot be decoded, re-export the file")
     ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
     pi = str(ds.PhotometricInterpretation).strip()
+    decoder = _decoder(ts, path)
     try:
-        arr, pi = _decode(ds, ts, pi)
+        arr, pi = _decode(ds, decoder, pi)
     except DataError:
         raise
     except (RuntimeError, NotImplementedError, ImportError) as e:
-        if ts is not None and getattr(ts, "is_compressed", False):
-            raise DataError(f"{path}: cannot decode transfer syntax {ts.name} ({ts}); the pixel decoder plugin is "
-                            f"missing or failed: {INSTALL_HINT}") from _clean(e)
+        if decoder is not None and not decoder.is_available:
+            raise DataError(f"{path}: cannot decode transfer syntax {_ts_text(ts)}; its pixel decoder plugin is "
+                            f"not installed: {INSTALL_HINT}") from _clean(e)
+        if _is_compressed(ts):
+            plugins = ", ".join(getattr(decoder, "available_plugins", ()) or ()) or "none"
+            raise DataError(f"{path}: decoding transfer syntax {_ts_text(ts)} failed in every installed plugin "
+                            f"({plugins}); the compressed pixel data is corrupt or a variant they do not read: "
+                            f"re-export the image uncompressed, or also install GDCM (pip install python-gdcm)"
+                            ) from _clean(e)
         raise DataError(f"{path}: cannot decode PixelData ({type(e).__name__}); the file is corrupt") from _clean(e)
     except (ValueError, AttributeError, KeyError, IndexError, TypeError, OSError) as e:
         raise DataError(f"{path}: PixelData does not match Rows/Columns/BitsAllocated ({type(e).__name__}); "
@@ -212,16 +221,41 @@ def decode_pixels(ds: Any, path: str | Path) -> tuple[np.ndarray, str]:
     return arr, pi
 
 
-def _decode(ds: Any, ts: Any, pi: str) -> tuple[np.ndarray, str]:
+def _ts_text(ts: Any) -> str:
+    """``name (UID)`` of a transfer syntax, or the bare UID when pydicom does not know it."""
+    return f"{ts.name} ({ts})" if ts.name != str(ts) else str(ts)
+
+
+def _is_compressed(ts: Any) -> bool:
+    try:
+        return bool(ts is not None and ts.is_compressed)
+    except ValueError:  # a UID that is not a known transfer syntax
+        return False
+
+
+def _decoder(ts: Any, path: str | Path) -> Any | None:
+    """pydicom's decoder for ``ts`` (None without file meta or on pydicom 2.x); a transfer syntax
+    pydicom has no decoder for at all (video, private, unknown) is a DataError naming it."""
     try:
         from pydicom.pixels import get_decoder  # pydicom >= 3
     except ImportError:  # pragma: no cover - pydicom 2.x
-        get_decoder = None
-    if get_decoder is not None and ts is not None:
-        decoder = get_decoder(ts)
-        if decoder is None:
-            raise NotImplementedError(f"no decoder for {ts}")
-        arr, info = decoder.as_array(ds, as_rgb=True)
+        return None
+    if ts is None:
+        return None
+    try:
+        return get_decoder(ts)
+    except NotImplementedError:
+        raise DataError(f"{path}: transfer syntax {_ts_text(ts)} is not supported: pydicom has no pixel decoder "
+                        f"for it (video, private or unknown syntax); re-export the image uncompressed (Explicit VR "
+                        f"Little Endian) or as JPEG / JPEG-LS / JPEG 2000 / RLE") from None
+
+
+def _decode(ds: Any, decoder: Any | None, pi: str) -> tuple[np.ndarray, str]:
+    if decoder is not None:
+        # uncompressed greyscale: a read-only view on the file's bytes, no copy (nothing below
+        # writes into the decoded array)
+        view = bool(getattr(decoder, "is_native", False)) and pi in ("MONOCHROME1", "MONOCHROME2")
+        arr, info = decoder.as_array(ds, as_rgb=True, view_only=view)
         return arr, str(info.get("photometric_interpretation", pi))
     arr = ds.pixel_array  # pragma: no cover - pydicom 2.x
     if pi.startswith("YBR") and pi not in ("YBR_RCT", "YBR_ICT"):  # pragma: no cover
@@ -414,7 +448,8 @@ def _read(path: Path, voi_mode: str, window: tuple[float, float] | None, percent
     out = out.astype(np.float32, copy=np.shares_memory(out, arr))  # in place below, never on the decoded data
     if not in_unit:
         to_unit(out)
-    log.debug("%s: %s", path, "; ".join(steps))
+    # by the hashed SOPInstanceUID, not the path: file and folder names often hold patient names or IDs
+    log.debug("DICOM sop-%s: %s", meta["sop_instance_uid_hash"] or "none", "; ".join(steps))
     return DicomImage(np.ascontiguousarray(out), steps, meta)
 
 
@@ -429,6 +464,25 @@ def _grey(ds: Any, arr: np.ndarray, keep: list[int], pi: str, voi_mode: str, win
     views = [_view(ds, f) for f in keep]
     percentile = voi_mode == "percentile" or (voi_mode == "auto" and not _has_header_voi(views[0]))
     lo_s, hi_s = _stored_range(views[0])
+    if not percentile and arr.dtype.kind in "iu" and arr.dtype.itemsize <= 2 and arr[0].size >= LINEAR_MIN:
+        # rescale and a linear window compose into one y = clip(A x + B, 0, 1): a few float32
+        # passes per pixel instead of a table gather (which first copies the indices to int64)
+        maps = [_linear_map(v, voi_mode, window, percentiles, path, voi_index, lo_s, hi_s) for v in views]
+        if all(m is not None for m in maps):
+            invert = _inverted(ds, pi)
+            for j, (f, (a, b, m_note, v_note)) in enumerate(zip(keep, maps)):
+                a, b = (-a, 1.0 - b) if invert else (a, b)  # 1 - y, folded in
+                # A (x - K) + (A K + B) with K the integer nearest the window's zero: x - K is exact in
+                # float32 and both terms stay small, so a narrow window far from 0 keeps its precision
+                k = round(-b / a)
+                o = out[j, 0]
+                np.subtract(arr[f], np.float32(k), out=o, dtype=np.float32)
+                np.multiply(o, np.float32(a), out=o)
+                np.add(o, np.float32(a * k + b), out=o)
+                if j == 0:
+                    notes = [m_note, v_note]
+            np.clip(out, 0.0, 1.0, out=out)
+            return _finish_grey(ds, out, keep, pi, notes, steps, inverted=True), True
     if not percentile and arr.dtype.kind in "iu" and hi_s - lo_s < min(LUT_MAX, arr[0].size):
         # every stored value through the same modality + VOI functions once, then one table look-up per
         # pixel: the same values as transforming each pixel, several times faster on large radiographs
@@ -460,6 +514,43 @@ def _grey(ds: Any, arr: np.ndarray, keep: list[int], pi: str, voi_mode: str, win
             if j == 0:
                 notes.append(note)
     return _finish_grey(ds, out, keep, pi, notes, steps), False
+
+
+def _linear_map(v: Any, voi_mode: str, window: tuple[float, float] | None, percentiles: tuple[float, float],
+                path: Path, voi_index: int, lo_s: float, hi_s: float) -> tuple[float, float, str, str] | None:
+    """``(A, B, modality note, VOI note)`` when this frame's modality LUT (rescale or identity)
+    followed by its VOI (a LINEAR / LINEAR_EXACT window or the full range) is ``A x + B``
+    clipped to [0, 1]; None otherwise (a LUT sequence, SIGMOID, a LINEAR width of 1)."""
+    if v.get("ModalityLUTSequence"):
+        return None
+    mode = ("header" if _has_header_voi(v) else "percentile") if voi_mode == "auto" else voi_mode
+    if mode == "header":
+        if v.get("VOILUTSequence") or "WindowCenter" not in v or "WindowWidth" not in v:
+            return None
+        c, w = _nth(v.WindowCenter, voi_index), _nth(v.WindowWidth, voi_index)
+        fn = str(v.get("VOILUTFunction", "LINEAR") or "LINEAR").upper()
+    elif mode == "window" or mode in PRESETS:
+        c, w = PRESETS[mode] if mode in PRESETS else (window or (None, None))
+        fn = "LINEAR"
+    elif mode != "range":
+        return None
+    # the notes (and the range mode's output range) from the same functions the other paths use
+    probe, value_range, m_note = modality_lut(np.array([lo_s, hi_s], dtype=np.int64), v)
+    _, v_note = voi(probe, v, voi_mode, value_range, window, percentiles, path, voi_index)
+    if mode == "range":
+        lo, hi = value_range
+        if not hi > lo:
+            return None
+        a, b = 1.0 / (hi - lo), -lo / (hi - lo)
+    elif fn == "LINEAR" and w > 1:  # y = (m - (c - 0.5)) / (w - 1) + 0.5
+        a, b = 1.0 / (w - 1), 0.5 - (c - 0.5) / (w - 1)
+    elif fn == "LINEAR_EXACT" and w > 0:  # y = (m - c) / w + 0.5
+        a, b = 1.0 / w, 0.5 - c / w
+    else:
+        return None
+    slope, intercept = (float(v.RescaleSlope), float(v.RescaleIntercept)) \
+        if "RescaleSlope" in v and "RescaleIntercept" in v else (1.0, 0.0)
+    return slope * a, intercept * a + b, m_note, v_note
 
 
 def to_unit(x: np.ndarray) -> np.ndarray:
