@@ -357,3 +357,31 @@ def test_to_unit_clips_and_zeroes_nan_in_place():
     x = np.array([np.nan, np.inf, -np.inf, -0.5, 0.25, 1.5], dtype=np.float32)
     assert to_unit(x) is x
     np.testing.assert_array_equal(x, [0.0, 1.0, 0.0, 0.0, 0.25, 1.0])
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_bits_above_bits_stored_are_ignored(tmp_path, signed):
+    """Uncompressed data is read as a view on the file unless a value has bits above BitsStored
+    set (PS3.5 8.1.1: their content is undefined): then the kit masks / sign-extends them exactly
+    as pydicom's correction does, on a 12-bit image whose high nibble holds garbage."""
+    ds = _ds("CT_small.dcm")  # 128 x 128, 16 bits allocated: above LINEAR_MIN pixels
+    rng = np.random.default_rng(0)
+    stored = rng.integers(-2048 if signed else 0, 2048 if signed else 4096, size=(ds.Rows, ds.Columns))
+    clean = stored.astype(np.int16 if signed else np.uint16)
+    dirty = clean.view(np.uint16).copy()
+    dirty[::7] = (dirty[::7] & 0x0FFF) | 0xA000  # garbage in the unused high bits of some rows
+    ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 12, 11, int(signed)
+    ds.RescaleSlope, ds.RescaleIntercept, ds.WindowCenter, ds.WindowWidth = 1, 0, 100, 3000
+    ds.PixelData = clean.tobytes()
+    clean_path = tmp_path / "clean.dcm"
+    ds.save_as(clean_path)
+    ds.PixelData = dirty.tobytes()
+    dirty_path = tmp_path / "dirty.dcm"
+    ds.save_as(dirty_path)
+    want = linear_window(stored.astype(np.float64), 100, 3000)
+    for path in (clean_path, dirty_path):
+        img = read_dicom(path)
+        np.testing.assert_allclose(img.pixels[0, 0], want, atol=1e-6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        np.testing.assert_array_equal(pydicom.dcmread(dirty_path).pixel_array, clean)  # pydicom agrees

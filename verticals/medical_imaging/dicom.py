@@ -221,6 +221,21 @@ def decode_pixels(ds: Any, path: str | Path) -> tuple[np.ndarray, str]:
     return arr, pi
 
 
+def _in_stored_range(arr: np.ndarray, ds: Any) -> bool:
+    """Whether integer pixels already hold only values of BitsStored bits (unused high bits clear,
+    or sign-extended for signed data), i.e. pydicom's unused-bits correction would change nothing."""
+    if arr.dtype.kind not in "iu" or arr.size == 0:
+        return arr.dtype.kind not in "iu"
+    bits, allocated = int(ds.get("BitsStored") or 0), int(ds.get("BitsAllocated") or 0)
+    if not 0 < bits <= allocated:
+        return False  # a malformed header: let pydicom decide
+    if bits >= 8 * arr.dtype.itemsize:
+        return True
+    if arr.dtype.kind == "u":
+        return int(arr.max()) < 2 ** bits
+    return -(2 ** (bits - 1)) <= int(arr.min()) and int(arr.max()) < 2 ** (bits - 1)
+
+
 def _ts_text(ts: Any) -> str:
     """``name (UID)`` of a transfer syntax, or the bare UID when pydicom does not know it."""
     return f"{ts.name} ({ts})" if ts.name != str(ts) else str(ts)
@@ -252,10 +267,14 @@ def _decoder(ts: Any, path: str | Path) -> Any | None:
 
 def _decode(ds: Any, decoder: Any | None, pi: str) -> tuple[np.ndarray, str]:
     if decoder is not None:
-        # uncompressed greyscale: a read-only view on the file's bytes, no copy (nothing below
-        # writes into the decoded array)
-        view = bool(getattr(decoder, "is_native", False)) and pi in ("MONOCHROME1", "MONOCHROME2")
-        arr, info = decoder.as_array(ds, as_rgb=True, view_only=view)
+        if getattr(decoder, "is_native", False) and pi in ("MONOCHROME1", "MONOCHROME2"):
+            # uncompressed greyscale: a read-only view on the file's bytes (nothing below writes into
+            # the decoded array). pydicom would copy it to clear the bits above BitsStored; one pass
+            # checking that every value is already in the stored range makes that unnecessary.
+            arr, info = decoder.as_array(ds, as_rgb=True, view_only=True, correct_unused_bits=False)
+            if _in_stored_range(arr, ds):
+                return arr, str(info.get("photometric_interpretation", pi))
+        arr, info = decoder.as_array(ds, as_rgb=True)
         return arr, str(info.get("photometric_interpretation", pi))
     arr = ds.pixel_array  # pragma: no cover - pydicom 2.x
     if pi.startswith("YBR") and pi not in ("YBR_RCT", "YBR_ICT"):  # pragma: no cover
