@@ -297,8 +297,12 @@ def _frame_item(ds: Any, frame: int, sequence: str) -> Any | None:
 
 
 def _view(ds: Any, frame: int) -> Any:
-    """A small Dataset with the top-level Modality/VOI LUT tags that apply to ``frame``."""
+    """A small Dataset with the top-level Modality/VOI LUT tags that apply to ``frame`` (the
+    dataset itself when it has no functional groups: then those are its own tags)."""
     from pydicom.dataset import Dataset
+
+    if "PerFrameFunctionalGroupsSequence" not in ds and "SharedFunctionalGroupsSequence" not in ds:
+        return ds
 
     v = Dataset()
     for kw in ("PhotometricInterpretation", "BitsStored", "PixelRepresentation", "RescaleSlope", "RescaleIntercept",
