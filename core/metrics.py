@@ -506,28 +506,34 @@ def output_name(name: Any) -> str:
     return re.sub(r"[^0-9a-zA-Z]+", "_", str(name)).strip("_").lower() or "output"
 
 
-def _column(y, s, meta, j: int):
-    """(row mask, y, scores, meta) of output ``j`` on the rows where target and score are both present."""
+def _column(y, s, meta, j: int, output: str = ""):
+    """(row mask, y, scores, meta) of output ``j`` on the rows where target and score are both present.
+
+    ``meta.attrs["output"]`` names the output (:func:`output_name`), for metrics that read
+    per-output meta columns (e.g. a second rater's score of that output).
+    """
     def make():
         yf, sf = np.asarray(y, dtype=float), np.asarray(s, dtype=float)
         m = np.isfinite(yf[:, j]) & np.isfinite(sf[:, j])
         sub = None if meta is None else meta[m].reset_index(drop=True)
+        if sub is not None:
+            sub.attrs["output"] = output
         return m, np.ascontiguousarray(yf[m, j]), np.ascontiguousarray(sf[m, j]), sub
 
     return _STATIC.get((y, s) if meta is None else (y, s, meta), ("output", j), make)
 
 
-def _per_output(fn: MetricFn, j: int, name: str) -> MetricFn:
-    """``fn`` on output ``j`` alone (rows where it is present); keeps ``fn.batch``."""
+def _per_output(fn: MetricFn, j: int, name: str, output: str = "") -> MetricFn:
+    """``fn`` on output ``j`` (named ``output``) alone (rows where it is present); keeps ``fn.batch``."""
     def scalar(y_true, scores, meta=None) -> float:
-        _, yj, sj, mj = _column(y_true, scores, meta, j)
+        _, yj, sj, mj = _column(y_true, scores, meta, j, output)
         return float(fn(yj, sj, mj)) if len(yj) else float("nan")
 
     scalar.__name__ = f"{name}_{j}"
     if hasattr(fn, "batch"):
         def batch(y_true, scores, meta, W) -> np.ndarray:
             def make():
-                m, yj, sj, mj = _column(y_true, scores, meta, j)
+                m, yj, sj, mj = _column(y_true, scores, meta, j, output)
                 if not len(yj):
                     return np.full(len(W), np.nan)
                 Wj = _CACHE.get((y_true, scores, W), ("output_weights", j), lambda: np.ascontiguousarray(W[:, m]))
@@ -561,7 +567,8 @@ def per_output_metrics(fns: dict[str, MetricFn], outputs: list[Any]) -> dict[str
     mean column-wise RMSE, also reported as ``mcrmse``. Bootstrapped like any metric
     (the ``.batch`` fast path is kept).
     """
-    columns = {name: [_per_output(fn, j, name) for j in range(len(outputs))] for name, fn in fns.items()}
+    columns = {name: [_per_output(fn, j, name, output_name(o)) for j, o in enumerate(outputs)]
+               for name, fn in fns.items()}
     out: dict[str, MetricFn] = {name: _mean_over_outputs(cols, name) for name, cols in columns.items()}
     if "rmse" in out:
         out["mcrmse"] = out["rmse"]

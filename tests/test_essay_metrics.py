@@ -111,3 +111,46 @@ def test_fast_cutpoint_qwk_equals_sklearn_qwk():
         y = rng.integers(lo, hi + 1, 300).astype(float)
         p = rng.normal((lo + hi) / 2, (hi - lo) / 3, 300)
         assert _qwk_fn(y, lo, hi)(p) == pytest.approx(quadratic_weighted_kappa(y, p, lo, hi), abs=1e-12)
+
+
+def test_human_qwk_per_trait_reads_each_traits_rater_columns_in_a_multioutput_run():
+    """Traits run: ``human_qwk_<trait>`` is rater 1 vs rater 2 of that trait, on the essays that have both;
+    ``qwk_double_rated_<trait>`` the model on the same essays; null where one annotation per essay."""
+    rng = np.random.default_rng(0)
+    n = 240
+    prompt = np.where(np.arange(n) % 3 == 0, 1, 7)  # prompt 1: one annotation (ASAP++), prompt 7: two raters
+    r1 = rng.integers(0, 4, (n, 2)).astype(float)
+    r2 = np.clip(r1 + rng.integers(-1, 2, (n, 2)), 0, 3)
+    Y = r1 + r2
+    Y[prompt == 1] = rng.integers(1, 7, ((prompt == 1).sum(), 2))
+    P = np.clip(Y + rng.integers(-1, 2, Y.shape), 0, 6)
+    Y[:, 1][prompt == 1] = np.nan  # trait 2 exists for prompt 7 only
+    P[:, 1][prompt == 1] = np.nan
+    meta = pd.DataFrame({"prompt": prompt, "score_min": np.where(prompt == 1, 1.0, 0.0),
+                         "score_max": 6.0})
+    for j, name in enumerate(("content", "organization")):
+        meta[f"rater1_{name}"] = np.where(prompt == 7, r1[:, j], np.nan)
+        meta[f"rater2_{name}"] = np.where(prompt == 7, r2[:, j], np.nan)
+    meta["rater1_narrativity"] = meta["rater2_narrativity"] = np.nan
+    Y3 = np.column_stack([Y, np.where(prompt == 1, Y[:, 0], np.nan)])
+    P3 = np.column_stack([P, np.where(prompt == 1, P[:, 0], np.nan)])
+    task = Task(kind="multioutput", target="traits", primary_metric="qwk",
+                classes=["Content", "Organization", "Narrativity"], score_range=(0.0, 6.0))
+    res = evaluate(task, Y3, P3, meta=meta, extra_metrics=METRICS, seed=0).metrics
+    p7 = prompt == 7
+    for j, name in enumerate(("content", "organization")):
+        want = _sk(r1[p7, j], r2[p7, j], 0, 3)
+        assert res[f"human_qwk_{name}"]["value"] == pytest.approx(want)
+        lo, hi = res[f"human_qwk_{name}"]["ci95"]
+        assert lo <= want <= hi and lo < hi
+        assert res[f"qwk_double_rated_{name}"]["value"] == pytest.approx(_sk(Y[p7, j], P[p7, j], 0, 6))
+    assert res["qwk_content"]["value"] != pytest.approx(res["qwk_double_rated_content"]["value"])  # 1 + 7 vs 7
+    assert np.isnan(res["human_qwk_narrativity"]["value"])  # one annotation per essay: no human figure
+    assert np.isnan(res["qwk_double_rated_narrativity"]["value"])
+    assert res["human_qwk"]["value"] == pytest.approx(np.mean([_sk(r1[p7, j], r2[p7, j], 0, 3) for j in (0, 1)]))
+
+
+def test_holistic_human_qwk_still_reads_rater1_rater2():
+    y, pred, meta = _two_prompts()
+    assert METRICS["qwk_double_rated"](y, pred, meta) == pytest.approx(qwk_mean(y, pred, meta))
+    assert np.isnan(METRICS["qwk_double_rated"](y, pred, meta.drop(columns=["rater1"])))

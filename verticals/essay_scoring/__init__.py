@@ -22,10 +22,12 @@ from .traits import TraitsHead
 
 
 def report_sections(predictor, splits, scores, run_dir):
-    """The robustness table in report.html (imported here lazily: the module is also a CLI)."""
+    """report.html: human agreement per trait (traits runs) and the robustness table (imported
+    here lazily: both modules are also CLIs)."""
     from .robustness import report_section
+    from .traits import human_section
 
-    return report_section(predictor, splits, scores, run_dir)
+    return human_section(splits, scores) + report_section(predictor, splits, scores, run_dir)
 
 
 VERTICAL = Vertical(

@@ -263,6 +263,7 @@ TRAIT_RANGES = {1: (1, 6), 2: (1, 6), 3: (0, 3), 4: (0, 3), 5: (0, 4), 6: (0, 4)
 # Style and Voice have no ASAP++ counterpart and are left out.
 ASAP_TRAIT_COLUMNS = {7: {"Content": 1, "Organization": 2, "Conventions": 4},
                       8: {"Content": 1, "Organization": 2, "Word Choice": 4, "Sentence Fluency": 5, "Conventions": 6}}
+ASAP_RATER_TRAIT_RANGES = {7: (0, 3), 8: (1, 6)}  # one rater's trait score
 
 
 def read_asap_plusplus(path: str | Path) -> pd.DataFrame:
@@ -287,6 +288,9 @@ def read_asap_plusplus(path: str | Path) -> pd.DataFrame:
 def read_asap_traits(path: str | Path) -> pd.DataFrame:
     """Prompts 7-8 of the ASAP file in the ASAP++ layout: trait = rater1 + rater2 trait score.
 
+    The two raters' trait scores are kept as ``rater1_<trait>`` / ``rater2_<trait>`` (NaN for
+    traits the prompt lacks) for the human–human agreement beside the model.
+
     Split by the ASAP ``folds.csv`` beside the file: fold 0 → test, fold 1 → dev, folds 2-4 →
     train (60/20/20, as the ASAP++ cts split of prompts 1-6).
     """
@@ -304,6 +308,9 @@ def read_asap_traits(path: str | Path) -> pd.DataFrame:
                         "score": df["domain1_score"]})
     for t in TRAITS:
         out[t] = np.nan
+    for t in TRAITS:
+        for r in (1, 2):
+            out[rater_column(r, t)] = np.nan
     for p, columns in ASAP_TRAIT_COLUMNS.items():
         m = (df["essay_set"] == p).to_numpy()
         for trait, k in columns.items():
@@ -312,8 +319,29 @@ def read_asap_traits(path: str | Path) -> pd.DataFrame:
             if missing:
                 raise DataError(f"{path}: columns {missing} not found; prompts 7-8 traits come from the ASAP rater "
                                 f"trait columns (or set data.prompts_7_8=false)")
+            check_rater_range(df[m], cols, p, path)
             out.loc[m, trait] = df.loc[m, cols[0]] + df.loc[m, cols[1]]
+            out.loc[m, rater_column(1, trait)] = df.loc[m, cols[0]]
+            out.loc[m, rater_column(2, trait)] = df.loc[m, cols[1]]
     return out
+
+
+def check_rater_range(df: pd.DataFrame, cols: list[str], prompt: int, path: Path) -> None:
+    """Each rater's trait score within the prompt's per-rater range (a sum in range can hide one outside)."""
+    lo, hi = ASAP_RATER_TRAIT_RANGES[prompt]
+    for col in cols:
+        bad = df[(df[col] < lo) | (df[col] > hi)]
+        if len(bad):
+            raise DataError(f"{path}: column {col!r} of prompt {prompt} holds {sorted(set(bad[col].tolist()))[:5]} "
+                            f"outside {lo}–{hi} (essay_id {bad['essay_id'].astype(int).tolist()[:5]}); fix those "
+                            f"rows or set data.prompts_7_8=false")
+
+
+def rater_column(rater: int, trait: str) -> str:
+    """The meta column of one rater's score of a trait: ``rater1_word_choice`` (see metrics.human_qwk_mean)."""
+    from verticalkit.core.metrics import output_name
+
+    return f"rater{rater}_{output_name(trait)}"
 
 
 class ASAPPlusPlus(DatasetAdapter):
@@ -351,6 +379,17 @@ class ASAPPlusPlus(DatasetAdapter):
             df = pd.concat([df[df["essay_set"].isin(range(1, 7))], read_asap_traits(asap)], ignore_index=True)
         return file, df
 
+    @staticmethod
+    def _add_raters(meta: pd.DataFrame, df: pd.DataFrame, targets: list[str]) -> None:
+        """Each trait's two rater scores (prompts 7-8; NaN for 1-6, which ASAP++ scored once per essay):
+        ``rater1_<trait>`` / ``rater2_<trait>``, and also ``rater1`` / ``rater2`` for one trait."""
+        for t in targets:
+            for r in (1, 2):
+                col = rater_column(r, t)
+                meta[col] = df[col].to_numpy(float) if col in df else np.nan
+                if len(targets) == 1:
+                    meta[f"rater{r}"] = meta[col]
+
     def load(self) -> DatasetSplits:
         if self.trait not in (*TRAITS, "score", "all"):
             raise ConfigError(f"data.trait={self.trait!r}: choose one of {TRAITS + ['score', 'all']}")
@@ -374,6 +413,7 @@ class ASAPPlusPlus(DatasetAdapter):
         X = pd.DataFrame({"text": df["essay"].to_numpy(), "prompt": prompts.to_numpy()})
         meta = pd.DataFrame({"prompt": prompts, "score_min": prompts.map(lambda p: float(ranges[p][0])),
                              "score_max": prompts.map(lambda p: float(ranges[p][1])), "flag": ""})
+        self._add_raters(meta, df, targets)
         y = df[targets].to_numpy(float)
         full = Split(X, y[:, 0] if len(targets) == 1 else y, df["essay_id"].astype(int).to_numpy(), meta=meta)
         part = {name: np.flatnonzero(df["cts_split"].to_numpy() == name) for name in ("train", "dev", "test")}

@@ -2,7 +2,8 @@
 
 Every metric is ``fn(y_true, scores, meta)``; ``meta`` carries ``prompt`` and, where the
 adapter knows them, ``score_min`` / ``score_max`` (the prompt's official range) and
-``rater1`` / ``rater2``. Each metric also has a ``.batch`` for the core bootstrap.
+``rater1`` / ``rater2`` (per trait: ``rater1_<trait>`` / ``rater2_<trait>``). Each metric
+also has a ``.batch`` for the core bootstrap.
 The vertical's ``qwk`` replaces the core ``qwk`` (pooled over prompts on one range)
 in the evaluator, because extra metrics override core metrics of the same name.
 """
@@ -71,10 +72,21 @@ def _qwk_mean_batch(y_true, scores, meta, W) -> np.ndarray:
 qwk_mean.batch = _qwk_mean_batch  # type: ignore[attr-defined]
 
 
-def _raters(meta) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    if meta is None or "rater1" not in meta or "rater2" not in meta:
+def rater_columns(meta) -> tuple[str, str] | None:
+    """The two raters' columns of ``meta``: ``rater1_<output>`` / ``rater2_<output>`` when the core's
+    per-output metrics name the output (``meta.attrs["output"]``, a trait), else ``rater1`` / ``rater2``."""
+    if meta is None:
         return None
-    r1, r2 = meta["rater1"].to_numpy(dtype=float), meta["rater2"].to_numpy(dtype=float)
+    output = meta.attrs.get("output", "") if hasattr(meta, "attrs") else ""
+    cols = (f"rater1_{output}", f"rater2_{output}") if output else ("rater1", "rater2")
+    return cols if cols[0] in meta and cols[1] in meta else None
+
+
+def _raters(meta) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    cols = rater_columns(meta)
+    if cols is None:
+        return None
+    r1, r2 = meta[cols[0]].to_numpy(dtype=float), meta[cols[1]].to_numpy(dtype=float)
     ok = ~(np.isnan(r1) | np.isnan(r2))
     return (r1, r2, ok) if ok.any() else None
 
@@ -82,9 +94,35 @@ def _raters(meta) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
 def human_qwk_mean(y_true, scores, meta=None) -> float:
     """Rater 1 vs rater 2 QWK, averaged over prompts: the human agreement beside every model.
 
-    Each prompt's QWK uses the range the two raters used (their scale, not domain1's).
+    Each prompt's QWK is on the raters' own scale (ASAP prompt 1: 1–6 per rater, 2–12 for
+    domain1; prompt 7 traits: 0–3 per rater, 0–6 summed), taken as the range the two raters
+    used (QWK does not change with empty categories at the ends of the range). In a
+    multi-output (traits) run it is per trait: ``human_qwk_<trait>`` from the meta columns
+    ``rater1_<trait>`` / ``rater2_<trait>``; NaN (null) where no essay has two raters.
     """
     return float(np.nanmean(_human_rows(meta, None))) if _raters(meta) is not None else float("nan")
+
+
+def qwk_double_rated(y_true, scores, meta=None) -> float:
+    """The model's :func:`qwk_mean` on the essays that have two rater scores: the essays
+    ``human_qwk`` is measured on (all of ASAP; prompts 7-8 only for ASAP++ traits)."""
+    r = _raters(meta)
+    if r is None:
+        return float("nan")
+    ok = r[2]
+    return qwk_mean(np.asarray(y_true, float)[ok], np.asarray(scores, float)[ok], meta[ok].reset_index(drop=True))
+
+
+def _double_rated_batch(y_true, scores, meta, W) -> np.ndarray:
+    r = _raters(meta)
+    if r is None:
+        return np.full(len(W), np.nan)
+    ok = r[2]
+    return _qwk_mean_batch(np.asarray(y_true, float)[ok], np.asarray(scores, float)[ok],
+                           meta[ok].reset_index(drop=True), W[:, ok])
+
+
+qwk_double_rated.batch = _double_rated_batch  # type: ignore[attr-defined]
 
 
 def _human_rows(meta, W) -> np.ndarray:
@@ -153,5 +191,6 @@ def _smd_batch(y_true, scores, meta, W) -> np.ndarray:
 smd.batch = _smd_batch  # type: ignore[attr-defined]
 
 
-METRICS = {"qwk": qwk_mean, "human_qwk": human_qwk_mean, "exact_agreement": exact_agreement,
+METRICS = {"qwk": qwk_mean, "human_qwk": human_qwk_mean, "qwk_double_rated": qwk_double_rated,
+           "exact_agreement": exact_agreement,
            "adjacent_agreement": adjacent_agreement, "smd": smd}

@@ -4,7 +4,8 @@ Perturbations (seeded): sentences shuffled, paragraphs repeated, off-topic text
 inserted, gibberish (every word replaced by random letters of the same length), the
 prompt's keywords stuffed in, length padding with filler sentences. For each: the mean
 score shift (points, and as a share of the prompt's range), the share of essays whose
-score went up, and the share the model's review flags catch.
+score went up, and the share the model's review flags catch. A traits (multi-output) model gets
+the shift per trait as a share of the trait's range, and its mean over traits.
 
 Run it on a trained run directory::
 
@@ -95,35 +96,74 @@ def sample_essays(X: pd.DataFrame, n: int, seed: int = 0) -> pd.DataFrame:
     return pd.concat(parts).reset_index(drop=True) if parts else X.iloc[:0]
 
 
-def _ranges(predictor: Any, X: pd.DataFrame) -> np.ndarray:
-    ranges = getattr(predictor.head, "ranges_", {})
+def _spans(predictor: Any, X: pd.DataFrame, k: int) -> np.ndarray:
+    """Score range width per essay, ``(n,)``; per essay and trait, ``(n, k)``, for a multi-output head
+    (``heads_``: one per trait). 1 where the head keeps no ranges (the shift stays in points)."""
     from .data import prompt_key
 
-    return np.array([max(ranges.get(prompt_key(p), [0, 1])[1] - ranges.get(prompt_key(p), [0, 1])[0], 1)
-                     for p in X["prompt"]], dtype=float)
+    keys = [prompt_key(p) for p in X["prompt"]]
+    heads = getattr(predictor.head, "heads_", None) if k else None
+    tables = [getattr(h, "ranges_", {}) for h in heads] if heads else [getattr(predictor.head, "ranges_", {})]
+    cols = [[max(t.get(key, [0, 1])[1] - t.get(key, [0, 1])[0], 1) for key in keys] for t in tables]
+    span = np.asarray(cols, dtype=float).T
+    return span[:, 0] if not k else np.broadcast_to(span, (len(keys), k))
+
+
+def _names(predictor: Any, k: int) -> list[str]:
+    classes = list(getattr(getattr(predictor, "task", None), "classes", None) or [])
+    return [str(c) for c in classes] if len(classes) == k else [f"output_{j}" for j in range(k)]
+
+
+def _row(name: str, shift: np.ndarray, span: np.ndarray, flags: float, traits: list[str]) -> dict[str, Any]:
+    """One table row. 1-D: mean shift in points and as a share of the range. 2-D (traits): the mean over
+    traits of each trait's mean shift as a share of its range, then that per-trait figure per column."""
+    if shift.ndim == 1:
+        return {"perturbation": name, "n": len(shift), "mean_shift": float(np.mean(shift)),
+                "mean_shift_range": float(np.mean(shift / span)), "mean_abs_shift": float(np.mean(np.abs(shift))),
+                "share_up": float(np.mean(shift > 0)), "share_flagged": flags}
+    share = shift / span
+    present = ~np.isnan(share)
+    with np.errstate(all="ignore"):
+        per_trait = [float(np.mean(share[present[:, j], j])) if present[:, j].any() else float("nan")
+                     for j in range(share.shape[1])]
+        per_abs = [float(np.mean(np.abs(share[present[:, j], j])))
+                   for j in range(share.shape[1]) if present[:, j].any()]
+    finite = [v for v in per_trait if np.isfinite(v)]
+    row: dict[str, Any] = {"perturbation": name, "n": len(shift),
+                           "mean_shift_range": float(np.mean(finite)) if finite else float("nan"),
+                           "mean_abs_shift_range": float(np.mean(per_abs)) if per_abs else float("nan"),
+                           "share_up": float(np.mean(shift[present] > 0)) if present.any() else float("nan"),
+                           "share_flagged": flags}
+    row.update(dict(zip(traits, per_trait)))
+    return row
 
 
 def run_suite(predictor: Any, X: pd.DataFrame, n: int = DEFAULT_N, seed: int = 0,
               keyword_texts: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per perturbation: mean shift (points, share of range), share up, share flagged."""
+    """One row per perturbation: mean shift (points, share of range), share up, share flagged.
+
+    A multi-output (traits) predictor gives the shift as a share of each trait's range: the mean
+    over traits (``mean_shift_range``, ``mean_abs_shift_range``), then one column per trait;
+    ``share_up``: the share of (essay, trait) scores that went up.
+    """
     base_X = sample_essays(X, n, seed)
     ref = keyword_texts if keyword_texts is not None else X
     keywords = {p: prompt_keywords(list(ref.loc[ref["prompt"] == p, "text"].astype(str))) for p in base_X["prompt"]}
-    base = predictor.predict_score(base_X)
-    span = _ranges(predictor, base_X)
+    base = np.asarray(predictor.predict_score(base_X), dtype=float)
+    k = base.shape[1] if base.ndim == 2 else 0
+    span, traits = _spans(predictor, base_X, k), _names(predictor, k)
     flagger = getattr(predictor.head, "review_flags", None)
-    rows = [{"perturbation": "none", "n": len(base_X), "mean_shift": 0.0, "mean_shift_range": 0.0,
-             "mean_abs_shift": 0.0, "share_up": 0.0,
-             "share_flagged": float(np.mean(flagger(base_X) != "")) if flagger else float("nan")}]
+
+    def flagged(px: pd.DataFrame) -> float:
+        return float(np.mean(flagger(px) != "")) if flagger else float("nan")
+
+    rows = [_row("none", base - base, span, flagged(base_X), traits)]
     for name, fn in PERTURBATIONS.items():
         rng = np.random.default_rng(seed)
         texts = [fn(str(t), rng, keywords[p]) for t, p in zip(base_X["text"], base_X["prompt"])]
         px = pd.DataFrame({"text": texts, "prompt": base_X["prompt"].to_numpy()})
-        shift = predictor.predict_score(px) - base
-        rows.append({"perturbation": name, "n": len(px), "mean_shift": float(np.mean(shift)),
-                     "mean_shift_range": float(np.mean(shift / span)), "mean_abs_shift": float(np.mean(np.abs(shift))),
-                     "share_up": float(np.mean(shift > 0)),
-                     "share_flagged": float(np.mean(flagger(px) != "")) if flagger else float("nan")})
+        shift = np.asarray(predictor.predict_score(px), dtype=float) - base
+        rows.append(_row(name, shift, span, flagged(px), traits))
     return pd.DataFrame(rows)
 
 
@@ -131,17 +171,33 @@ EXPLAIN = ("<p>Mean change of the predicted score when each essay is perturbed (
            "the prompt's score range). A robust scorer lowers the score for gibberish, off-topic text and "
            "repetition, and does not reward keyword stuffing or padding; <i>flagged</i>: share the review flags "
            "send to a human.</p>")
+EXPLAIN_TRAITS = ("<p>Mean change of each trait's predicted score when each essay is perturbed, as a share of that "
+                  "trait's score range on the essay's prompt: <i>mean_shift_range</i> is the mean over traits, one "
+                  "column per trait follows (blank where no sampled prompt has the trait); <i>share_up</i>: share of "
+                  "(essay, trait) scores that went up. A robust scorer lowers the scores for gibberish, off-topic "
+                  "text and repetition, and does not reward keyword stuffing or padding; <i>flagged</i>: share the "
+                  "review flags send to a human.</p>")
 
 
 def report_section(predictor: Any, splits: Any, scores: np.ndarray, run_dir: Path) -> list[tuple[str, str]]:
-    """Vertical.report_sections hook: the robustness table on a sample of the test essays."""
+    """Vertical.report_sections hook: the robustness table on a sample of the test essays
+    (also written as robustness.csv and robustness.json in the run folder)."""
     n = int(os.environ.get("VERTICALKIT_ESSAY_ROBUSTNESS_N", DEFAULT_N))
-    if n <= 0 or not isinstance(splits.test.X, pd.DataFrame) or np.asarray(splits.test.y).ndim != 1:
+    if n <= 0 or not isinstance(splits.test.X, pd.DataFrame) or len(splits.test) == 0:
         return []
     table = run_suite(predictor, splits.test.X, n=n, keyword_texts=splits.train.X)
     table.to_csv(run_dir / "robustness.csv", index=False)
-    return [("Robustness to perturbed essays", EXPLAIN + table.to_html(index=False, float_format="%.3f",
-                                                                         escape=True))]
+    write_json(run_dir / "robustness.json", table)
+    explain = EXPLAIN if "mean_shift" in table else EXPLAIN_TRAITS
+    return [("Robustness to perturbed essays", explain + table.to_html(index=False, float_format="%.3f",
+                                                                         na_rep="", escape=True))]
+
+
+def write_json(path: Path, table: pd.DataFrame) -> None:
+    """The table as a list of records; NaN (a trait no sampled prompt has) as null."""
+    records = [{k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in r.items()}
+               for r in table.to_dict(orient="records")]
+    path.write_text(json.dumps(records, indent=2))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}")
         return 2
     out = Path(args.run_dir) / "robustness.json"
-    out.write_text(json.dumps(table.to_dict(orient="records"), indent=2))
+    write_json(out, table)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"written: {out}")
     return 0

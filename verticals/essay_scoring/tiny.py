@@ -42,3 +42,23 @@ def tiny_data(seed: int = 0) -> DatasetSplits:
     tr, va, te = stratified_split(len(y), X["prompt"].to_numpy(), seed=seed)
     task = Task(kind="regression", target="score", primary_metric="qwk", score_range=(0.0, 6.0))
     return DatasetSplits("essay-csv", task, full.subset(tr), full.subset(va), full.subset(te), "synthetic")
+
+
+def tiny_traits(seed: int = 0) -> DatasetSplits:
+    """:func:`tiny_data` as a two-trait ``multioutput`` task for ``--model traits`` tests: ``Content`` (the
+    score, both prompts) and ``Organization`` (prompt 1 only, NaN on prompt 2; 0-3) with a second rater's
+    score (meta ``rater1_organization`` / ``rater2_organization``, as ASAP prompts 7-8)."""
+    base = tiny_data(seed)
+    rng = np.random.default_rng(seed + 1)
+    parts = []
+    for part in (base.train, base.val, base.test):
+        p1 = (part.X["prompt"] == 1).to_numpy()
+        r1 = np.where(p1, part.y, np.nan)
+        r2 = np.where(p1, np.clip(part.y + rng.integers(-1, 2, len(part.y)), 0, 3), np.nan)
+        meta = part.meta.assign(rater1_organization=r1, rater2_organization=r2,
+                                rater1_content=np.nan, rater2_content=np.nan)
+        Y = np.column_stack([part.y, r1])
+        parts.append(Split(part.X, Y, part.ids, meta=meta))
+    task = Task(kind="multioutput", target="traits", primary_metric="qwk", classes=["Content", "Organization"],
+                score_range=(0.0, 6.0))
+    return DatasetSplits("essay-csv", task, *parts, "synthetic-traits")
