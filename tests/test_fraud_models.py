@@ -13,6 +13,7 @@ from verticalkit.core.registry import get_vertical, register, unregister
 from verticalkit.verticals.fraud import VERTICAL, tiny_data
 from verticalkit.verticals.fraud import scorecard as sc
 from verticalkit.verticals.fraud.data import GERMAN_DESCRIPTIONS
+from verticalkit.verticals.fraud.ensemble import GBDTMLPHead
 from verticalkit.verticals.fraud.models import BlendHead, ForestHead, GBDTHead, LogRegHead, ScorecardHead
 from verticalkit.verticals.fraud.torch_models import FTTransformerHead, MLPHead
 
@@ -99,11 +100,13 @@ def test_scorecard_auc_on_german(card, german):
 
 
 @pytest.mark.parametrize("head_cls", [LogRegHead, GBDTHead, ForestHead, BlendHead, ScorecardHead, MLPHead,
-                                      FTTransformerHead])
+                                      FTTransformerHead, GBDTMLPHead])
 def test_predict_time_columns_and_unseen_categories(german, head_cls):
     head = head_cls()
     if head_cls is GBDTHead:
         head.set_params(max_iter=30)
+    if head_cls is GBDTMLPHead:
+        head.set_params(gbdt={"max_iter": 30})
     if head_cls in (ForestHead, BlendHead):
         head.set_params(n_estimators=30)
     head.fit(german.train.X, german.train.y)
@@ -150,7 +153,8 @@ def test_check_vertical_all_heads(fraud_registered):
     from verticalkit.core.testing import check_vertical
 
     report = check_vertical(VERTICAL)
-    assert set(report["models"]) == {"logreg", "gbdt", "forest", "blend", "scorecard", "mlp", "ft_transformer"}
+    assert set(report["models"]) == {"logreg", "gbdt", "forest", "blend", "scorecard", "mlp", "ft_transformer",
+                                     "gbdt_mlp"}
     assert all(m["reloaded_identical"] for m in report["models"].values())
 
 
@@ -196,3 +200,25 @@ def test_forest_and_blend_defaults_are_not_test_tuned():
     f, b = ForestHead(), BlendHead()
     assert (f.max_features, f.min_samples_leaf, f.max_depth, f.n_estimators) == ("sqrt", 1, None, 500)
     assert b.weight == 0.5 and b.C is None and b.cv == 5
+
+
+def test_gbdt_mlp_averages_its_parts_and_reloads(german, tmp_path):
+    from verticalkit.core.errors import ModelLoadError
+
+    head = GBDTMLPHead(gbdt={"max_iter": 40, "early_stopping": False}, weight=0.3, random_state=0)
+    head.fit(german.train.X, german.train.y, german.val.X, german.val.y)
+    X = german.test.X
+    expected = 0.3 * head.gbdt_.predict_proba(X)[:, 1] + 0.7 * head.mlp_.predict_proba(X)[:, 1]
+    np.testing.assert_allclose(head.predict_proba(X)[:, 1], expected)
+    # no early stopping: the gbdt trains on the training and validation rows together
+    assert head.gbdt_.model_.n_iter_ == 40
+    alone = GBDTHead(max_iter=40, early_stopping=False, random_state=0).fit(
+        pd.concat([german.train.X, german.val.X], ignore_index=True),
+        np.concatenate([german.train.y, german.val.y]))
+    np.testing.assert_allclose(head.gbdt_.predict_proba(X), alone.predict_proba(X))
+    head.save(tmp_path / "h")
+    np.testing.assert_array_equal(GBDTMLPHead.load(tmp_path / "h").predict_proba(X), head.predict_proba(X))
+    with pytest.raises(ModelLoadError, match="ensemble.json not found"):
+        GBDTMLPHead.load(tmp_path)
+    with pytest.raises(ConfigError, match="weight"):
+        GBDTMLPHead(weight=1.5).fit(german.train.X, german.train.y)

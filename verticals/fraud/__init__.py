@@ -2,7 +2,8 @@
 
 Datasets: ``simulated-transactions`` (embedded default, handbook generator),
 ``ulb-creditcard``, ``german-credit`` (embedded copy), ``csv`` (any table).
-Models: ``logreg``, ``gbdt``, ``forest``, ``blend``, ``scorecard`` (scikit-learn), ``mlp``, ``ft_transformer`` (torch).
+Models: ``logreg``, ``gbdt``, ``forest``, ``blend``, ``scorecard`` (scikit-learn), ``mlp``, ``ft_transformer`` (torch),
+``gbdt_mlp`` (the mean of a gbdt's and an mlp's probabilities).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from verticalkit.core.data import DatasetSplits
 from verticalkit.core.registry import Vertical
 
 from .data import GermanCredit, SimulatedTransactions, TabularCSV, ULBCreditCard
+from .ensemble import GBDTMLPHead
 from .metrics import METRICS, psi, psi_ci
 from .models import BlendHead, ForestHead, GBDTHead, LogRegHead, ScorecardHead
 from .torch_models import FTTransformerHead, MLPHead
@@ -96,7 +98,7 @@ VERTICAL = Vertical(
               GermanCredit.id: GermanCredit, TabularCSV.id: TabularCSV},
     models={"logreg": LogRegHead, "gbdt": GBDTHead, "forest": ForestHead, "blend": BlendHead,
             "scorecard": ScorecardHead, "mlp": MLPHead,
-            "ft_transformer": FTTransformerHead},
+            "ft_transformer": FTTransformerHead, "gbdt_mlp": GBDTMLPHead},
     primary_metric="auprc",
     default_dataset=SimulatedTransactions.id,
     default_model="gbdt",
@@ -104,8 +106,9 @@ VERTICAL = Vertical(
     tiny_data=tiny_data,
     metrics=METRICS,
     check_configs={"forest": {"model_params": {"n_estimators": 30}},  # the conformance check: seconds
-                   "blend": {"model_params": {"n_estimators": 30}}},
-    default_configs={"mlp": {"train": dict(TORCH_TRAIN)},
+                   "blend": {"model_params": {"n_estimators": 30}},
+                   "gbdt_mlp": {"model_params": {"gbdt": {"max_iter": 30}}}},
+    default_configs={"mlp": {"train": dict(TORCH_TRAIN)}, "gbdt_mlp": {"train": dict(TORCH_TRAIN)},
                      "ft_transformer": {"train": dict(TORCH_TRAIN, lr=5e-4)}},
     report_sections=report_sections,
     serve_example=SERVE_EXAMPLE,
