@@ -24,7 +24,8 @@ requests on the event loop (no thread-pool hop), computes reason codes only when
 and writes the response with orjson when it is installed. A request whose records already
 have exactly the model's fields and JSON types, with no query string, is answered by
 :class:`~verticalkit.core.serve_middleware.RecordsFastPath` before FastAPI's routing and
-pydantic; everything else (including every malformed request) takes the validating route.
+pydantic, and requests arriving together are scored in one batch; everything else
+(including every malformed request) takes the validating route.
 uvicorn picks httptools and uvloop when they are installed (``pip install 'verticalkit[serve]'``).
 """
 
@@ -240,8 +241,15 @@ def create_app(model_dir: str | Path, *, token_env: str = "VERTICALKIT_TOKEN", t
         if reasons is not None:
             for p, r in zip(preds, reasons):
                 p["reasons"] = list(r)
+        return render(preds)
+
+    def render(preds: list[dict[str, Any]]) -> bytes:
         return dumps({"model": name, "threshold": threshold, "threshold_source": threshold_source,
                       "predictions": preds})
+
+    def plain_predictions(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Records → one prediction each, no reason codes (the fast path; ``feeds_of`` is set)."""
+        return [_prediction(s) for s in _predict(feeds_of(records)).tolist()]
 
     def _prediction(s: Any) -> dict[str, Any]:
         p: dict[str, Any] = {"score": None, "probabilities": None, "decision": None, "label": None, "reasons": None}
@@ -290,7 +298,7 @@ def create_app(model_dir: str | Path, *, token_env: str = "VERTICALKIT_TOKEN", t
     # scores is asked for (no reason codes by default); the body limit applies to everything.
     app.state.fast_path = feeds_of is not None and not (vertical.explain is not None and default_reasons)
     if app.state.fast_path:
-        app.add_middleware(RecordsFastPath, score=lambda records: score_records(records, False), columns=columns,
+        app.add_middleware(RecordsFastPath, predict=plain_predictions, render=render, columns=columns,
                            max_records=min(max_records, INLINE_RECORDS), token=token)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     return app

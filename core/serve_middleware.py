@@ -12,6 +12,7 @@ app, which answers it (so errors, and the accepted inputs, are the FastAPI route
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 from typing import Any, Awaitable, Callable
@@ -118,19 +119,27 @@ _PLAIN: dict[str, Callable[[Any], bool]] = {
 
 
 class RecordsFastPath:
-    """Answer plain ``POST /v1/predict`` requests with ``score(records) -> JSON bytes``; pass
-    every other request (with its body, already read) to ``app``.
+    """Answer plain ``POST /v1/predict`` requests; pass every other request (with its body,
+    already read) to ``app``.
 
+    ``predict(records)`` gives one prediction per record and ``render(predictions)`` the
+    response body. Requests that arrive together are scored together: each request waits one
+    event-loop turn, then one ``predict`` call scores the records of every request that came in
+    meanwhile (at most ``max_batch`` records per call) and each request gets its own slice. A
+    model scores a batch of rows in far less time than as many single rows, so under
+    concurrent load this cuts the CPU per request; a lone request pays one loop turn (µs).
     ``token``: when set, the request must carry ``Authorization: Bearer <token>`` to be
     answered here (otherwise the app answers it, with its 401). The body must already be
     size-limited by :class:`BodyLimit` outside this middleware.
     """
 
-    def __init__(self, app: Any, *, score: Callable[[list[dict[str, Any]]], bytes], columns: dict[str, str],
-                 max_records: int, token: str | None, path: str = "/v1/predict", max_body: int = 1 << 30):
-        self.app, self.score, self.columns = app, score, columns
-        self.max_records, self.path, self.max_body = max_records, path, max_body
+    def __init__(self, app: Any, *, predict: Callable[[list[dict[str, Any]]], list[Any]],
+                 render: Callable[[list[Any]], bytes], columns: dict[str, str], max_records: int,
+                 token: str | None, path: str = "/v1/predict", max_body: int = 1 << 30, max_batch: int = 256):
+        self.app, self.predict, self.render, self.columns = app, predict, render, columns
+        self.max_records, self.path, self.max_body, self.max_batch = max_records, path, max_body, max_batch
         self.auth = None if token is None else b"bearer " + token.encode()
+        self._pending: list[tuple[list[dict[str, Any]], asyncio.Future]] = []
 
     async def __call__(self, scope: dict, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != self.path or scope["method"] != "POST" \
@@ -145,14 +154,40 @@ class RecordsFastPath:
         except (_JSONError, ValueError, TypeError):
             records = None
         if records is not None:
-            try:
-                out = self.score(records)
-            except Exception:  # noqa: BLE001 - the app scores them again and answers with its error
-                out = None
+            out = await self._scored(records)
             if out is not None:
                 await send_json(send, 200, out)
                 return
         await self.app(scope, replay(body, receive), send)
+
+    async def _scored(self, records: list[dict[str, Any]]) -> bytes | None:
+        """The response body for ``records``, scored with whatever else arrived this loop turn;
+        None when scoring failed (the app then scores them again and answers with its error)."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        if not self._pending:
+            loop.call_soon(self._flush)
+        self._pending.append((records, future))
+        return await future
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, []
+        start = 0
+        while start < len(pending):
+            group, rows = [], 0  # requests whose records fit in one batch (a large one goes alone)
+            while start < len(pending) and (not group or rows + len(pending[start][0]) <= self.max_batch):
+                group.append(pending[start])
+                rows += len(pending[start][0])
+                start += 1
+            try:
+                preds = self.predict([r for records, _ in group for r in records])
+            except Exception:  # noqa: BLE001 - each request goes to the app, which answers with its error
+                preds = None
+            i = 0
+            for records, future in group:
+                if not future.done():  # a client that went away cancelled its future
+                    future.set_result(None if preds is None else self.render(preds[i:i + len(records)]))
+                i += len(records)
 
     def _headers_ok(self, headers: list[tuple[bytes, bytes]]) -> bool:
         json_body = auth_ok = False

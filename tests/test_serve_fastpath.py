@@ -84,9 +84,16 @@ def _call(app, body: bytes, headers: dict[str, str], query: bytes = b"", chunks:
     return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
 
 
-def _fast(inner, token=None):
-    return RecordsFastPath(inner, score=lambda recs: json.dumps({"n": len(recs)}).encode(), columns=COLUMNS,
-                           max_records=10, token=token)
+def _fast(inner, token=None, calls=None, fail=False):
+    def predict(records):
+        if calls is not None:
+            calls.append(len(records))
+        if fail:
+            raise ValueError("the model cannot score this")
+        return [r["amount"] for r in records]
+
+    return RecordsFastPath(inner, predict=predict, render=lambda preds: json.dumps({"n": len(preds)}).encode(),
+                           columns=COLUMNS, max_records=10, token=token, max_batch=8)
 
 
 def test_fast_path_answers_plain_records_without_the_app():
@@ -119,6 +126,44 @@ def test_fast_path_needs_the_token_when_auth_is_on():
         inner = Inner()
         status, _ = _call(_fast(inner, token="s3cret"), body, headers)
         assert (status == 200) is answered_here and (inner.bodies == []) is answered_here, headers
+
+
+def test_concurrent_requests_are_scored_in_one_call_each_getting_its_own_slice():
+    """Requests that arrive in the same loop turn share one predict call (at most max_batch = 8
+    records per call; a request is never split); each response holds only its own records."""
+    calls: list[int] = []
+    fast = _fast(Inner(), calls=calls)
+    sizes = [1, 3, 2, 1, 4, 1]  # 12 records: 1+3+2+1 = 7 fit in one call, 4+1 in the next
+    results: dict[int, tuple[int, bytes]] = {}
+
+    async def one(i, n):
+        body = json.dumps({"records": [{**GOOD, "amount": float(i)}] * n}).encode()
+        scope = {"type": "http", "method": "POST", "path": "/v1/predict", "query_string": b"",
+                 "headers": [(b"content-type", b"application/json")]}
+        sent = []
+
+        async def receive():
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(msg):
+            sent.append(msg)
+
+        await fast(scope, receive, send)
+        results[i] = (sent[0]["status"], sent[1]["body"])
+
+    async def main():
+        await asyncio.gather(*(one(i, n) for i, n in enumerate(sizes)))
+
+    asyncio.run(main())
+    assert calls == [7, 5]
+    assert results == {i: (200, json.dumps({"n": n}).encode()) for i, n in enumerate(sizes)}
+
+
+def test_a_failing_batch_sends_each_request_to_the_app():
+    inner = Inner()
+    body = json.dumps({"records": [GOOD]}).encode()
+    assert _call(_fast(inner, fail=True), body, {"content-type": "application/json"}) == (418, b"inner")
+    assert inner.bodies == [body]
 
 
 def test_body_limit_still_applies_in_front():
