@@ -36,3 +36,19 @@ def toy():
     v = register(toy_vertical())
     yield v
     unregister(v.id)
+
+
+@pytest.fixture(scope="module")
+def fraud_registered():
+    """The fraud vertical in the registry (its entry point, or registered here for the module)."""
+    from verticalkit.core.registry import get_vertical, register, unregister
+    from verticalkit.verticals.fraud import VERTICAL
+
+    try:
+        get_vertical("fraud")
+    except Exception:  # noqa: BLE001 - entry point not installed
+        register(VERTICAL)
+        yield
+        unregister("fraud")
+    else:
+        yield

@@ -9,7 +9,6 @@ from sklearn.metrics import roc_auc_score
 
 from verticalkit.core.errors import ConfigError, DataError
 from verticalkit.core.predictor import Predictor
-from verticalkit.core.registry import get_vertical, register, unregister
 from verticalkit.verticals.fraud import VERTICAL, tiny_data
 from verticalkit.verticals.fraud import scorecard as sc
 from verticalkit.verticals.fraud.data import GERMAN_DESCRIPTIONS
@@ -26,17 +25,6 @@ def german():
 @pytest.fixture(scope="module")
 def card(german):
     return ScorecardHead(descriptions=GERMAN_DESCRIPTIONS).fit(german.train.X, german.train.y)
-
-
-@pytest.fixture
-def fraud_registered():
-    try:
-        get_vertical("fraud")
-        yield
-    except Exception:  # noqa: BLE001 - entry point not installed yet
-        register(VERTICAL)
-        yield
-        unregister("fraud")
 
 
 def test_monotone_numeric_binning():

@@ -13,7 +13,6 @@ pytest.importorskip("httpx", reason="serving tests need httpx (pip install 'vert
 from fastapi.testclient import TestClient  # noqa: E402
 
 from verticalkit.core.predictor import Predictor  # noqa: E402
-from verticalkit.core.registry import get_vertical, register, unregister  # noqa: E402
 from verticalkit.core.run import input_schema  # noqa: E402
 from verticalkit.core.serve import create_app  # noqa: E402
 from verticalkit.core.serving_schemas import PredictResponse  # noqa: E402
@@ -24,15 +23,7 @@ from verticalkit.verticals.fraud.models import GBDTHead, LogRegHead, ScorecardHe
 THRESHOLD = 0.35
 
 
-@pytest.fixture(scope="module", autouse=True)
-def fraud_registered():
-    try:
-        get_vertical("fraud")
-        yield
-    except Exception:  # noqa: BLE001 - entry point not installed
-        register(VERTICAL)
-        yield
-        unregister("fraud")
+pytestmark = pytest.mark.usefixtures("fraud_registered")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

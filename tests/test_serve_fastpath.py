@@ -14,11 +14,10 @@ pytest.importorskip("httpx", reason="serving tests need httpx (pip install 'vert
 from fastapi.testclient import TestClient  # noqa: E402
 
 from verticalkit.core.predictor import Predictor  # noqa: E402
-from verticalkit.core.registry import get_vertical, register, unregister  # noqa: E402
 from verticalkit.core.run import input_schema  # noqa: E402
 from verticalkit.core.serve import create_app  # noqa: E402
 from verticalkit.core.serve_middleware import BodyLimit, RecordsFastPath, plain_records  # noqa: E402
-from verticalkit.verticals.fraud import VERTICAL, tiny_data  # noqa: E402
+from verticalkit.verticals.fraud import tiny_data  # noqa: E402
 from verticalkit.verticals.fraud.data import GERMAN_DESCRIPTIONS  # noqa: E402
 from verticalkit.verticals.fraud.models import GBDTHead, ScorecardHead  # noqa: E402
 
@@ -175,15 +174,7 @@ def test_body_limit_still_applies_in_front():
 
 
 # -- through create_app ----------------------------------------------------------------------------
-@pytest.fixture(scope="module", autouse=True)
-def fraud_registered():
-    try:
-        get_vertical("fraud")
-        yield
-    except Exception:  # noqa: BLE001 - entry point not installed
-        register(VERTICAL)
-        yield
-        unregister("fraud")
+pytestmark = pytest.mark.usefixtures("fraud_registered")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")
