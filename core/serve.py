@@ -230,14 +230,13 @@ def create_app(model_dir: str | Path, *, token_env: str = "VERTICALKIT_TOKEN", t
     def score_records(records: list[dict[str, Any]], want_reasons: bool) -> bytes:
         X = None
         if feeds_of is not None:  # onnx export: records → input tensors, no DataFrame
-            scores = _predict(feeds_of(records))
+            preds = plain_predictions(records)
         else:
             X = to_table(records)
-            scores = _predict(X)
+            preds = [_prediction(s) for s in _predict(X).tolist()]
         reasons = None
         if want_reasons:
             reasons = vertical.explain(predictor, to_table(records) if X is None else X)
-        preds = [_prediction(s) for s in scores.tolist()]
         if reasons is not None:
             for p, r in zip(preds, reasons):
                 p["reasons"] = list(r)

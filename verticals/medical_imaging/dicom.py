@@ -224,8 +224,10 @@ def decode_pixels(ds: Any, path: str | Path) -> tuple[np.ndarray, str]:
 def _in_stored_range(arr: np.ndarray, ds: Any) -> bool:
     """Whether integer pixels already hold only values of BitsStored bits (unused high bits clear,
     or sign-extended for signed data), i.e. pydicom's unused-bits correction would change nothing."""
-    if arr.dtype.kind not in "iu" or arr.size == 0:
-        return arr.dtype.kind not in "iu"
+    if arr.dtype.kind not in "iu":
+        return True  # float data has no unused bits
+    if arr.size == 0:
+        return False  # nothing to check: let pydicom decide
     bits, allocated = int(ds.get("BitsStored") or 0), int(ds.get("BitsAllocated") or 0)
     if not 0 < bits <= allocated:
         return False  # a malformed header: let pydicom decide
