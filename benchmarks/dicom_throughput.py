@@ -14,6 +14,8 @@ File sets (same files for every path; the set is skipped when its files are abse
 Paths, each over every file of a set, files in the page cache (read once before timing):
 
 * ``pydicom``: ``pydicom.dcmread(f).pixel_array`` (decoding only, no LUTs);
+* ``pydicom + float32 cast``: the same, then ``astype(np.float32)``: no LUT either, the least a
+  path that hands a model float pixels does on top of pydicom (the kit writes float32 too);
 * ``kit read``: :func:`read_dicom` (modality LUT → VOI → MONOCHROME1 inversion → [0, 1], metadata);
 * ``kit read+resize``: the batch-prediction input path (read, centre-crop, resize to 224 px).
 
@@ -66,6 +68,14 @@ def pydicom_path(files: list[Path]) -> None:
         pydicom.dcmread(f).pixel_array
 
 
+def pydicom_float(files: list[Path]) -> None:
+    import numpy as np
+    import pydicom
+
+    for f in files:
+        pydicom.dcmread(f).pixel_array.astype(np.float32)
+
+
 def kit_read(files: list[Path]) -> None:
     from verticalkit.verticals.medical_imaging.dicom import read_dicom
 
@@ -81,7 +91,8 @@ def kit_read_resize(files: list[Path]) -> None:
         resize(load_any(f), 224)
 
 
-PATHS = {"pydicom pixel_array": pydicom_path, "kit read": kit_read, "kit read+resize 224": kit_read_resize}
+PATHS = {"pydicom pixel_array": pydicom_path, "pydicom + float32 cast": pydicom_float, "kit read": kit_read,
+         "kit read+resize 224": kit_read_resize}
 
 
 def time_paths(files: list[Path], reps: int) -> dict[str, list[float]]:

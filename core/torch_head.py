@@ -51,6 +51,11 @@ def infer_task(y: np.ndarray) -> Task:
     return Task(kind=kind, target="y", primary_metric="roc_auc", classes=[str(int(v)) for v in range(int(values.max()) + 1)])
 
 
+def standalone_context(y: Any) -> FitContext:
+    """The context of a head fitted outside a run: task from ``y``, seed 42, quiet trainer."""
+    return FitContext(task=infer_task(np.asarray(y)), train=TrainConfig(progress=False, patience=None))
+
+
 class TorchHead(Head):
     """Base class; see the module docstring for what a subclass implements."""
 
@@ -97,7 +102,7 @@ class TorchHead(Head):
         from .trainer import Trainer
 
         y = np.asarray(y)
-        context = context or FitContext(task=infer_task(y), train=TrainConfig(progress=False, patience=None))
+        context = context or standalone_context(y)
         self.task_kind_ = context.task.kind
         self.n_outputs_ = self._n_outputs(context.task, y)
         torch.manual_seed(context.seed)

@@ -196,17 +196,36 @@ def test_gbdt_mlp_averages_its_parts_and_reloads(german, tmp_path):
     head = GBDTMLPHead(gbdt={"max_iter": 40, "early_stopping": False}, weight=0.3, random_state=0)
     head.fit(german.train.X, german.train.y, german.val.X, german.val.y)
     X = german.test.X
-    expected = 0.3 * head.gbdt_.predict_proba(X)[:, 1] + 0.7 * head.mlp_.predict_proba(X)[:, 1]
+    expected = 0.3 * head.gbdts_[0].predict_proba(X)[:, 1] + 0.7 * head.mlps_[0].predict_proba(X)[:, 1]
     np.testing.assert_allclose(head.predict_proba(X)[:, 1], expected)
     # no early stopping: the gbdt trains on the training and validation rows together
-    assert head.gbdt_.model_.n_iter_ == 40
+    assert head.gbdts_[0].model_.n_iter_ == 40
     alone = GBDTHead(max_iter=40, early_stopping=False, random_state=0).fit(
         pd.concat([german.train.X, german.val.X], ignore_index=True),
         np.concatenate([german.train.y, german.val.y]))
-    np.testing.assert_allclose(head.gbdt_.predict_proba(X), alone.predict_proba(X))
+    np.testing.assert_allclose(head.gbdts_[0].predict_proba(X), alone.predict_proba(X))
     head.save(tmp_path / "h")
     np.testing.assert_array_equal(GBDTMLPHead.load(tmp_path / "h").predict_proba(X), head.predict_proba(X))
     with pytest.raises(ModelLoadError, match="ensemble.json not found"):
         GBDTMLPHead.load(tmp_path)
     with pytest.raises(ConfigError, match="weight"):
         GBDTMLPHead(weight=1.5).fit(german.train.X, german.train.y)
+    with pytest.raises(ConfigError, match="n_members"):
+        GBDTMLPHead(n_members=0).fit(german.train.X, german.train.y)
+
+
+def test_gbdt_mlp_seed_bag_averages_members_with_consecutive_seeds(german, tmp_path):
+    head = GBDTMLPHead(gbdt={"max_iter": 20, "early_stopping": False}, n_members=2, random_state=5)
+    head.fit(german.train.X, german.train.y, german.val.X, german.val.y)
+    X = german.test.X
+    assert len(head.gbdts_) == len(head.mlps_) == 2
+    g = [m.predict_proba(X)[:, 1] for m in head.gbdts_]
+    m = [m.predict_proba(X)[:, 1] for m in head.mlps_]
+    assert not np.allclose(m[0], m[1])  # the mlp members got different seeds
+    np.testing.assert_allclose(head.predict_proba(X)[:, 1], 0.5 * (g[0] + g[1]) / 2 + 0.5 * (m[0] + m[1]) / 2)
+    second = GBDTHead(max_iter=20, early_stopping=False, random_state=6).fit(
+        pd.concat([german.train.X, german.val.X], ignore_index=True),
+        np.concatenate([german.train.y, german.val.y]))
+    np.testing.assert_allclose(g[1], second.predict_proba(X)[:, 1])
+    head.save(tmp_path / "bag")
+    np.testing.assert_array_equal(GBDTMLPHead.load(tmp_path / "bag").predict_proba(X), head.predict_proba(X))

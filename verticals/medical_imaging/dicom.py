@@ -501,9 +501,12 @@ def _grey(ds: Any, arr: np.ndarray, keep: list[int], pi: str, voi_mode: str, win
                 # float32 and both terms stay small, so a narrow window far from 0 keeps its precision
                 k = round(-b / a)
                 o = out[j, 0]
-                np.subtract(arr[f], np.float32(k), out=o, dtype=np.float32)
-                np.multiply(o, np.float32(a), out=o)
-                np.add(o, np.float32(a * k + b), out=o)
+                # copyto's plain cast loop, then in-place float32 steps: about half the time of one
+                # ufunc that casts as it subtracts (its buffered loop is slow)
+                np.copyto(o, arr[f], casting="unsafe")
+                o -= np.float32(k)
+                o *= np.float32(a)
+                o += np.float32(a * k + b)
                 if j == 0:
                     notes = [m_note, v_note]
             np.clip(out, 0.0, 1.0, out=out)
