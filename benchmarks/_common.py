@@ -31,6 +31,24 @@ def save_results(name: str, rows: list[dict[str, Any]], command: str, notes: str
     return RESULTS / f"{name}.json"
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident set size in MiB.
+
+    Linux: ``VmHWM`` of /proc/self/status, the peak of this process's own memory map.
+    ``ru_maxrss`` is not used there: a subprocess started by a large parent (vfork + exec)
+    reports the parent's peak as its own. Elsewhere: ``ru_maxrss``.
+    """
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+
+
 def load_vertical(vertical_id: str) -> Any:
     """The registered vertical, or the built-in one registered by import (checkout without the entry point)."""
     import importlib

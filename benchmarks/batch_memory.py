@@ -2,7 +2,7 @@
 
 For each size, a CSV of ``n`` rows (2 float columns, the toy model's schema) is written to a
 temporary folder, then scored by ``predict_file`` in a fresh subprocess (100k-row chunks,
-CSV output); the subprocess reports its peak RSS (``ru_maxrss``) and the wall time.
+CSV output); the subprocess reports its peak RSS (``VmHWM``, see ``_common.peak_rss_mb``) and the wall time.
 
     python benchmarks/batch_memory.py --rows 1000000 10000000
 """
@@ -25,8 +25,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
 
 CHILD = """
-import json, resource, sys, time
+import json, sys, time
 sys.path.insert(0, {tests!r})
+sys.path.insert(0, {bench!r})
+from _common import peak_rss_mb
 from toy_vertical import LogReg, toy_vertical
 from verticalkit.core.batch import predict_file
 from verticalkit.core.predictor import Predictor
@@ -35,11 +37,11 @@ from verticalkit.core.run import input_schema
 v = register(toy_vertical()); s = v.tiny_data(0)
 p = Predictor(LogReg().fit(s.train.X, s.train.y), vertical="toy", model="logreg", dataset="toy", task=s.task,
               input_schema=input_schema(s.train.X))
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+base = peak_rss_mb()
 t0 = time.perf_counter()
 out = predict_file(p, {inp!r}, {outp!r}, chunk_rows={chunk}, progress=False)
-print(json.dumps({{"rows_scored": out["rows"], "seconds": time.perf_counter() - t0, "rss_before_mb": base / 1024,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+print(json.dumps({{"rows_scored": out["rows"], "seconds": time.perf_counter() - t0, "rss_before_mb": base,
+                  "peak_rss_mb": peak_rss_mb()}}))
 """
 
 
@@ -64,7 +66,8 @@ def main() -> None:
             t0 = time.perf_counter()
             write_csv(inp, n)
             gen = time.perf_counter() - t0
-            code = CHILD.format(tests=str(ROOT / "tests"), inp=str(inp), outp=str(outp), chunk=args.chunk_rows)
+            code = CHILD.format(tests=str(ROOT / "tests"), bench=str(Path(__file__).parent), inp=str(inp),
+                                outp=str(outp), chunk=args.chunk_rows)
             res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                  env={**os.environ, "OMP_NUM_THREADS": "1"})
             if res.returncode != 0:

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import load_vertical, save_results  # noqa: E402
+from _common import load_vertical, peak_rss_mb, save_results  # noqa: E402
 
 COMMAND = "VERTICALKIT_DATA=../shared/data python benchmarks/fraud_scoring.py"
 
@@ -70,8 +70,6 @@ def best_of(fn, k: int = 3) -> float:
 
 
 def peak_rss_child(model_dir: str, input_path: str, output_path: str) -> None:
-    import resource
-
     from verticalkit.core.batch import predict_file
     from verticalkit.core.predictor import Predictor
 
@@ -80,7 +78,7 @@ def peak_rss_child(model_dir: str, input_path: str, output_path: str) -> None:
     t0 = time.perf_counter()
     summary = predict_file(pred, input_path, output_path, chunk_rows=100_000, progress=False)
     secs = time.perf_counter() - t0
-    print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    print(json.dumps({"peak_rss_mb": peak_rss_mb(),
                       "seconds": secs, "rows": summary.get("rows", summary.get("n_rows"))}))
 
 
@@ -130,7 +128,10 @@ def main() -> int:
                          "value": round(res["peak_rss_mb"]), "unit": f"MB ({res['seconds']:.0f} s)"})
             print(rows[-1], flush=True)
             path.unlink()
-    save_results(f"fraud_scoring_{args.model}", rows, COMMAND + (f" --model {args.model}" if args.model != "gbdt" else ""),
+    command = COMMAND + (f" --model {args.model}" if args.model != "gbdt" else "") + \
+        (f" --rows {args.rows}" if args.rows != 1_000_000 else "") + \
+        (f" --big-rows {args.big_rows}" if args.big_rows != 10_000_000 else "")
+    save_results(f"fraud_scoring_{args.model}", rows, command,
                  notes=f"model trained on {splits.dataset}; timing: best of 3; memory: fresh process per file")
     return 0
 

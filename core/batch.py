@@ -39,7 +39,9 @@ def read_table_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
         if name.endswith((".parquet", ".pq")):
             import pyarrow.parquet as pq
 
-            for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
+            # pre_buffer=False: pyarrow's default (True) reads every row group's bytes ahead of the
+            # first batch, so memory would grow with the file instead of staying one chunk deep
+            for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=chunk_rows):
                 yield batch.to_pandas()
         else:
             sep = "\t" if name.endswith(".tsv") else ","

@@ -95,3 +95,27 @@ def test_empty_chunk_has_the_full_chunk_columns(kind, expected):
     predictor = SimpleNamespace(task=task, head=object())
     frame = scored_frame(predictor, pd.DataFrame({"x": []}), np.zeros(0), np.arange(0), _empty_scores(predictor))
     assert list(frame.columns) == expected and len(frame) == 0
+
+
+def test_parquet_chunks_are_read_one_at_a_time(tmp_path):
+    """Reading a parquet file in chunks holds about one chunk in Arrow memory, not the file
+    (pyarrow's default pre-buffering would read every row group first)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from verticalkit.core.batch import read_table_chunks
+
+    rng = np.random.default_rng(0)
+    table = pa.Table.from_pandas(pd.DataFrame(rng.normal(size=(20_000, 10)), columns=[f"c{i}" for i in range(10)]),
+                                 preserve_index=False)
+    path = tmp_path / "big.parquet"
+    with pq.ParquetWriter(path, table.schema, compression="none") as writer:
+        for _ in range(20):  # 400k rows, 32 MB of doubles, 40 row groups of 10k rows
+            writer.write_table(table, row_group_size=10_000)
+    base, peak, rows = pa.total_allocated_bytes(), 0, 0
+    for chunk in read_table_chunks(path, 10_000):
+        rows += len(chunk)
+        peak = max(peak, pa.total_allocated_bytes() - base)
+    assert rows == 400_000
+    file_bytes = 400_000 * 10 * 8
+    assert peak < file_bytes / 8, f"Arrow held {peak / 2**20:.1f} MiB while reading a {file_bytes / 2**20:.0f} MiB file"
