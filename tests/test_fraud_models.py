@@ -229,3 +229,8 @@ def test_gbdt_mlp_seed_bag_averages_members_with_consecutive_seeds(german, tmp_p
     np.testing.assert_allclose(g[1], second.predict_proba(X)[:, 1])
     head.save(tmp_path / "bag")
     np.testing.assert_array_equal(GBDTMLPHead.load(tmp_path / "bag").predict_proba(X), head.predict_proba(X))
+    # without random_state the gbdt members still differ: the run seed + i
+    unseeded = GBDTMLPHead(gbdt={"max_iter": 20, "early_stopping": False}, n_members=2).fit(german.train.X,
+                                                                                             german.train.y)
+    assert [m.random_state for m in unseeded.gbdts_] == [42, 43]
+    assert not np.allclose(*[m.predict_proba(X)[:, 1] for m in unseeded.gbdts_])

@@ -35,7 +35,8 @@ class GBDTMLPHead(Head):
     validation split as its own setting says: with ``early_stopping`` it stops on it; without,
     it trains on the training and validation rows together (nothing is held out for it).
     ``n_members``: each part is the mean of this many copies, member i trained with seed
-    ``random_state + i`` (gbdt) and the run seed + i (mlp); 1 is a single model of each.
+    ``random_state + i`` (gbdt; the run seed when ``random_state`` is None) and the run seed + i
+    (mlp); 1 is a single model of each.
     """
 
     def __init__(self, gbdt: dict[str, Any] | None = None, mlp: dict[str, Any] | None = None, weight: float = 0.5,
@@ -63,10 +64,10 @@ class GBDTMLPHead(Head):
         else:
             gbdt_data = (X, y, X_val, y_val)
         context = context or standalone_context(y)
+        seed = context.seed if seed is None else seed
         self.gbdts_, self.mlps_ = [], []
         for i in range(self.n_members):
-            member_seed = None if seed is None else seed + i
-            self.gbdts_.append(GBDTHead(**gbdt_params, random_state=member_seed).fit(*gbdt_data, context=context))
+            self.gbdts_.append(GBDTHead(**gbdt_params, random_state=seed + i).fit(*gbdt_data, context=context))
             self.mlps_.append(MLPHead(**(self.mlp or {})).fit(
                 X, y, X_val, y_val, context=dataclasses.replace(context, seed=context.seed + i)))
         return self
