@@ -38,11 +38,15 @@ def test_prompt_keywords_skip_stop_words():
     assert kw == ["computers", "students"]
 
 
+def fit_predictor(s, head, model: str):  # noqa: ANN001, ANN201
+    """``(splits, Predictor)`` of ``head`` fitted on the tiny splits ``s``."""
+    head.fit(s.train.X, s.train.y, s.val.X, s.val.y)
+    return s, Predictor(head, vertical="essay_scoring", model=model, dataset=s.dataset, task=s.task)
+
+
 @pytest.fixture(scope="module")
 def fitted():
-    s = tiny_data(0)
-    head = FeaturesHead().fit(s.train.X, s.train.y, s.val.X, s.val.y)
-    return s, Predictor(head, vertical="essay_scoring", model="features", dataset=s.dataset, task=s.task)
+    return fit_predictor(tiny_data(0), FeaturesHead(), "features")
 
 
 def test_suite_reports_a_shift_per_perturbation(fitted):
@@ -72,9 +76,7 @@ def fitted_traits():
     from verticalkit.verticals.essay_scoring.tiny import tiny_traits
     from verticalkit.verticals.essay_scoring.traits import TraitsHead
 
-    s = tiny_traits(0)
-    head = TraitsHead().fit(s.train.X, s.train.y, s.val.X, s.val.y)
-    return s, Predictor(head, vertical="essay_scoring", model="traits", dataset=s.dataset, task=s.task)
+    return fit_predictor(tiny_traits(0), TraitsHead(), "traits")
 
 
 def test_suite_on_a_traits_model_gives_the_shift_per_trait(fitted_traits):
