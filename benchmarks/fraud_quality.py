@@ -1,7 +1,8 @@
 """Measure the fraud vertical's reference results through the `verticalkit train` pipeline.
 
     VERTICALKIT_DATA=../shared/data python benchmarks/fraud_quality.py [--only ulb|simulated|german] [--write]
-    VERTICALKIT_DATA=../shared/data python benchmarks/fraud_quality.py --select-temporal [--heads | --bags 5]
+    VERTICALKIT_DATA=../shared/data python benchmarks/fraud_quality.py --select-temporal \\
+        [--heads | --bags 5 [--mlp-grid]]
 
 Each group trains every listed model (per seed and fold) with ``verticalkit.core.run.train``,
 reads ``metrics.json`` and reports the mean over folds (± std) with the 95% CI of the
@@ -87,8 +88,9 @@ GROUPS = {
              model_configs={"gbdt": {"data": {"val_size": 0.0},
                                      "model_params": {"learning_rate": 0.1, "max_iter": 600, "early_stopping": False}},
                             "forest": ULB_FOREST, "blend": ULB_FOREST,
-                            # the head picked by --select-temporal --heads: gbdt as above (trained on train +
-                            # validation rows: no early stopping), mlp as the mlp entry (early stopping on validation)
+                            # the head picked by --select-temporal (--heads, --bags 5 --mlp-grid): 5 gbdt as above
+                            # (trained on train + validation rows: no early stopping) and 5 wide mlp (early
+                            # stopping on validation), seeds 42-46
                             "gbdt_mlp": {"model_params": {"gbdt": {"learning_rate": 0.1, "max_iter": 600,
                                                                    "early_stopping": False},
                                                           "mlp": {"hidden": [256, 128], "dropout": 0.2},
@@ -107,10 +109,10 @@ GROUPS = {
                                 "benchmarks/results/fraud_temporal_selection.md) among 17 candidates: gbdt, mlp, "
                                 "forest, blend, logreg, the gbdt+mlp average, 5-seed bags of gbdt and mlp and their "
                                 "average with 4 other mlp settings; best CV AUPRC 0.793 (gbdt x5 + wide mlp x5), "
-                                "single gbdt+mlp 0.788, gbdt 0.783; evaluated on the test 20%. The candidate set grew in three "
-                                "steps, each pick evaluated on the test rows when made: gbdt+mlp 0.808, then 5-seed bags "
-                                "0.818, then this one; the test rows never chose between candidates, but the search "
-                                "went on because the earlier picks missed the goal. Mean of the "
+                                "single gbdt+mlp 0.788, gbdt 0.783; evaluated on the test 20%. The candidate set "
+                                "grew in three steps, each pick evaluated on the test rows when made: gbdt+mlp 0.808, "
+                                "then 5-seed bags 0.818, then this one; the test rows never chose between candidates, "
+                                "but the search went on because the earlier picks missed the goal. Mean of the "
                                 "probabilities of 5 gbdt (lr 0.1, 600 iterations, no early stopping, on the training "
                                 "and validation rows; seeds 42-46) and 5 mlp (hidden 256-128, dropout 0.2, the mlp "
                                 "entry's Trainer settings, early stopping on validation; seeds 42-46)"},
@@ -268,7 +270,8 @@ def temporal_fitters(group: dict, task: Task, seed: int = 42, mlp_params: dict |
         return cls(**params)
 
     def context(model: str) -> FitContext:
-        train = dict(vertical.default_configs.get(model, {}).get("train", {}), **(mlp_train if model == "mlp" else {}))
+        train = dict(vertical.default_configs.get(model, {}).get("train", {}),
+                     **(mlp_train if model == "mlp" else {}))
         return FitContext(task=task, seed=seed, train=TrainConfig(**train), score_fn=score_fn_for(task, vertical))
 
     def whole(model: str):  # noqa: ANN202 - heads without early stopping: fit on every training row
@@ -288,16 +291,24 @@ def temporal_fitters(group: dict, task: Task, seed: int = 42, mlp_params: dict |
     return {"logreg": whole("logreg"), "gbdt": whole("gbdt"), "blend": whole("blend"), "mlp": mlp}
 
 
-def select_temporal_heads() -> list[dict]:
-    """Heads compared on the forward-chaining blocks of the gbdt selection (blocks 3-5 of 5
-    inside the first 80% by Time); the test 20% is not read."""
+def temporal_training_period() -> tuple[dict, Task, pd.DataFrame, np.ndarray]:
+    """The ULB temporal group, its task, and the training period's rows sorted by time (X, y)."""
     from verticalkit.verticals.fraud.data import ULBCreditCard
-    from verticalkit.verticals.fraud.selection import compare_heads, training_period
+    from verticalkit.verticals.fraud.selection import training_period
 
     group = next(g for g in GROUPS["ulb"] if g["protocol"] == "temporal-80-20")
     splits = ULBCreditCard(protocol="temporal").load()
     X, y, _ = training_period(splits)
-    return compare_heads(X, y, temporal_fitters(group, splits.task), averages=[("gbdt", "mlp")])
+    return group, splits.task, X, y
+
+
+def select_temporal_heads() -> list[dict]:
+    """Heads compared on the forward-chaining blocks of the gbdt selection (blocks 3-5 of 5
+    inside the first 80% by Time); the test 20% is not read."""
+    from verticalkit.verticals.fraud.selection import compare_heads
+
+    group, task, X, y = temporal_training_period()
+    return compare_heads(X, y, temporal_fitters(group, task), averages=[("gbdt", "mlp")])
 
 
 def select_temporal_bags(n_members: int, mlp_grid: bool = False) -> list[dict]:
@@ -305,15 +316,12 @@ def select_temporal_bags(n_members: int, mlp_grid: bool = False) -> list[dict]:
     each the mean of ``n_members`` copies with seeds 42, 43, ... (as ``gbdt_mlp`` with
     ``n_members`` trains them), and their probability average. ``mlp_grid``: instead of the
     mlp as configured, each setting of :data:`MLP_GRID`, bagged and averaged with the gbdt bag."""
-    from verticalkit.verticals.fraud.data import ULBCreditCard
-    from verticalkit.verticals.fraud.selection import compare_heads, training_period
+    from verticalkit.verticals.fraud.selection import compare_heads
 
-    group = next(g for g in GROUPS["ulb"] if g["protocol"] == "temporal-80-20")
-    splits = ULBCreditCard(protocol="temporal").load()
-    X, y, _ = training_period(splits)
+    group, task, X, y = temporal_training_period()
 
     def bag(model: str, name: str, **variant: dict):  # noqa: ANN202
-        per_seed = [temporal_fitters(group, splits.task, 42 + i, **variant)[model] for i in range(n_members)]
+        per_seed = [temporal_fitters(group, task, 42 + i, **variant)[model] for i in range(n_members)]
 
         def fit(X, y, n_val, X_score):  # noqa: ANN001, ANN202
             return {name: np.mean([f(X, y, n_val, X_score)[model] for f in per_seed], axis=0)}
