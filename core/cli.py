@@ -1,4 +1,4 @@
-"""The ``verticalkit`` command line (DESIGN.md, CLI)."""
+"""The ``verticalkit`` command line (docs/architecture.md, CLI)."""
 
 from __future__ import annotations
 

@@ -245,7 +245,7 @@ def _clean(x: Any) -> Any:
 
 def metrics_json(result: EvalResult, *, vertical: str, dataset: str, model: str, split: str, n: int, seed: int,
                  train_seconds: float | None, versions: dict[str, str]) -> dict[str, Any]:
-    """The ``metrics.json`` document of DESIGN.md, strict JSON (NaN → null).
+    """The ``metrics.json`` document of docs/architecture.md, strict JSON (NaN → null).
 
     Extra keys: ``bootstrap`` (replicates, level, method), ``thresholds`` (binary, with
     ``chosen_on``), ``calibration`` (without the bins), ``subgroups``.

@@ -1,6 +1,6 @@
 """``verticalkit reproduce``: re-measure a vertical's reference results.
 
-Each entry of ``reference_results.yaml`` (DESIGN.md) is trained again through the
+Each entry of ``reference_results.yaml`` (docs/architecture.md) is trained again through the
 same pipeline as ``verticalkit train`` — once per seed, and once per fold when the
 entry has ``folds: {param: fold, values: [...]}`` — and the mean of ``metric`` is
 compared with ``value ± tolerance``. ``config`` (optional) holds the entry's
@@ -42,7 +42,7 @@ def load_reference_results(vertical: Vertical) -> list[dict[str, Any]]:
         missing = [k for k in REQUIRED_KEYS if k not in e]
         if missing:
             raise ConfigError(f"{path}: entry {i} ({e.get('dataset')}/{e.get('model')}) lacks {missing}; "
-                              f"see DESIGN.md 'Reference results file'")
+                              f"see docs/architecture.md 'Reference results file'")
         if e["dataset"] not in vertical.datasets:
             raise ConfigError(f"{path}: entry {i} names dataset {e['dataset']!r}, not one of {list(vertical.datasets)}")
         if e["model"] not in vertical.models:

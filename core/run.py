@@ -1,6 +1,6 @@
 """The train entry point: config → data → head → Predictor → evaluation → run directory.
 
-Run directory (DESIGN.md)::
+Run directory (docs/architecture.md)::
 
     <out>/config.yaml  model/  metrics.json  predictions.parquet  report.html
     <out>/model_card.md  checkpoints/ (torch heads)  train_log.csv (torch heads)

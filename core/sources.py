@@ -1,6 +1,6 @@
 """Where a dataset's files come from.
 
-Resolution order (DESIGN.md): an explicit path; ``$VERTICALKIT_DATA/<dataset-id>/``;
+Resolution order (docs/architecture.md): an explicit path; ``$VERTICALKIT_DATA/<dataset-id>/``;
 the user cache ``~/.cache/verticalkit/<dataset-id>/``; a download from the card's
 source, only when the user asked for it, checked against its sha256 (or md5) and
 written atomically.

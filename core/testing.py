@@ -147,7 +147,7 @@ def check_vertical(vertical: Vertical | str, seed: int = 0, models: list[str] | 
     try:
         refs = load_reference_results(vertical)
     except Exception as e:  # noqa: BLE001 - re-raised with the fix
-        raise _fail(vertical, f"reference results: {e}", "ship a reference_results.yaml in the DESIGN.md format") from e
+        raise _fail(vertical, f"reference results: {e}", "ship a reference_results.yaml in the docs/architecture.md format") from e
 
     splits = vertical.tiny_data(seed)
     check_splits(vertical, splits)

@@ -1,4 +1,4 @@
-"""Layout rules from DESIGN.md that code review alone would miss."""
+"""Layout rules from docs/architecture.md that code review alone would miss."""
 
 import ast
 from pathlib import Path
@@ -33,4 +33,33 @@ def test_no_unsafe_weight_loading():
                     bad.append(f"{f.relative_to(ROOT)}:{i}")
                 if "pickle.load" in line or "joblib.load" in line:
                     bad.append(f"{f.relative_to(ROOT)}:{i}")
+    assert not bad, bad
+
+
+def _markdown_files() -> list[Path]:
+    skip = {".venv", ".git", "runs", "node_modules"}
+    return [f for f in ROOT.rglob("*.md") if not skip & set(f.relative_to(ROOT).parts)]
+
+
+def test_doc_links_resolve_inside_the_repository():
+    # a fresh clone has nothing beside it: every relative link must land on a file of the repo
+    import re
+
+    bad = []
+    for f in _markdown_files():
+        for target in re.findall(r"\]\(([^)#\s]+)", f.read_text(encoding="utf-8")):
+            if "://" in target or target.startswith("mailto:"):
+                continue
+            path = (f.parent / target).resolve()
+            if not path.is_relative_to(ROOT) or not path.exists():
+                bad.append(f"{f.relative_to(ROOT)} -> {target}")
+    assert not bad, bad
+
+
+def test_design_lives_in_the_repository():
+    assert (ROOT / "docs" / "architecture.md").is_file()
+    bad = [str(f.relative_to(ROOT)) for folder in ("core", "verticals", "docs", "tests")
+           for f in (ROOT / folder).rglob("*") if f.suffix in {".py", ".md", ".yaml"}
+           and f != Path(__file__).resolve() and "DESIGN.md" in f.read_text(encoding="utf-8")]
+    bad += ["README.md"] * ("DESIGN.md" in (ROOT / "README.md").read_text(encoding="utf-8"))
     assert not bad, bad
