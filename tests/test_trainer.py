@@ -1,7 +1,10 @@
 """The Trainer: gradient accumulation, clipping, schedules, callbacks, predict, checkpoints."""
 
 import copy
+import os
 import random
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -211,3 +214,13 @@ def test_bf16_autocast_on_cpu_trains_and_predicts_float32():
     X, y = make_data(64)
     out = trainer.predict(ArrayDataset(X, y))
     assert out.dtype == np.float32 and out.shape == (64, 2)
+
+
+def test_default_loggers_do_not_import_mlflow_unless_configured(tmp_path):
+    # importing mlflow only to ask for an active run doubled the trainer's Python heap
+    code = ("import sys; from verticalkit.core.callbacks import default_loggers; "
+            "default_loggers(sys.argv[1]); print('mlflow' in sys.modules)")
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env, capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"
