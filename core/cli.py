@@ -29,7 +29,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .run import build_config, train
 
     cfg = build_config(args.vertical, args.dataset, args.model, args.out, args.config, args.set)
-    out = train(cfg, overwrite=args.overwrite)
+    out = train(cfg, overwrite=args.overwrite, track=args.track)
     metrics = json.loads((out / "metrics.json").read_text())
     _print_metrics(metrics)
     print(f"run directory: {out}")
@@ -161,6 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, e.g. --set train.epochs=5 --set data.protocol=temporal")
     s.add_argument("--overwrite", action="store_true", help="replace a complete run already in --out")
+    s.add_argument("--track", choices=["mlflow", "none"],
+                   help="log the run to MLflow (default: when MLFLOW_TRACKING_URI is set)")
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("evaluate", help="evaluate a trained run on a split")

@@ -182,8 +182,19 @@ def _prepare_out(out: Path, overwrite: bool) -> bool:
     return created
 
 
-def train(cfg: RunConfig, *, overwrite: bool = False) -> Path:
-    """Train, evaluate and write the run directory; return its path."""
+def train(cfg: RunConfig, *, overwrite: bool = False, track: str | None = None) -> Path:
+    """Train, evaluate and write the run directory; return its path. With tracking on
+    (``track="mlflow"`` or ``MLFLOW_TRACKING_URI`` set) the run is also logged to MLflow."""
+    from .tracking import log_run, tracked
+
+    with tracked(f"{cfg.vertical}-{cfg.dataset}-{cfg.model}", track) as active:
+        out = _train(cfg, overwrite=overwrite)
+        if active is not None:
+            log_run(out)
+    return out
+
+
+def _train(cfg: RunConfig, *, overwrite: bool) -> Path:
     vertical = get_vertical(cfg.vertical)
     resolve_sections(cfg, vertical)
     out = Path(cfg.out)

@@ -57,3 +57,46 @@ def test_mlflow_log_to_run(model_dir, tmp_path, monkeypatch):
     finally:
         mlflow.set_tracking_uri(None)
     np.testing.assert_allclose(out["score"], Predictor.load(model_dir / "model").predict_score(X_NEW), rtol=1e-12)
+
+
+def _train_toy(tmp_path, track=None):
+    from verticalkit.core.run import build_config, train
+
+    cfg = build_config("toy", None, None, str(tmp_path / "run"), sets=["eval.n_bootstrap=20"])
+    return train(cfg, track=track)
+
+
+def test_train_is_tracked_when_the_uri_is_set(toy, tmp_path, monkeypatch):
+    mlflow = pytest.importorskip("mlflow", reason="mlflow not installed (pip install 'verticalkit[mlflow]')")
+    import json
+
+    store = tmp_path / "mlruns"
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store.as_uri())
+    mlflow.set_tracking_uri(store.as_uri())
+    try:
+        out = _train_toy(tmp_path)
+        client = mlflow.tracking.MlflowClient()
+        (run,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
+        metrics = json.loads((out / "metrics.json").read_text())
+        primary = metrics["primary"]
+        assert run.data.metrics[primary] == pytest.approx(metrics["metrics"][primary]["value"])
+        assert run.data.metrics[f"{primary}_ci_low"] == pytest.approx(metrics["metrics"][primary]["ci95"][0])
+        assert run.data.params["seed"] == str(metrics["seed"])
+        assert run.data.tags["verticalkit.vertical"] == "toy"
+        logged = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert {"config.yaml", "metrics.json", "report.html", "model_card.md"} <= logged
+        loaded = mlflow.pyfunc.load_model("models:/toy-logreg/1")  # registered, loads back from the store
+        scores = loaded.predict(X_NEW)["score"]
+    finally:
+        mlflow.set_tracking_uri(None)
+    np.testing.assert_allclose(scores, Predictor.load(out / "model").predict_score(X_NEW), rtol=1e-9)
+
+
+def test_train_is_not_tracked_by_default(toy, tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    _train_toy(tmp_path)
+    assert not (tmp_path / "mlruns").exists()
+    with pytest.raises(Exception, match="--track must be one of"):
+        _train_toy(tmp_path / "other", track="wandb")
