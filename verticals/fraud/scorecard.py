@@ -1,6 +1,8 @@
 """Credit scorecard: monotone WoE binning, logistic regression on WoE, points, reason codes.
 
-Binning follows optbinning's approach in a small, explicit form:
+Binning follows optbinning's approach in a small, explicit form (kept over optbinning
+itself by measurement: German credit 10-fold ROC-AUC 0.791 vs 0.789, the same IV, both
+monotone, 2.7x faster and no solver dependency; ``benchmarks/scorecard_binning.py``):
 
 * numeric: quantile pre-bins (``n_prebins``, each at least ``min_bin_size`` of the rows),
   then adjacent bins are merged until the bad rate is monotone (the direction —
