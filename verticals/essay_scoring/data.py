@@ -217,8 +217,9 @@ class EssayCSV(DatasetAdapter):
     Latin-1, or ``encoding``; ``,`` ``;`` or tab separated (``sep``, else from the header line).
     Rows with no score (or no prompt) and exact duplicate rows are left out with a note; a
     score that is not a number, or one id on different essays, is an error. The split is
-    seeded, stratified by prompt and (first) score; prompts with under 10 essays go to
-    training whole (a prompt the model never saw cannot be scored).
+    ``split_column`` (train / val or dev / test) if given, else seeded, stratified by prompt
+    and (first) score, with prompts of under 10 essays in training whole (a prompt the model
+    never saw cannot be scored).
     """
 
     id = "essay-csv"
@@ -228,11 +229,12 @@ class EssayCSV(DatasetAdapter):
     def __init__(self, path=None, seed: int = 42, download: bool = False, text_column: str = "full_text",
                  score_column: str = "score", prompt_column: str | None = None, id_column: str = "essay_id",
                  score_min: float | None = None, score_max: float | None = None, score_step: float | None = None,
-                 encoding: str | None = None, sep: str | None = None):
+                 encoding: str | None = None, sep: str | None = None, split_column: str | None = None):
         super().__init__(path, seed, download)
         self.text_column, self.score_column, self.prompt_column = text_column, score_column, prompt_column
         self.id_column, self.score_min, self.score_max = id_column, score_min, score_max
         self.score_step, self.encoding, self.sep = score_step, encoding, sep
+        self.split_column = split_column
 
     def read(self) -> tuple[Path, pd.DataFrame]:
         """The file as a table of strings (empty cells ``""``), line ends normalised to ``\\n``."""
@@ -314,10 +316,20 @@ class EssayCSV(DatasetAdapter):
         tr, va, te = stratified_split(len(rest), fits[0] if fits else None, seed=self.seed)
         return np.sort(np.r_[rest[tr], np.flatnonzero(small)]), rest[va], rest[te]
 
+    def _given_split(self, df: pd.DataFrame, file: Path) -> tuple[np.ndarray, ...]:
+        """Train / val / test indices from ``split_column``."""
+        names = {"train": 0, "val": 1, "dev": 1, "valid": 1, "validation": 1, "test": 2}
+        part = df[self.split_column].str.strip().str.lower().map(names)
+        if part.isna().any():
+            i = int(np.flatnonzero(part.isna().to_numpy())[0])
+            raise DataError(f"{file}: column {self.split_column!r} holds {df[self.split_column].iloc[i]!r}; use "
+                            f"train, val (or dev) and test")
+        return tuple(np.flatnonzero(part.to_numpy() == k) for k in range(3))
+
     def load(self) -> DatasetSplits:
         file, df = self.read()
         targets = [c.strip() for c in self.score_column.split(",") if c.strip()]
-        for col in (self.text_column, *targets, self.prompt_column):
+        for col in (self.text_column, *targets, self.prompt_column, self.split_column):
             if col is not None and col not in df.columns:
                 raise DataError(f"{file}: column {col!r} not found (columns: {list(df.columns)}); "
                                 f"set data.text_column / data.score_column / data.prompt_column")
@@ -355,7 +367,7 @@ class EssayCSV(DatasetAdapter):
         y = scores[targets[0]].to_numpy(float) if not multi else scores.to_numpy(float)
         full = Split(X, y, ids, meta=meta)
         first = scores[targets[0]].fillna(scores.mean(axis=1)).to_numpy(float)
-        tr, va, te = self._split(keys, first, file)
+        tr, va, te = self._given_split(df, file) if self.split_column else self._split(keys, first, file)
         train, val, test = full.subset(tr), full.subset(va), full.subset(te)
         flag_splits(train, val, test)
         lo = float(np.nanmin([sc["score_min"].min() for sc in scales]))
@@ -363,8 +375,8 @@ class EssayCSV(DatasetAdapter):
         task = Task(kind="multioutput" if multi else "regression", target=self.score_column,
                     primary_metric="mcrmse" if multi else "qwk", classes=targets if multi else [],
                     score_range=(lo, hi))
-        return DatasetSplits(self.id, task, train, val, test, protocol=f"stratified-70-10-20-seed{self.seed}",
-                             info={"prompts": len(set(keys))})
+        protocol = f"column-{self.split_column}" if self.split_column else f"stratified-70-10-20-seed{self.seed}"
+        return DatasetSplits(self.id, task, train, val, test, protocol=protocol, info={"prompts": len(set(keys))})
 
 
 def _prompt_values(keys: pd.Series) -> np.ndarray:

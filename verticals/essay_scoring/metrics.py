@@ -192,11 +192,9 @@ def _rank_gap(y_true, scores, meta) -> np.ndarray:
     gap = np.zeros(len(y))
     for p in set(prompts):
         m = prompts == p
-        lo, hi, step = _scale(meta, m, y[m])
-        if step is None:  # continuous: whole points, unclipped
-            gap[m] = np.abs(np.rint(s[m]) - np.rint(y[m]))
-        else:
-            gap[m] = np.abs(to_ranks(s[m], lo, hi, step) - to_ranks(y[m], lo, hi, step))
+        lo, _, step = _scale(meta, m, y[m])
+        lo, step = (lo, step) if step is not None else (0.0, 1.0)  # continuous: whole points
+        gap[m] = np.abs(np.rint((s[m] - lo) / step) - np.rint((y[m] - lo) / step))
     return gap
 
 
