@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="runs/essay-demo")
     ap.add_argument("--score", metavar="TEXT", help="score this essay with the run in --out")
     ap.add_argument("--score-file", metavar="PATH", help="score the essay in this text file with the run in --out")
-    ap.add_argument("--prompt", type=int, default=1, help="prompt id of the essay to score")
+    ap.add_argument("--prompt", default="1", help="prompt id or name of the essay to score")
     args = ap.parse_args(argv)
     try:
         return score_one(args) if args.score is not None or args.score_file is not None else train_demo(args)

