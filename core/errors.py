@@ -23,3 +23,14 @@ class DataError(VerticalkitError):
 
 class ModelLoadError(VerticalkitError):
     """A saved model or checkpoint cannot be loaded (wrong version, wrong model)."""
+
+
+class EvaluationError(VerticalkitError):
+    """Training finished and the model is saved, but evaluating it failed.
+
+    Exit code 2 when the cause is the user's input (a VerticalkitError), else 1.
+    """
+
+    def __init__(self, message: str, exit_code: int = 1):
+        super().__init__(message)
+        self.exit_code = exit_code

@@ -7,6 +7,9 @@ Run directory (docs/architecture.md)::
 
 Everything but ``checkpoints/`` is built in ``<out>/.staging`` and moved into place
 at the end, ``metrics.json`` last: a run directory holding ``metrics.json`` is complete.
+The model is saved before evaluation: if evaluation fails, ``model/`` and ``config.yaml``
+are moved into ``<out>`` (with ``evaluation_pending.json``: the error, the training time)
+and ``verticalkit evaluate <out>`` completes the run.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import platform
 import random
 import shutil
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +31,7 @@ import pandas as pd
 from . import __version__
 from .config import RunConfig, check_params, config_from_dict, load_yaml, merge_into, parse_set, save_config
 from .data import DatasetSplits, Split, Task
-from .errors import ConfigError, VerticalkitError
+from .errors import ConfigError, EvaluationError, VerticalkitError
 from .heads import FitContext, write_json
 from .predictor import Predictor, resolve_model_dir
 from .registry import Vertical, get_vertical
@@ -221,18 +225,57 @@ def _train(cfg: RunConfig, *, overwrite: bool) -> Path:
                               task=splits.task, input_schema=input_schema(splits.train.X),
                               info={"protocol": splits.protocol, **_jsonable(splits.info)})
         predictor.save(staging / "model")
-        ev = evaluate_split(predictor, splits, "test", cfg, vertical, train_seconds)
-        predictions_frame(splits.task, splits.test, ev.scores, predictor).to_parquet(staging / "predictions.parquet")
         save_config(cfg, staging / "config.yaml")
-        write_artifacts(staging, cfg, vertical, splits, predictor, ev)
-        write_json(staging / "metrics.json.tmp", ev.metrics)
+        try:
+            evaluate_into(staging, cfg, vertical, splits, predictor, train_seconds)
+        except BaseException as e:  # the trained model survives a failed (or interrupted) evaluation
+            _keep_model(staging, out, e, train_seconds)
+            if isinstance(e, Exception):
+                raise evaluation_failed(e, out) from e
+            raise
         _publish(staging, out)
+        (out / PENDING).unlink(missing_ok=True)  # left by an earlier run into the same folder
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
-        if created and not any((out / "checkpoints").glob("*")):
+        if created and not any((out / "checkpoints").glob("*")) and not (out / PENDING).is_file():
             shutil.rmtree(out, ignore_errors=True)
         raise
     return out
+
+
+PENDING = "evaluation_pending.json"  # a run whose model is saved but not yet evaluated
+KEPT = ("model", "config.yaml", "train_log.csv")
+
+
+def evaluate_into(folder: Path, cfg: RunConfig, vertical: Vertical, splits: DatasetSplits, predictor: Predictor,
+                  train_seconds: float | None) -> Evaluation:
+    """The run's own evaluation (test split) into ``folder``: predictions, report, card, metrics.json.tmp."""
+    ev = evaluate_split(predictor, splits, "test", cfg, vertical, train_seconds)
+    predictions_frame(splits.task, splits.test, ev.scores, predictor).to_parquet(folder / "predictions.parquet")
+    write_artifacts(folder, cfg, vertical, splits, predictor, ev)
+    write_json(folder / "metrics.json.tmp", ev.metrics)
+    return ev
+
+
+def _keep_model(staging: Path, out: Path, error: BaseException, train_seconds: float | None) -> None:
+    """Move the saved model, config and training log into ``out`` and mark the run as pending evaluation."""
+    for name in KEPT:
+        if (staging / name).exists():
+            dest = out / name
+            if dest.is_dir():
+                shutil.rmtree(dest)
+            os.replace(staging / name, dest)
+    write_json(out / PENDING, {"train_seconds": train_seconds, "error": f"{type(error).__name__}: {error}",
+                               "traceback": traceback.format_exception(error)})
+
+
+def evaluation_failed(error: Exception, out: Path) -> EvaluationError:
+    """The one-line error of a failed evaluation: what failed, where the model is, how to finish the run."""
+    cause = str(error).splitlines()[0] if str(error) else ""
+    what = cause if isinstance(error, VerticalkitError) else f"{type(error).__name__}: {cause}"
+    return EvaluationError(f"training finished but evaluation failed ({what}); the trained model is saved at "
+                           f"{out / 'model'}; fix the cause, then finish the run with `verticalkit evaluate {out}`",
+                           exit_code=2 if isinstance(error, VerticalkitError) else 1)
 
 
 def write_artifacts(folder: Path, cfg: RunConfig, vertical: Vertical, splits: DatasetSplits,
@@ -307,6 +350,9 @@ def evaluate_run(run_dir: str | Path, dataset: str | None = None, split: str = "
     run_dir = Path(run_dir)
     cfg, predictor = load_run(run_dir)
     vertical = get_vertical(cfg.vertical)
+    if (run_dir / PENDING).is_file() and not (run_dir / "metrics.json").exists() and \
+            dataset in (None, cfg.dataset) and split == "test":
+        return complete_run(run_dir, cfg, predictor, vertical, sets)
     if dataset and dataset != cfg.dataset:
         cfg.dataset = dataset
         cfg.data = {}
@@ -323,3 +369,28 @@ def evaluate_run(run_dir: str | Path, dataset: str | None = None, split: str = "
         write_artifacts(tmp, cfg, vertical, splits, predictor, ev)
         write_json(tmp / "metrics.json", ev.metrics)
     return dest
+
+
+def complete_run(run_dir: Path, cfg: RunConfig, predictor: Predictor, vertical: Vertical,
+                 sets: list[str] | None = None) -> Path:
+    """Finish a run whose evaluation failed after training (``evaluation_pending.json``): evaluate the saved
+    model on the run's test split and publish predictions, report, model card and metrics.json."""
+    import json
+
+    pending = json.loads((run_dir / PENDING).read_text())
+    if sets:
+        merge_into(cfg, parse_set(sets), "")
+    resolve_sections(cfg, vertical)
+    splits = load_splits(cfg, vertical)
+    staging = run_dir / ".staging"
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir()
+    try:
+        evaluate_into(staging, cfg, vertical, splits, predictor, pending.get("train_seconds"))
+        save_config(cfg, staging / "config.yaml")
+        _publish(staging, run_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    (run_dir / PENDING).unlink()
+    return run_dir

@@ -97,14 +97,15 @@ def score_one(args: argparse.Namespace) -> int:
     else:
         text = args.score
     predictor = Predictor.load(resolve_model_dir(args.out))
-    X = pd.DataFrame({"text": [text], "prompt": [args.prompt]})
+    prompt = int(args.prompt) if args.prompt.strip().isdigit() else args.prompt  # a number or a name
+    X = pd.DataFrame({"text": [text], "prompt": [prompt]})
     scores = predictor.predict_score(X)
     if scores.ndim == 2:  # a traits model: one score per trait (null where the prompt has no such trait)
         score = {str(c): (None if pd.isna(v) else float(v)) for c, v in zip(predictor.task.classes, scores[0])}
     else:
         score = float(scores[0])
     flags = predictor.head.review_flags(X)[0] if hasattr(predictor.head, "review_flags") else ""
-    print(json.dumps({"prompt": args.prompt, "score": score, "flag": flags}))
+    print(json.dumps({"prompt": prompt, "score": score, "flag": flags}))
     return 0
 
 
@@ -115,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="runs/essay-demo")
     ap.add_argument("--score", metavar="TEXT", help="score this essay with the run in --out")
     ap.add_argument("--score-file", metavar="PATH", help="score the essay in this text file with the run in --out")
-    ap.add_argument("--prompt", type=int, default=1, help="prompt id of the essay to score")
+    ap.add_argument("--prompt", default="1", help="prompt id or name of the essay to score")
     args = ap.parse_args(argv)
     try:
         return score_one(args) if args.score is not None or args.score_file is not None else train_demo(args)

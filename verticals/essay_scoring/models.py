@@ -4,9 +4,12 @@
 * ``encoder``: frozen transformer embeddings (chunked, mean-pooled) + handcrafted
   features → ridge (alpha chosen per prompt by generalised cross-validation).
 
-Both predict integer scores in each prompt's range (cut points maximising QWK, fitted on
-out-of-fold training predictions plus the prompt's validation essays) and carry a
-:class:`ReviewFlagger` (``review_flags``).
+Both predict scores on each prompt's scale (min, max, step inferred from its training
+scores: whole or half points...; see scales.py) by cut points maximising QWK, fitted on
+out-of-fold training predictions plus the prompt's validation essays (under 10 essays: the
+prediction rounded to the scale; ``thresholds=False``: the clipped regression value), and
+carry a :class:`ReviewFlagger` (``review_flags``). A prompt whose training essays all have one
+score predicts that score.
 An essay of a prompt never seen in training is a DataError naming the known prompts.
 """
 
@@ -26,6 +29,7 @@ from verticalkit.core.heads import SklearnHead
 from .data import decode_text, prompt_key
 from .features import build_vocabulary, feature_matrix
 from .flags import MAX_WORDS, ReviewFlagger
+from .scales import score_scale, snap
 from .thresholds import apply_cutpoints, fit_cutpoints
 
 ALPHAS = (0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0)
@@ -83,21 +87,32 @@ class PromptHead(SklearnHead):
                             f"use --model traits (TraitsHead)")
         texts = [clip_words(t) for t in X["text"]]
         keys = self._keys(X)
-        self.ranges_, self.cutpoints_ = {}, {}
+        if not len(y) or np.isnan(y).any():
+            raise DataError(f"the {type(self).__name__} needs a score for every training essay "
+                            f"({int(np.isnan(y).sum())} of {len(y)} missing); drop those essays")
+        self.ranges_, self.steps_, self.cutpoints_ = {}, {}, {}
         self._reset()
         self.flagger_ = ReviewFlagger().fit(texts, keys)
         val_texts = [clip_words(t) for t in X_val["text"]] if X_val is not None and y_val is not None else []
         self._prepare(texts + val_texts)
         for key in sorted(set(keys)):
             m = keys == key
-            lo, hi = float(y[m].min()), float(y[m].max())
-            self.ranges_[key] = [lo, hi]
+            lo, hi, step = score_scale(y[m])
+            self.ranges_[key], self.steps_[key] = [lo, hi], step
+            if hi == lo:
+                continue  # one score in training: the prompt predicts it (see _raw)
             prompt_texts = [t for t, k in zip(texts, m) if k]
-            self._fit_prompt(key, prompt_texts, (y[m] - lo) / max(hi - lo, 1e-9))
-            whole = bool(np.all(y[m] == np.round(y[m])))  # half-step scores (ELLIPSE) keep the regression value
-            if self.thresholds and whole and hi > lo and m.sum() >= 10:
+            self._fit_prompt(key, prompt_texts, (y[m] - lo) / (hi - lo))
+            if self.thresholds and step is not None and m.sum() >= 10:
                 self.cutpoints_[key] = self._fit_cutpoints(key, prompt_texts, y[m], X_val, y_val, val_texts)
         return self
+
+    def _step(self, key: str) -> float | None:
+        """The prompt's score step (models saved before steps were kept: 1 where they have cut points)."""
+        steps = getattr(self, "steps_", None)
+        if steps is None:
+            return 1.0 if key in self.cutpoints_ else None
+        return steps.get(key)
 
     def _fit_cutpoints(self, key: str, texts: list[str], y: np.ndarray, X_val, y_val, val_texts: list[str]) -> list:
         """Cut points maximising QWK on out-of-fold training predictions plus the validation essays.
@@ -112,7 +127,7 @@ class PromptHead(SklearnHead):
             if mv.any():
                 ys.append(np.asarray(y_val, float)[mv])
                 raws.append(self._raw(key, [t for t, k in zip(val_texts, mv) if k]))
-        return fit_cutpoints(np.concatenate(ys), np.concatenate(raws), int(lo), int(hi)).tolist()
+        return fit_cutpoints(np.concatenate(ys), np.concatenate(raws), lo, hi, self._step(key)).tolist()
 
     def _oof(self, key: str, texts: list[str], target: np.ndarray) -> np.ndarray:
         """Out-of-fold normalised predictions of the prompt's ridge on its own design matrix."""
@@ -122,6 +137,8 @@ class PromptHead(SklearnHead):
 
     def _raw(self, key: str, texts: list[str]) -> np.ndarray:
         lo, hi = self.ranges_[key]
+        if hi == lo:
+            return np.full(len(texts), float(lo))
         return lo + self._predict_prompt(key, texts) * (hi - lo)
 
     def predict(self, X) -> np.ndarray:
@@ -139,9 +156,9 @@ class PromptHead(SklearnHead):
             raw = self._raw(key, [t for t, k in zip(texts, m) if k])
             lo, hi = self.ranges_[key]
             if key in self.cutpoints_:
-                out[m] = apply_cutpoints(raw, np.asarray(self.cutpoints_[key]), int(lo))
+                out[m] = apply_cutpoints(raw, np.asarray(self.cutpoints_[key]), lo, self._step(key))
             else:
-                out[m] = np.clip(raw, lo, hi)
+                out[m] = snap(raw, lo, hi, self._step(key) if self.thresholds else None)
         return out
 
     def review_flags(self, X) -> pd.Series:
@@ -175,16 +192,21 @@ class FeaturesHead(PromptHead):
         return self.vocab_sets_[key]
 
     def _design(self, key: str, texts: list[str]) -> sparse.csr_matrix:
-        dense = self.scalers_[key].transform(feature_matrix(texts, self._vocab(key)))
-        return sparse.hstack([self.tfidf_[key].transform(texts), sparse.csr_matrix(dense)]).tocsr()
+        dense = sparse.csr_matrix(self.scalers_[key].transform(feature_matrix(texts, self._vocab(key))))
+        if self.tfidf_[key] is None:  # no word the prompt's essays share: handcrafted features only
+            return dense
+        return sparse.hstack([self.tfidf_[key].transform(texts), dense]).tocsr()
 
     def _reset(self) -> None:
         self.tfidf_, self.scalers_, self.ridges_, self.vocabularies_, self.vocab_sets_ = {}, {}, {}, {}, {}
 
     def _fit_prompt(self, key: str, texts: list[str], target: np.ndarray) -> None:
         self.vocabularies_[key] = pack_words(sorted(build_vocabulary(texts)))
-        self.tfidf_[key] = self._tfidf().fit(texts)
-        self.tfidf_[key].stop_words_ = None  # the pruned terms: not needed to transform
+        try:
+            self.tfidf_[key] = self._tfidf().fit(texts)
+            self.tfidf_[key].stop_words_ = None  # the pruned terms: not needed to transform
+        except ValueError:  # empty vocabulary: too few essays, or empty ones
+            self.tfidf_[key] = None
         self.scalers_[key] = StandardScaler().fit(feature_matrix(texts, self._vocab(key)))
         self.ridges_[key] = Ridge(alpha=self.alpha).fit(self._design(key, texts), target)
 
@@ -195,13 +217,14 @@ class FeaturesHead(PromptHead):
         state = dict(super().__getstate__())  # a copy: object.__getstate__ returns the live __dict__
         state.pop("vocab_sets_", None)  # rebuilt from vocabularies_ at predict time
         if "tfidf_" in state:
-            state["tfidf_"] = {k: pack_tfidf(v) for k, v in state["tfidf_"].items()}
+            state["tfidf_"] = {k: v if v is None else pack_tfidf(v) for k, v in state["tfidf_"].items()}
         return state
 
     def __setstate__(self, state):
         if "tfidf_" in state:
             state = dict(state)
-            state["tfidf_"] = {k: unpack_tfidf(v, self._tfidf_from(state)) for k, v in state["tfidf_"].items()}
+            state["tfidf_"] = {k: v if v is None else unpack_tfidf(v, self._tfidf_from(state))
+                               for k, v in state["tfidf_"].items()}
         super().__setstate__(state)
 
     @staticmethod

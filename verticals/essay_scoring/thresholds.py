@@ -1,4 +1,8 @@
-"""QWK threshold optimisation: cut points for one prompt, fitted on (out-of-fold or validation) predictions."""
+"""QWK threshold optimisation: cut points for one prompt, fitted on (out-of-fold or validation) predictions.
+
+Cut points are score values; the search runs on the scale's ranks (see scales.py), so a half-point
+scale (step 0.5) gets a cut point between every two half points.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,9 @@ import numpy as np
 from verticalkit.core.metrics import quadratic_weighted_kappa
 
 
-def apply_cutpoints(pred: np.ndarray, cutpoints: np.ndarray, low: int) -> np.ndarray:
-    """Score = low + number of cut points the prediction is at or above."""
-    return low + np.searchsorted(np.sort(cutpoints), np.asarray(pred), side="right")
+def apply_cutpoints(pred: np.ndarray, cutpoints: np.ndarray, low: float, step: float = 1.0) -> np.ndarray:
+    """Score = low + step × the number of cut points the prediction is at or above."""
+    return low + step * np.searchsorted(np.sort(cutpoints), np.asarray(pred), side="right")
 
 
 def _qwk_fn(y: np.ndarray, low: int, high: int):
@@ -31,8 +35,16 @@ def _qwk_fn(y: np.ndarray, low: int, high: int):
     return qwk
 
 
-def fit_cutpoints(y: np.ndarray, pred: np.ndarray, low: int, high: int, n_grid: int = 15, rounds: int = 2) -> np.ndarray:
-    """Coordinate search of the cut points maximising QWK, starting at the rounding points."""
+def fit_cutpoints(y: np.ndarray, pred: np.ndarray, low: float, high: float, step: float = 1.0, n_grid: int = 15,
+                  rounds: int = 2) -> np.ndarray:
+    """Coordinate search of the cut points maximising QWK, starting at the rounding points (on ``step``)."""
+    y, pred = (np.asarray(y, float) - low) / step, (np.asarray(pred, float) - low) / step
+    return low + step * _fit_ranks(y, pred, int(np.rint((high - low) / step)), n_grid, rounds)
+
+
+def _fit_ranks(y: np.ndarray, pred: np.ndarray, high: int, n_grid: int, rounds: int) -> np.ndarray:
+    """:func:`fit_cutpoints` on ranks 0..high."""
+    low = 0
     cut = np.arange(low, high) + 0.5
     if len(np.unique(y)) < 2 or len(cut) == 0:
         return cut
