@@ -137,3 +137,37 @@ def test_data_task_values_are_checked(tmp_path):
         ImageFolder(path=tmp_path / "g", task="grades").load()
     with pytest.raises(DataError, match=r"class folder\(s\) \['grade_2'\] are not in data.grades"):
         ImageFolder(path=tmp_path / "g", task="ordinal", grades=["grade_0", "grade_1"]).load()
+
+
+# --------------------------------------------------------------------------- DICOM folders
+
+COMPRESSED = ["JPEG2000.dcm", "JPEG-LL.dcm", "SC_rgb_jpeg_dcmtk.dcm", "MR_small_RLE.dcm", "SC_rgb_rle.dcm",
+              "emri_small_jpeg_2k_lossless.dcm", "MR_small_jp2klossless.dcm", "JPGLosslessP14SV1_1s_1f_8b.dcm",
+              "liver.dcm"]  # J2K, JPEG lossless / baseline, RLE; multi-frame; 1 / 8 / 12 / 16 bits; grey and RGB
+
+
+def test_dicom_folder_of_compressed_multiframe_mixed_depths_trains(tmp_path):
+    import pydicom
+    from pydicom.data import get_testdata_file
+    from pydicom.uid import generate_uid
+
+    folder = tmp_path / "dicom"
+    folder.mkdir()
+    rows = []
+    for i, name in enumerate(COMPRESSED):
+        src = get_testdata_file(name, download=False)  # pydicom-data / pydicom's own files: never fetched
+        if src is None:
+            pytest.skip(f"pydicom test file {name} not installed")
+        for copy in range(2):
+            ds = pydicom.dcmread(src)
+            ds.PatientID, ds.SOPInstanceUID = f"P{i}{copy}", generate_uid()
+            ds.save_as(folder / f"{i}_{copy}.dcm")  # pixel data kept as compressed
+            rows.append({"file": f"{i}_{copy}.dcm", "label": ["no finding", "finding"][(i + copy) % 2]})
+    pd.DataFrame(rows).to_csv(folder / "labels.csv", index=False)
+    out = tmp_path / "run"
+    assert main(["train", "medical_imaging", "--dataset", "dicom-folder", "--model", "cnn", "--out", str(out),
+                 "--set", f"data.path={folder}", "--set", "data.image_size=16", "--set", "train.epochs=1",
+                 "--set", "model_params.width=4", "--set", "eval.n_bootstrap=20", "--set", "eval.report=false"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    info = json.loads((out / "model" / "predictor.json").read_text())["info"]
+    assert metrics["n"] > 0 and info["positive_class"] == "finding"  # 'no finding' read as the negative class
