@@ -72,6 +72,9 @@ def test_train_test_without_val_carves_a_stratified_seeded_val(tmp_path):
     d = ImageFolder(path=tmp_path / "tt", image_size=8).load()
     assert (len(d.train), len(d.val), len(d.test)) == (32, 20, 8) and d.protocol == \
         "folder-split-test20pct-of-train-seed42"
+    (tmp_path / "tt" / "val").rename(tmp_path / "val_elsewhere")  # train/ alone: both carved
+    e = ImageFolder(path=tmp_path / "tt", image_size=8).load()
+    assert (len(e.train), len(e.val), len(e.test)) == (29, 3, 8) and e.task.classes == ["normal", "disease"]
 
 
 @pytest.mark.parametrize("layout,classes,positive", [("flat", ("normal", "disease"), None),

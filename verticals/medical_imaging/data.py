@@ -507,7 +507,7 @@ class ImageFolder(DatasetAdapter):
         if self.labels:
             return self._load_csv(root)
         present = [s for s in SPLITS if (root / s).is_dir()]
-        official = "train" in present and len(present) > 1
+        official = "train" in present
         tops = [root / s for s in present] if official else [root]
         names = sorted({d.name for t in tops for d in t.iterdir() if d.is_dir() and not d.name.startswith(".")})
         skipped: list[tuple[str, str]] = []
