@@ -665,7 +665,7 @@ def metric_fn(task: Task, name: str, extra: dict[str, Any] | None = None) -> Cal
     return score
 
 
-__all__ = ["LOWER_IS_BETTER", "MetricFn", "binary_metrics", "core_metrics", "graded_metrics", "higher_is_better", "ks_statistic",
+__all__ = ["LOWER_IS_BETTER", "MetricFn", "binary_metrics", "core_metrics", "higher_is_better", "ks_statistic",
            "metric", "metric_fn", "multiclass_metrics", "multilabel_metrics", "multioutput_metrics", "output_name",
            "per_output_metrics", "quadratic_weighted_kappa", "qwk_batch", "regression_metrics", "reliability_bins",
-           "sensitivity", "specificity", "task_metrics"]
+           "sensitivity", "specificity", "task_metrics", "graded_metrics"]

@@ -602,7 +602,8 @@ class ImageFolder(DatasetAdapter):
         if self.grades is not None and not multilabel:
             order = [str(g) for g in self.grades]
             if self.task != "ordinal" or sorted(order) != sorted(classes):
-                raise ConfigError(f"data.grades {order} must list the labels of {csv} ({classes}) with data.task=ordinal")
+                raise ConfigError(f"data.grades {order} must list the labels of {csv} ({classes}), with "
+                                  f"data.task=ordinal")
             y = np.asarray([order.index(classes[i]) for i in y], dtype=np.int64)
             classes = order
         skipped: list[tuple[str, str]] = []

@@ -122,16 +122,22 @@ class CoralNet(nn.Module):
     are kept increasing (``b_k = b_0 + cumsum(softplus)``), so P(grade > k) never rises with k
     (rank-consistent) and the class probabilities derived from them are never negative."""
 
+    # the K-1 thresholds are stored divided by this: Adam moves a parameter by about lr per step,
+    # too slow for a threshold next to the shared score, which scales through every weight of the net
+    threshold_scale = 10.0
+
     def __init__(self, net: nn.Module, n_classes: int, init: np.ndarray | None = None):
         super().__init__()
         self.net = net
         b = np.linspace(-1.0, 1.0, n_classes - 1) if init is None else np.maximum.accumulate(init)
         gaps = np.log(np.expm1(np.clip(np.diff(b), 1e-3, None)))  # inverse softplus
-        self.first = nn.Parameter(torch.tensor([b[0]], dtype=torch.float32))
-        self.gaps = nn.Parameter(torch.tensor(gaps, dtype=torch.float32))
+        c = self.threshold_scale
+        self.first = nn.Parameter(torch.tensor([b[0] / c], dtype=torch.float32))
+        self.gaps = nn.Parameter(torch.tensor(gaps / c, dtype=torch.float32))
 
     def thresholds(self) -> torch.Tensor:
-        return torch.cat([self.first, self.first + torch.cumsum(nn.functional.softplus(self.gaps), 0)])
+        c = self.threshold_scale
+        return c * torch.cat([self.first, self.first + torch.cumsum(nn.functional.softplus(c * self.gaps) / c, 0)])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)[:, :1] - self.thresholds()[None, :]
