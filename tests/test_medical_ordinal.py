@@ -24,6 +24,7 @@ from verticalkit.core.heads import FitContext
 from verticalkit.core.metrics import core_metrics, graded_metrics, metric_fn
 from verticalkit.verticals.medical_imaging.data import MEDMNIST_ADAPTERS, ImageFolder, _natural_key
 from verticalkit.verticals.medical_imaging.models import CNNHead, CoralNet, cumulative_to_class_probs
+from verticalkit.verticals.medical_imaging.timm_models import ResNet18Head, TimmHead
 
 GRADED = Task(kind="multiclass", target="grade", primary_metric="qwk", classes=list("01234"), ordered=True)
 
@@ -168,3 +169,18 @@ def test_breastmnist_positive_class_is_malignant(tmp_path):
         MEDMNIST_ADAPTERS["retinamnist"](path=r, positive_class=1).load()
     task = MEDMNIST_ADAPTERS["retinamnist"](path=r).load().task
     assert task.ordered and task.primary_metric == "qwk"
+
+
+@pytest.mark.slow  # timm's import and model build: ~40 s on a shared CPU
+@pytest.mark.parametrize("make", [lambda: ResNet18Head(ordinal_loss="coral"),
+                                  lambda: TimmHead(backbone="mobilenetv3_small_050", ordinal_loss="coral")],
+                         ids=["resnet18", "timm"])
+def test_timm_heads_take_the_coral_option(graded, tmp_path, make):
+    s = ImageFolder(path=graded, image_size=8, task="ordinal").load()
+    ctx = FitContext(task=s.task, seed=0, train=TrainConfig(epochs=1, batch_size=64, progress=False, patience=None))
+    head = make().fit(s.train.X, s.train.y, context=ctx)
+    P = head.predict_proba(s.test.X)
+    assert P.shape == (len(s.test), 5) and np.allclose(P.sum(1), 1)
+    assert isinstance(head.module_, CoralNet) and np.all(np.diff(head.predict_outputs(s.test.X), axis=1) < 0)
+    head.save(tmp_path / "h")
+    np.testing.assert_allclose(type(head).load(tmp_path / "h").predict_proba(s.test.X), P, atol=1e-5)

@@ -311,10 +311,12 @@ class MobileNetV2Head(ImageTorchHead):
     ``imagenet`` (the local file, an error if absent), ``none``, or a path to a state dict.
     The file is loaded with ``torch.load(weights_only=True)``; nothing is downloaded.
     input_size: images are upsampled to this size inside the network (MobileNet downsamples 32x).
+    ordinal_loss: graded tasks, ``softmax`` or ``coral`` (see :class:`CNNHead`).
     """
 
     def __init__(self, weights: str = "auto", input_size: int = 64, dropout: float = 0.2,
-                 image_size: int | None = None, augment: str = "affine"):
+                 image_size: int | None = None, augment: str = "affine", ordinal_loss: str = "softmax"):
+        self.ordinal_loss = ordinal_loss
         self.weights = weights
         self.input_size = input_size
         self.dropout = dropout
@@ -323,10 +325,10 @@ class MobileNetV2Head(ImageTorchHead):
 
     def build_module(self, X: Any, y: Any) -> nn.Module:
         self._check_augment()
-        module = _MobileNet(self.n_outputs_, self.input_size, self.dropout)
+        module = _MobileNet(self.network_outputs(), self.input_size, self.dropout)
         if X is not None:  # fitting: start from ImageNet; loading: the saved weights follow
             self.pretrained_ = self._load_imagenet(module)
-        return module
+        return self.finish_module(module, y)
 
     def _load_imagenet(self, module: _MobileNet) -> str:
         if self.weights == "none":
