@@ -31,6 +31,9 @@ class Task:
     empty for regression.
     primary_metric: the metric early stopping and model selection use.
     score_range: (min, max) of the target for ordinal / regression tasks.
+    ordered: multiclass only: the classes are grades in order (a graded scale: retinopathy
+    grade 0-4); scores stay ``(n, k)`` probabilities and the metrics add QWK, MAE and
+    exact / adjacent agreement of the predicted grade (the ``ordinal`` kind scores one value).
     """
 
     kind: TaskKind
@@ -38,10 +41,13 @@ class Task:
     primary_metric: str
     classes: list[str] = field(default_factory=list)
     score_range: tuple[float, float] | None = None
+    ordered: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in TASK_KINDS:
             raise ValueError(f"Task.kind must be one of {TASK_KINDS}, got {self.kind!r}")
+        if self.ordered and self.kind != "multiclass":
+            raise ValueError(f"Task.ordered applies to multiclass tasks (graded classes), not {self.kind!r}")
 
     @property
     def is_classification(self) -> bool:
@@ -54,6 +60,7 @@ class Task:
             "primary_metric": self.primary_metric,
             "classes": list(self.classes),
             "score_range": list(self.score_range) if self.score_range is not None else None,
+            "ordered": self.ordered,
         }
 
     @classmethod
@@ -65,6 +72,7 @@ class Task:
             primary_metric=d["primary_metric"],
             classes=list(d.get("classes") or []),
             score_range=tuple(sr) if sr is not None else None,
+            ordered=bool(d.get("ordered", False)),
         )
 
 

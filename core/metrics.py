@@ -498,6 +498,31 @@ def regression_metrics(task: Task) -> dict[str, MetricFn]:
     return out
 
 
+def graded_metrics(k: int) -> dict[str, MetricFn]:
+    """Grade agreement for a multiclass task over ordered grades 0..k-1 (``Task.ordered``).
+
+    The predicted grade is the argmax of the ``(n, k)`` probabilities (as ``predict`` gives);
+    ``qwk`` (sklearn, quadratic weights over all k grades), ``mae`` in grades, ``exact_agreement``
+    (= accuracy) and ``adjacent_agreement`` (within one grade).
+    """
+    def grade(P):
+        return np.asarray(P).argmax(axis=1)
+
+    def err(y, P):
+        return np.abs(grade(P) - np.asarray(y, dtype=int)).astype(float)
+
+    qwk_b = _qwk_batch(0, k - 1)
+    return {
+        "qwk": metric(lambda y, P: quadratic_weighted_kappa(y, grade(P), 0, k - 1),
+                      lambda y, P, W: qwk_b(y, grade(P), W), "qwk"),
+        "mae": metric(lambda y, P: err(y, P).mean(), lambda y, P, W: W @ err(y, P) / W.sum(1), "mae"),
+        "exact_agreement": metric(lambda y, P: np.mean(err(y, P) == 0),
+                                  lambda y, P, W: W @ (err(y, P) == 0) / W.sum(1), "exact_agreement"),
+        "adjacent_agreement": metric(lambda y, P: np.mean(err(y, P) <= 1),
+                                     lambda y, P, W: W @ (err(y, P) <= 1) / W.sum(1), "adjacent_agreement"),
+    }
+
+
 # ----------------------------------------------------------------------------- multi-output regression
 
 
@@ -593,7 +618,8 @@ def core_metrics(task: Task, ece_bins: int = 15) -> dict[str, MetricFn]:
     if task.kind == "binary":
         return binary_metrics(ece_bins)
     if task.kind == "multiclass":
-        return multiclass_metrics(len(task.classes))
+        k = len(task.classes)
+        return {**multiclass_metrics(k), **(graded_metrics(k) if task.ordered else {})}
     if task.kind == "multilabel":
         return multilabel_metrics(len(task.classes))
     if task.kind == "multioutput":
@@ -642,4 +668,4 @@ def metric_fn(task: Task, name: str, extra: dict[str, Any] | None = None) -> Cal
 __all__ = ["LOWER_IS_BETTER", "MetricFn", "binary_metrics", "core_metrics", "higher_is_better", "ks_statistic",
            "metric", "metric_fn", "multiclass_metrics", "multilabel_metrics", "multioutput_metrics", "output_name",
            "per_output_metrics", "quadratic_weighted_kappa", "qwk_batch", "regression_metrics", "reliability_bins",
-           "sensitivity", "specificity", "task_metrics"]
+           "sensitivity", "specificity", "task_metrics", "graded_metrics"]

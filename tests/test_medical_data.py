@@ -18,6 +18,7 @@ from pydicom.uid import generate_uid
 from verticalkit.core.errors import DataError
 from verticalkit.verticals.medical_imaging.data import MEDMNIST_ADAPTERS, DicomFolder, ImageFolder
 from verticalkit.verticals.medical_imaging.dicom import hash_patient_id
+from verticalkit.verticals.medical_imaging.images import read_image
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 DATA = Path(os.environ.get("VERTICALKIT_DATA", SHARED))
@@ -341,8 +342,10 @@ def test_image_folder_layouts_and_errors(tmp_path):
     s = ImageFolder(path=official, image_size=8).load()
     assert (len(s.train), len(s.val), len(s.test)) == (8, 4, 4) and s.protocol == "folder-split"
     (root / "cat" / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    skipped = ImageFolder(path=root).load().info  # a corrupt file is skipped, counted and listed by id
+    assert skipped["skipped_files"] == 1 and skipped["skipped"] == [("cat/bad.png", skipped["skipped"][0][1])]
     with pytest.raises(DataError, match=r"bad.png: not a readable image"):
-        ImageFolder(path=root).load()
+        read_image(root / "cat" / "bad.png")
     (tmp_path / "empty" / "a").mkdir(parents=True)
     with pytest.raises(DataError, match="class folder"):
         ImageFolder(path=tmp_path / "empty").load()

@@ -13,7 +13,11 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from pathlib import Path
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -24,18 +28,77 @@ from verticalkit.core.splits import grouped_split, stratified_split
 
 from .dicom import VOI_MODES, hash_patient_id, read_dicom
 from .ids import check_mode, sample_id
-from .images import IMAGE_SUFFIXES, is_dicom_file, match_channels, read_image, resize
+from .images import IMAGE_SUFFIXES, decode_errors, decode_image, is_dicom_file, match_channels, resize
 from .medmnist import FLAGS, SIZES, Flag
 
 SPLITS = ("train", "val", "test")
 
+log = logging.getLogger(__name__)
+
+
+TASKS = ("auto", "ordinal")
+# a class name with one of these words is the negative class of a two-class folder by default
+NEGATIVE_WORDS = {"normal", "healthy", "benign", "negative", "control", "none", "no", "absent", "nofinding"}
+
 
 def classification_task(kind: str, classes: list[str], target: str = "label") -> Task:
-    """binary / multiclass / multilabel (MedMNIST's ordinal is evaluated as multi-class, as in its paper)."""
+    """binary / multiclass / multilabel; ``ordinal`` (graded classes, in order) is a multi-class task with
+    ``ordered=True``: the multi-class metrics plus QWK, MAE and exact / adjacent agreement (primary: QWK)."""
+    ordered = kind == "ordinal" and len(classes) > 2
     kind = "multiclass" if kind == "ordinal" else kind
     if kind == "multiclass" and len(classes) == 2:
         kind = "binary"
-    return Task(kind=kind, target=target, primary_metric="roc_auc", classes=list(classes))
+    return Task(kind=kind, target=target, primary_metric="qwk" if ordered else "roc_auc", classes=list(classes),
+                ordered=ordered)
+
+
+def check_task(task: str) -> str:
+    if task not in TASKS:
+        raise ConfigError(f"data.task={task!r}: choose auto (binary / multi-class / multi-label from the labels) "
+                          f"or ordinal (graded classes in order: QWK, MAE, adjacent agreement)")
+    return task
+
+
+def _looks_negative(name: str) -> bool:
+    words = re.split(r"[^0-9a-z]+", str(name).lower())
+    return any(w in NEGATIVE_WORDS for w in words) or re.sub(r"[^a-z]", "", str(name).lower()) == "nofinding"
+
+
+def positive_index(classes: list[str], positive_class: str | int | None, default: int | None = None) -> int:
+    """The index of the positive class of a two-class task: ``positive_class`` by name (first) or
+    index; when None, ``default``, else class 1 unless only class 1 looks like a normal / negative
+    class (``NEGATIVE_WORDS``: ``disease`` vs ``healthy`` -> disease)."""
+    if positive_class is None:
+        if default is not None:
+            return default
+        neg = [_looks_negative(c) for c in classes]
+        return 0 if neg[1] and not neg[0] else 1
+    names = [str(c) for c in classes]
+    text = str(positive_class).strip()
+    if text in names:
+        return names.index(text)
+    lowered = [n.lower() for n in names]
+    if text.lower() in lowered:
+        return lowered.index(text.lower())
+    if re.fullmatch(r"[01]", text):
+        return int(text)
+    raise ConfigError(f"data.positive_class={positive_class!r} is not a class of this task; give a class name "
+                      f"({', '.join(map(repr, names))}) or index 0 / 1")
+
+
+def orient_binary(y: np.ndarray, classes: list[str], positive: int) -> tuple[np.ndarray, list[str]]:
+    """Labels and class names with the positive class at index 1 (what every binary metric,
+    threshold and P(class 1) score refers to)."""
+    if positive == 1:
+        return y, list(classes)
+    return (1 - np.asarray(y)).astype(np.int64), [classes[1], classes[0]]
+
+
+def _binary_check(positive_class: Any, classes: list[str], multilabel: bool) -> None:
+    if positive_class is not None and (multilabel or len(classes) != 2):
+        what = "a multi-label task" if multilabel else f"{len(classes)} classes"
+        raise ConfigError(f"data.positive_class={positive_class!r} applies to two-class tasks; this one has {what} "
+                          f"(remove the setting)")
 
 
 # --------------------------------------------------------------------------- MedMNIST
@@ -45,15 +108,19 @@ class MedMNIST(DatasetAdapter):
     """A MedMNIST 2D dataset (``flag``), official splits; ``size`` 28 / 64 / 128 / 224.
 
     max_train: keep at most this many training images (seeded, stratified subset) for quick runs.
+    positive_class: binary flags: the positive (disease) class, by name or official label index; default
+    the flag's disease class (BreastMNIST: ``malignant``, official label 0). It becomes class 1 here, so
+    P(class 1), sensitivity, PPV and thresholds refer to it (AUROC and accuracy are unchanged).
     """
 
     flag: Flag = FLAGS["pneumoniamnist"]
 
     def __init__(self, path: str | Path | None = None, seed: int = 42, download: bool = False, size: int = 28,
-                 max_train: int | None = None):
+                 max_train: int | None = None, positive_class: str | int | None = None):
         super().__init__(path, seed, download)
         self.size = size
         self.max_train = max_train
+        self.positive_class = positive_class
 
     def load(self) -> DatasetSplits:
         flag = self.flag
@@ -64,6 +131,13 @@ class MedMNIST(DatasetAdapter):
                               checksums={name: flag.checksum(self.size)}, download=self.download)
         arrays = read_npz(file, flag)
         task = classification_task(flag.task, list(flag.labels))
+        info: dict[str, Any] = {}
+        _binary_check(self.positive_class, task.classes, task.kind == "multilabel")
+        if task.kind == "binary":
+            pos = positive_index(list(flag.labels), self.positive_class, flag.positive)
+            _, task.classes = orient_binary(np.zeros(0), list(flag.labels), pos)
+            arrays = {k: (X, orient_binary(y, list(flag.labels), pos)[0]) for k, (X, y) in arrays.items()}
+            info = {"positive_class": task.classes[1], "positive_label_official": pos}
         parts = {}
         for split in SPLITS:
             X, y = arrays[split]
@@ -73,7 +147,7 @@ class MedMNIST(DatasetAdapter):
             parts["train"] = parts["train"].subset(_subsample(parts["train"].y, self.max_train, self.seed))
         return DatasetSplits(self.id, task, parts["train"], parts["val"], parts["test"], protocol="official-split",
                              info={"source_file": file.name, "size": self.size, "medmnist_task": flag.task,
-                                   "channels": flag.channels, "licence": flag.licence})
+                                   "channels": flag.channels, "licence": flag.licence, **info})
 
 
 def _subsample(y: np.ndarray, n: int, seed: int) -> np.ndarray:
@@ -255,7 +329,7 @@ class DicomFolder(DatasetAdapter):
     ``sop_uid`` or ``path`` (file names may hold patient names: see :mod:`.ids`).
     Multi-label: when a label cell holds ``label_separator`` (``|``: ``effusion|nodule``) the task
     is multi-label over every label seen (an empty cell: no finding) and the split is grouped,
-    not stratified.
+    not stratified. task (``auto`` / ``ordinal``) and positive_class: as :class:`ImageFolder`.
     """
 
     id = "dicom-folder"
@@ -267,8 +341,11 @@ class DicomFolder(DatasetAdapter):
                  labels: str = "labels.csv", key_column: str | None = None, label_column: str = "label",
                  image_size: int = 128, channels: int = 0, voi: str = "auto", window_center: float | None = None,
                  window_width: float | None = None, frame: int = 0, test_size: float = 0.2, val_size: float = 0.1,
-                 ids: str = "hash", label_separator: str = "|"):
+                 ids: str = "hash", label_separator: str = "|", task: str = "auto",
+                 positive_class: str | int | None = None):
         super().__init__(path, seed, download)
+        self.task = task
+        self.positive_class = positive_class
         self.ids = ids
         self.label_separator = label_separator
         self.labels = labels
@@ -296,6 +373,7 @@ class DicomFolder(DatasetAdapter):
         if self.voi not in VOI_MODES:
             raise ConfigError(f"data.voi={self.voi!r}: choose one of {', '.join(VOI_MODES)}")
         check_mode(self.ids)
+        check_task(self.task)
         csv, root = self._csv()
         table = read_labels_csv(csv, f"file or SOPInstanceUID, {self.label_column}")
         key = self.key_column or next((c for c in ("file", "filename", "path", "SOPInstanceUID")
@@ -314,6 +392,9 @@ class DicomFolder(DatasetAdapter):
             y, classes = _multilabel(labels, self.label_separator, str(csv))
         else:
             y, classes = _labels_to_index(labels, str(csv))
+        y, classes, task, task_info = make_task(y, classes, multilabel=multilabel, task=self.task,
+                                                positive_class=self.positive_class, target=self.label_column,
+                                                where=str(csv))
         window = (self.window_center, self.window_width) if self.window_center is not None else None
         images, meta_rows, groups = [], [], []
         for f in files:
@@ -329,13 +410,13 @@ class DicomFolder(DatasetAdapter):
         full = Split(X=X, y=y, ids=ids, groups=groups_arr, meta=pd.DataFrame(meta_rows))
         tr, va, te = grouped_split(groups_arr, None if multilabel else y, test_size=self.test_size,
                                    val_size=self.val_size, seed=self.seed)
-        task = classification_task("multilabel" if multilabel else "multiclass", classes, target=self.label_column)
         return DatasetSplits(self.id, task, full.subset(tr), full.subset(va), full.subset(te),
                              protocol=f"patient-grouped-{int(100 * (1 - self.test_size))}-{int(100 * self.test_size)}"
                                       f"-seed{self.seed}",
                              info={"n_patients": int(len(set(groups))), "image_size": self.image_size,
                                    "voi": self.voi, "window_center": self.window_center,
-                                   "window_width": self.window_width, "frame": self.frame, "ids": self.ids})
+                                   "window_width": self.window_width, "frame": self.frame, "ids": self.ids,
+                                   **task_info})
 
     @staticmethod
     def _match(keys: list[str], key: str, root: Path, csv: Path) -> list[Path]:
@@ -382,11 +463,17 @@ class DicomFolder(DatasetAdapter):
 
 class ImageFolder(DatasetAdapter):
     """ImageFolder layout: ``<root>/<class>/<image>`` (split seeded and stratified), or
-    ``<root>/train|val|test/<class>/<image>`` (that split). PNG / JPEG / TIFF, grey or RGB;
-    ``channels`` 0 = grey if every image is grey, else RGB. ids: ``path`` (default), ``hash``
-    or ``sop_uid`` (see :mod:`.ids`); batch prediction with the run uses the same mode.
-    labels: a CSV (``file,label``, paths relative to the folder) instead of class folders; a
-    cell with ``label_separator`` (``a|b``) makes the task multi-label (split seeded, unstratified)."""
+    ``<root>/train|val|test/<class>/<image>`` (that split; a missing ``val/`` (``test/``) is carved
+    from ``train/``: ``val_size`` (``test_size``) of it, stratified, seeded). PNG / JPEG / TIFF / BMP of
+    any size and mode (EXIF orientation applied); ``channels`` 0 = grey if every image is grey, else RGB.
+    Files that are not images or cannot be decoded are skipped, counted and listed by sample id in the
+    run's ``skipped_files.csv``; a class folder left without images is dropped (logged).
+    ids: ``path`` (default), ``hash`` or ``sop_uid`` (see :mod:`.ids`); batch prediction uses the same mode.
+    labels: a CSV (``file,label``, paths relative to the folder) instead of class folders; a cell with
+    ``label_separator`` (``a|b``) makes the task multi-label (split seeded, unstratified).
+    task: ``auto`` or ``ordinal`` (classes are grades in ``grades`` order, default the class names sorted
+    numerically: ``grade_2`` before ``grade_10``). positive_class: two-class tasks, see :func:`positive_index`.
+    """
 
     id = "image-folder"
     card = "image-folder.yaml"
@@ -396,7 +483,8 @@ class ImageFolder(DatasetAdapter):
     def __init__(self, path: str | Path | None = None, seed: int = 42, download: bool = False,
                  image_size: int = 64, channels: int = 0, test_size: float = 0.2, val_size: float = 0.1,
                  ids: str = "path", labels: str | None = None, label_column: str = "label",
-                 label_separator: str = "|"):
+                 label_separator: str = "|", task: str = "auto", grades: list[str] | None = None,
+                 positive_class: str | int | None = None):
         super().__init__(path, seed, download)
         self.ids = ids
         self.labels = labels
@@ -406,45 +494,97 @@ class ImageFolder(DatasetAdapter):
         self.channels = channels
         self.test_size = test_size
         self.val_size = val_size
+        self.task = task
+        self.grades = grades
+        self.positive_class = positive_class
 
     def load(self) -> DatasetSplits:
         check_mode(self.ids)
+        check_task(self.task)
         root = _find_dir(self.id, self.path)
         if not root.is_dir():
             raise DataError(f"{root}: not a folder; image-folder expects <root>/<class>/<images>")
         if self.labels:
             return self._load_csv(root)
-        official = all((root / s).is_dir() for s in ("train", "test"))
-        tops = [root / s for s in SPLITS if (root / s).is_dir()] if official else [root]
-        classes = sorted({d.name for t in tops for d in t.iterdir() if d.is_dir()})
-        if len(classes) < 2:
-            raise DataError(f"{root}: found {len(classes)} class folder(s); expected <root>/<class>/<images> "
-                            f"with at least two classes")
-        index = {c: i for i, c in enumerate(classes)}
-        files, labels, sides = [], [], []
+        present = [s for s in SPLITS if (root / s).is_dir()]
+        official = "train" in present
+        tops = [root / s for s in present] if official else [root]
+        names = sorted({d.name for t in tops for d in t.iterdir() if d.is_dir() and not d.name.startswith(".")})
+        skipped: list[tuple[str, str]] = []
+        images, labels, sides, files = [], [], [], []
         for top in tops:
-            for c in classes:
-                for f in sorted((top / c).glob("*")) if (top / c).is_dir() else []:
-                    if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES:
-                        files.append(f)
-                        labels.append(index[c])
+            for c in names:
+                for f in sorted((top / c).rglob("*")) if (top / c).is_dir() else []:
+                    img = self._read(f, root, skipped)
+                    if img is not None:
+                        images.append(img)
+                        labels.append(c)
                         sides.append(top.name if official else "")
-        if not files:
-            raise DataError(f"{root}: no images ({', '.join(IMAGE_SUFFIXES)}) in the class folders")
-        X = _stack([resize(read_image(f), self.image_size) for f in files], self.channels)
-        y = np.asarray(labels, dtype=np.int64)
-        ids = np.asarray([sample_id(f, root, self.ids) for f in files])
-        full = Split(X=X, y=y, ids=ids)
+                        files.append(f)
+        classes = self._classes(root, names, set(labels))
+        index = {c: i for i, c in enumerate(classes)}
+        y = np.asarray([index[c] for c in labels], dtype=np.int64)
+        y, classes, task, info = make_task(y, classes, multilabel=False, task=self.task,
+                                           positive_class=self.positive_class, target=self.label_column,
+                                           where=str(root))
+        X = _stack(images, self.channels)
+        full = Split(X=X, y=y, ids=np.asarray([sample_id(f, root, self.ids) for f in files]))
         if official:
             sides_arr = np.asarray(sides)
             tr, va, te = (np.flatnonzero(sides_arr == s) for s in SPLITS)
             protocol = "folder-split"
+            for name, size in (("test", self.test_size), ("val", self.val_size)):
+                if name not in present:
+                    tr, carved = _carve(tr, y, size, self.seed, f"{root}/train")
+                    va, te = (carved, te) if name == "val" else (va, carved)
+                    protocol += f"-{name}{round(100 * size)}pct-of-train-seed{self.seed}"
         else:
             tr, va, te = stratified_split(len(y), y, test_size=self.test_size, val_size=self.val_size, seed=self.seed)
             protocol = f"stratified-{int(100 * (1 - self.test_size))}-{int(100 * self.test_size)}-seed{self.seed}"
-        task = classification_task("multiclass", classes)
+        info.update(_skipped_info(skipped))
         return DatasetSplits(self.id, task, full.subset(tr), full.subset(va), full.subset(te), protocol=protocol,
-                             info={"image_size": self.image_size, "ids": self.ids})
+                             info={"image_size": self.image_size, "ids": self.ids, **info})
+
+    def _read(self, f: Path, root: Path, skipped: list[tuple[str, str]]) -> np.ndarray | None:
+        """The resized image, or None (hidden files silently; others recorded in ``skipped`` by id)."""
+        if not f.is_file() or f.name.startswith("."):
+            return None
+        if f.suffix.lower() not in IMAGE_SUFFIXES:
+            skipped.append((sample_id(f, root, self.ids), f"not an image file ({f.suffix.lower() or 'no suffix'})"))
+            return None
+        try:
+            return resize(decode_image(f), self.image_size)
+        except decode_errors() as e:
+            skipped.append((sample_id(f, root, self.ids), f"unreadable image: corrupt, truncated or not "
+                                                          f"{f.suffix.lower()[1:].upper()} ({type(e).__name__})"))
+            return None
+
+    def _classes(self, root: Path, names: list[str], seen: set[str]) -> list[str]:
+        """Class names in index order: ``grades`` (ordinal) or the folders that hold images."""
+        if self.grades is not None:
+            if self.task != "ordinal":
+                raise ConfigError("data.grades orders the classes of an ordinal task; set data.task=ordinal too")
+            grades = [str(g) for g in self.grades]
+            unknown = sorted(seen - set(grades))
+            if unknown:
+                raise DataError(f"{root}: class folder(s) {unknown} are not in data.grades {grades}; list every grade")
+            return grades
+        if len(names) < 2:
+            raise DataError(f"{root}: found {len(names)} class folder(s); expected <root>/<class>/<images> "
+                            f"with at least two classes")
+        if not seen:
+            raise DataError(f"{root}: no images ({', '.join(IMAGE_SUFFIXES)}) in the class folders (or none "
+                            f"readable); put the images in <root>/<class>/")
+        empty = [c for c in names if c not in seen]
+        if empty:
+            log.warning("image-folder: %d class folder(s) without a readable image dropped: %s", len(empty), empty)
+        classes = [c for c in names if c in seen]
+        if self.task == "ordinal":
+            classes = sorted(classes, key=_natural_key)
+        if len(classes) < 2:
+            raise DataError(f"{root}: only class {classes[0]!r} has readable images (no image in "
+                            f"{', '.join(empty)}); a classifier needs images of at least two classes")
+        return classes
 
     def _load_csv(self, root: Path) -> DatasetSplits:
         csv = Path(self.labels) if Path(self.labels).is_absolute() else root / self.labels
@@ -459,15 +599,82 @@ class ImageFolder(DatasetAdapter):
                                                                                    regex=False).any()
         y, classes = (_multilabel(values, self.label_separator, str(csv)) if multilabel
                       else _labels_to_index(values, str(csv)))
-        X = _stack([resize(read_image(f), self.image_size) for f in files], self.channels)
+        if self.grades is not None and not multilabel:
+            order = [str(g) for g in self.grades]
+            if self.task != "ordinal" or sorted(order) != sorted(classes):
+                raise ConfigError(f"data.grades {order} must list the labels of {csv} ({classes}), with "
+                                  f"data.task=ordinal")
+            y = np.asarray([order.index(classes[i]) for i in y], dtype=np.int64)
+            classes = order
+        skipped: list[tuple[str, str]] = []
+        images = [self._read(f, root, skipped) for f in files]
+        keep = np.flatnonzero([im is not None for im in images])
+        if not len(keep):
+            raise DataError(f"{csv}: none of the {len(files)} listed images could be read; check the files")
+        y, files = y[keep], [files[i] for i in keep]
+        y, classes, task, info = make_task(y, classes, multilabel=multilabel, task=self.task,
+                                           positive_class=self.positive_class, target=self.label_column,
+                                           where=str(csv))
+        X = _stack([images[i] for i in keep], self.channels)
         full = Split(X=X, y=y, ids=np.asarray([sample_id(f, root, self.ids) for f in files]))
         tr, va, te = stratified_split(len(y), None if multilabel else y, test_size=self.test_size,
                                       val_size=self.val_size, seed=self.seed)
-        task = classification_task("multilabel" if multilabel else "multiclass", classes, target=self.label_column)
         protocol = f"{'random' if multilabel else 'stratified'}-{int(100 * (1 - self.test_size))}-" \
                    f"{int(100 * self.test_size)}-seed{self.seed}"
+        info.update(_skipped_info(skipped))
         return DatasetSplits(self.id, task, full.subset(tr), full.subset(va), full.subset(te), protocol=protocol,
-                             info={"image_size": self.image_size, "ids": self.ids})
+                             info={"image_size": self.image_size, "ids": self.ids, **info})
+
+
+def make_task(y: np.ndarray, classes: list[str], *, multilabel: bool, task: str, positive_class: Any,
+              target: str, where: str) -> tuple[np.ndarray, list[str], Task, dict[str, Any]]:
+    """The task of a folder dataset (``data.task``, ``data.positive_class`` applied) and its labels
+    in the task's class order (a binary task's positive class is class 1); ``info`` records both."""
+    _binary_check(positive_class, classes, multilabel)
+    if task == "ordinal" and multilabel:
+        raise ConfigError(f"{where}: data.task=ordinal needs one grade per image; these labels are multi-label")
+    info: dict[str, Any] = {}
+    if not multilabel and len(classes) == 2:
+        y, classes = orient_binary(y, classes, positive_index(classes, positive_class))
+        info["positive_class"] = classes[1]
+        log.info("%s: positive class %r (set data.positive_class to change it)", where, classes[1])
+    kind = "multilabel" if multilabel else ("ordinal" if task == "ordinal" else "multiclass")
+    if kind == "ordinal":
+        info["grades"] = list(classes)
+    return y, classes, classification_task(kind, classes, target=target), info
+
+
+def _natural_key(name: str) -> list:
+    """``grade_2`` before ``grade_10``: digit runs compare as numbers."""
+    return [(0, int(t), "") if t.isdigit() else (1, 0, t.lower()) for t in re.split(r"(\d+)", str(name)) if t]
+
+
+def _carve(train: np.ndarray, y: np.ndarray, size: float, seed: int, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """``size`` of the ``train`` rows split off (stratified on ``y`` when every class has two rows), seeded."""
+    from sklearn.model_selection import train_test_split
+
+    n = int(round(len(train) * size))
+    if size <= 0 or n < 1 or len(train) - n < 1:
+        log.warning("%s: no rows carved (size %s of %d images)", where, size, len(train))
+        return train, train[:0]
+    yt = y[train]
+    _, counts = np.unique(yt, return_counts=True)
+    strat = yt if counts.min() >= 2 and n >= len(counts) and len(train) - n >= len(counts) else None
+    keep, carved = train_test_split(train, test_size=n, random_state=seed, stratify=strat)
+    return np.sort(keep), np.sort(carved)
+
+
+def _skipped_info(skipped: list[tuple[str, str]]) -> dict[str, Any]:
+    """Counts by reason for the run's info, and the per-file list (ids, not paths) for ``skipped_files.csv``."""
+    if not skipped:
+        return {}
+    by_reason: dict[str, int] = {}
+    for _, reason in skipped:
+        by_reason[reason] = by_reason.get(reason, 0) + 1
+    text = "; ".join(f"{r}: {n}" for r, n in sorted(by_reason.items(), key=lambda kv: -kv[1]))
+    log.warning("image-folder: %d file(s) skipped (%s); listed by sample id in the run's skipped_files.csv",
+                len(skipped), text)
+    return {"skipped_files": len(skipped), "skipped_reasons": text, "skipped": list(skipped)}
 
 
 def adapters() -> dict[str, type[DatasetAdapter]]:

@@ -26,6 +26,7 @@ class Flag:
     n_samples: tuple[int, int, int]  # train, val, test
     md5: tuple[str, str, str, str]  # 28, 64, 128, 224
     licence: str = "CC BY 4.0"
+    positive: int = 1  # binary flags: the label index of the disease (positive) class
 
     @property
     def n_classes(self) -> int:
@@ -69,7 +70,7 @@ FLAGS: dict[str, Flag] = {f.name: f for f in [
           "e48e916a24454daf90583d4e6efb1a18", "eae7e3b6f3fcbda4ae613ebdcbe35348")),
     Flag("breastmnist", "binary", ("malignant", "normal, benign"), 1, (546, 78, 156),
          ("750601b1f35ba3300ea97c75c52ff8f6", "742edef2a1fd1524b2efff4bd7ba9364",
-          "363e4b3f8d712e9b5de15470a2aaadf1", "b56378a6eefa9fed602bb16d192d4c8b")),
+          "363e4b3f8d712e9b5de15470a2aaadf1", "b56378a6eefa9fed602bb16d192d4c8b"), positive=0),
     Flag("bloodmnist", "multiclass",
          ("basophil", "eosinophil", "erythroblast", "immature granulocytes", "lymphocyte", "monocyte",
           "neutrophil", "platelet"), 3, (11959, 1712, 3421),

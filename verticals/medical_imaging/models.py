@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from verticalkit.core.errors import DataError
+from verticalkit.core.errors import ConfigError, DataError
 from verticalkit.core.heads import FitContext, SklearnHead
 from verticalkit.core.sources import candidate_dirs
 from verticalkit.core.torch_head import TorchHead
@@ -113,10 +113,64 @@ def augment_batch(x: torch.Tensor, flip: bool, max_degrees: float, max_shift: fl
     return x
 
 
+ORDINAL_LOSSES = ("softmax", "coral")
+
+
+class CoralNet(nn.Module):
+    """CORAL (Cao, Mirjalili & Raschka 2020): one shared score ``f(x)`` and K-1 thresholds;
+    output ``(N, K-1)`` cumulative logits ``f(x) - b_k`` for the events ``grade > k``. The thresholds
+    are kept increasing (``b_k = b_0 + cumsum(softplus)``), so P(grade > k) never rises with k
+    (rank-consistent) and the class probabilities derived from them are never negative."""
+
+    # the K-1 thresholds are stored divided by this: Adam moves a parameter by about lr per step,
+    # too slow for a threshold next to the shared score, which scales through every weight of the net
+    threshold_scale = 10.0
+
+    def __init__(self, net: nn.Module, n_classes: int, init: np.ndarray | None = None):
+        super().__init__()
+        self.net = net
+        b = np.linspace(-1.0, 1.0, n_classes - 1) if init is None else np.maximum.accumulate(init)
+        gaps = np.log(np.expm1(np.clip(np.diff(b), 1e-3, None)))  # inverse softplus
+        c = self.threshold_scale
+        self.first = nn.Parameter(torch.tensor([b[0] / c], dtype=torch.float32))
+        self.gaps = nn.Parameter(torch.tensor(gaps / c, dtype=torch.float32))
+
+    def thresholds(self) -> torch.Tensor:
+        c = self.threshold_scale
+        return c * torch.cat([self.first, self.first + torch.cumsum(nn.functional.softplus(c * self.gaps) / c, 0)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)[:, :1] - self.thresholds()[None, :]
+
+    def cam_layer(self) -> nn.Module:
+        from .report import cam_layer
+
+        return cam_layer(self.net)
+
+
+def cumulative_to_class_probs(cum: np.ndarray) -> np.ndarray:
+    """``(N, K)`` class probabilities from ``(N, K-1)`` P(grade > k): differences of the survival curve."""
+    n = len(cum)
+    surv = np.concatenate([np.ones((n, 1)), cum, np.zeros((n, 1))], axis=1)
+    return np.clip(surv[:, :-1] - surv[:, 1:], 0.0, 1.0)
+
+
 class ImageTorchHead(TorchHead):
-    """Shared input handling: size and channels fitted on the training images; augmentation."""
+    """Shared input handling: size and channels fitted on the training images; augmentation;
+    the ordinal loss of graded tasks (``ordinal_loss``: ``softmax`` cross-entropy or ``coral``)."""
 
     default_channels: int | None = None  # a fixed input channel count (MobileNet: 3)
+    ordinal_loss = "softmax"  # heads with the parameter override it
+
+    def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None, context: FitContext | None = None
+            ) -> ImageTorchHead:
+        if self.ordinal_loss not in ORDINAL_LOSSES:
+            raise ConfigError(f"model_params.ordinal_loss={self.ordinal_loss!r}: use {' or '.join(ORDINAL_LOSSES)}")
+        self.coral_ = self.ordinal_loss == "coral"
+        if self.coral_ and (context is None or not context.task.ordered):
+            raise ConfigError("model_params.ordinal_loss=coral needs graded classes: set data.task=ordinal (or use "
+                              "an ordinal dataset such as retinamnist)")
+        return super().fit(X, y, X_val, y_val, context=context)
 
     def fit_preprocessing(self, X: Any, y: Any) -> None:
         first = X[0] if not isinstance(X, np.ndarray) else X[0]
@@ -125,10 +179,40 @@ class ImageTorchHead(TorchHead):
         self.image_size_ = int(self.image_size or first.shape[-1])
 
     def get_state(self) -> dict[str, Any]:
-        return {"in_channels": self.in_channels_, "image_size": self.image_size_}
+        return {"in_channels": self.in_channels_, "image_size": self.image_size_, "coral": self.coral_}
 
     def set_state(self, state: dict[str, Any]) -> None:
         self.in_channels_, self.image_size_ = state["in_channels"], state["image_size"]
+        self.coral_ = bool(state.get("coral", False))
+
+    # -- ordinal (CORAL) --------------------------------------------------------------
+    def network_outputs(self) -> int:
+        """Outputs of the network a subclass builds: 1 shared score under CORAL, else ``n_outputs_``."""
+        return 1 if getattr(self, "coral_", False) else self.n_outputs_
+
+    def finish_module(self, net: nn.Module, y: Any) -> nn.Module:
+        """``net`` wrapped in :class:`CoralNet` under CORAL (thresholds started at the training grades'
+        cumulative log-odds), else unchanged."""
+        if not getattr(self, "coral_", False):
+            return net
+        init = None
+        if y is not None:
+            y = np.asarray(y)
+            share = np.array([np.mean(y > k) for k in range(self.n_outputs_ - 1)]).clip(1e-3, 1 - 1e-3)
+            init = -np.log(share / (1 - share))
+        return CoralNet(net, self.n_outputs_, init)
+
+    def loss(self, outputs: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        if not getattr(self, "coral_", False):
+            return super().loss(outputs, batch)
+        levels = torch.arange(outputs.shape[1], device=outputs.device)
+        events = (batch["target"].long()[:, None] > levels[None, :]).float()
+        return nn.functional.binary_cross_entropy_with_logits(outputs.float(), events)
+
+    def outputs_to_scores(self, outputs: np.ndarray) -> np.ndarray:
+        if not getattr(self, "coral_", False):
+            return super().outputs_to_scores(outputs)
+        return cumulative_to_class_probs(1 / (1 + np.exp(-np.asarray(outputs, dtype=np.float64))))
 
     def make_dataset(self, X: Any, y: Any = None) -> Dataset:
         size, channels = self.image_size_, self.in_channels_
@@ -174,17 +258,22 @@ class CNNHead(ImageTorchHead):
 
     image_size: resize inputs to this size (None: the training images' size).
     augment: none | flip | affine | flip+affine (training only).
+    ordinal_loss: graded (ordinal) tasks: ``softmax`` (cross-entropy over the grades) or ``coral``
+    (K-1 cumulative logits sharing one score, rank-consistent; ``predict_proba`` gives the class
+    probabilities derived from them).
     """
 
-    def __init__(self, width: int = 32, dropout: float = 0.2, image_size: int | None = None, augment: str = "affine"):
+    def __init__(self, width: int = 32, dropout: float = 0.2, image_size: int | None = None, augment: str = "affine",
+                 ordinal_loss: str = "softmax"):
         self.width = width
         self.dropout = dropout
         self.image_size = image_size
         self.augment = augment
+        self.ordinal_loss = ordinal_loss
 
     def build_module(self, X: Any, y: Any) -> nn.Module:
         self._check_augment()
-        return _SmallCNN(self.in_channels_, self.n_outputs_, self.width, self.dropout)
+        return self.finish_module(_SmallCNN(self.in_channels_, self.network_outputs(), self.width, self.dropout), y)
 
 
 def find_weights(name: str = MOBILENET_WEIGHTS) -> Path | None:
@@ -222,10 +311,12 @@ class MobileNetV2Head(ImageTorchHead):
     ``imagenet`` (the local file, an error if absent), ``none``, or a path to a state dict.
     The file is loaded with ``torch.load(weights_only=True)``; nothing is downloaded.
     input_size: images are upsampled to this size inside the network (MobileNet downsamples 32x).
+    ordinal_loss: graded tasks, ``softmax`` or ``coral`` (see :class:`CNNHead`).
     """
 
     def __init__(self, weights: str = "auto", input_size: int = 64, dropout: float = 0.2,
-                 image_size: int | None = None, augment: str = "affine"):
+                 image_size: int | None = None, augment: str = "affine", ordinal_loss: str = "softmax"):
+        self.ordinal_loss = ordinal_loss
         self.weights = weights
         self.input_size = input_size
         self.dropout = dropout
@@ -234,10 +325,10 @@ class MobileNetV2Head(ImageTorchHead):
 
     def build_module(self, X: Any, y: Any) -> nn.Module:
         self._check_augment()
-        module = _MobileNet(self.n_outputs_, self.input_size, self.dropout)
+        module = _MobileNet(self.network_outputs(), self.input_size, self.dropout)
         if X is not None:  # fitting: start from ImageNet; loading: the saved weights follow
             self.pretrained_ = self._load_imagenet(module)
-        return module
+        return self.finish_module(module, y)
 
     def _load_imagenet(self, module: _MobileNet) -> str:
         if self.weights == "none":

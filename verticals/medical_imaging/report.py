@@ -103,6 +103,8 @@ def gallery(head: ImageTorchHead, X: Any, y: np.ndarray, scores: np.ndarray, kin
         subset = X[idx] if isinstance(X, np.ndarray) else [X[i] for i in idx]
         images = torch.from_numpy(to_float_images(subset, head.in_channels_, head.image_size_))
         target = [1] * len(idx) if kind == "binary" else [int(scores[i].argmax()) for i in idx]
+        if getattr(head, "coral_", False):
+            target = [0] * len(idx)  # CORAL: every cumulative logit is the one shared score minus a threshold
         cams = grad_cam(head.module_, images, target)
         fig, axes = plt.subplots(1, len(idx), figsize=(2.2 * len(idx), 2.4), squeeze=False)
         for ax, i, img, cam in zip(axes[0], idx, images.numpy(), cams):
@@ -118,19 +120,36 @@ def gallery(head: ImageTorchHead, X: Any, y: np.ndarray, scores: np.ndarray, kin
     return "".join(parts)
 
 
+def skipped_section(splits: DatasetSplits, run_dir: Path) -> list[tuple[str, str]]:
+    """The files the dataset skipped: ``skipped_files.csv`` (sample id, reason; no paths unless the
+    run's ids are paths) in the run folder, and a report section with the counts by reason."""
+    skipped = splits.info.get("skipped") or []
+    if not skipped:
+        return []
+    import pandas as pd
+
+    pd.DataFrame(skipped, columns=["id", "reason"]).to_csv(Path(run_dir) / "skipped_files.csv", index=False)
+    counts = pd.Series([r for _, r in skipped]).value_counts()
+    rows = "".join(f"<tr><td>{html.escape(str(r))}</td><td>{int(n)}</td></tr>" for r, n in counts.items())
+    return [("Skipped files", f"<p>{len(skipped)} file(s) were not used (listed by sample id in "
+                              f"<code>skipped_files.csv</code>).</p><table><tr><th>reason</th><th>files</th></tr>"
+                              f"{rows}</table>")]
+
+
 def report_sections(predictor: Any, splits: DatasetSplits, scores: np.ndarray, run_dir: Path
                     ) -> list[tuple[str, str]]:
-    """Grad-CAM gallery for torch heads (binary and multi-class tasks)."""
+    """Skipped files, then a Grad-CAM gallery for torch heads (binary and multi-class tasks)."""
     head = predictor.head
     task = splits.task
+    out = skipped_section(splits, run_dir)
     if not isinstance(head, ImageTorchHead) or task.kind not in ("binary", "multiclass") or len(splits.test) == 0:
-        return []
+        return out
     try:
         body = gallery(head, splits.test.X, np.asarray(splits.test.y), np.asarray(scores), task.kind,
                        splits.test.ids, list(task.classes))
     except ValueError as e:  # e.g. a transformer backbone without a spatial feature map
-        return [("Grad-CAM gallery (test split)", f"<p class='muted'>Not available: {html.escape(str(e))}</p>")]
+        return out + [("Grad-CAM gallery (test split)", f"<p class='muted'>Not available: {html.escape(str(e))}</p>")]
     note = ("<p class='muted'>Grad-CAM of the predicted class (binary: the positive class) on the last "
             "convolutional feature map; red = regions that raised the score. An explanation aid, not a "
             "localisation: check it against the images.</p>")
-    return [("Grad-CAM gallery (test split)", note + body)]
+    return out + [("Grad-CAM gallery (test split)", note + body)]

@@ -121,11 +121,13 @@ class TimmHead(ImageTorchHead):
     small_stem: ``auto`` (ResNets on images ≤ 64 px get a 3x3 stride-1 stem, no max-pool), ``on``, ``off``.
     input_size: upsample inputs to this size inside the network (None: as given).
     normalize: ``half`` (mean 0.5, std 0.5, as MedMNIST) or ``imagenet`` (the backbone's mean/std).
+    ordinal_loss: graded tasks, ``softmax`` or ``coral`` (see the ``cnn`` head).
     """
 
     def __init__(self, backbone: str = "resnet18", weights: str = "none", small_stem: str = "auto",
                  input_size: int | None = None, drop_rate: float = 0.0, normalize: str = "half",
-                 image_size: int | None = None, augment: str = "none"):
+                 image_size: int | None = None, augment: str = "none", ordinal_loss: str = "softmax"):
+        self.ordinal_loss = ordinal_loss
         self.backbone = backbone
         self.weights = weights
         self.small_stem = small_stem
@@ -165,11 +167,11 @@ class TimmHead(ImageTorchHead):
         mean, std = ((0.5,), (0.5,)) if self.normalize == "half" else (
             tuple(getattr(cfg, "mean", None) or (0.485, 0.456, 0.406)),
             tuple(getattr(cfg, "std", None) or (0.229, 0.224, 0.225)))
-        module = TimmNet(self._backbone(), self.in_channels_, self.n_outputs_, self.small_stem_, self.input_size,
-                         self.drop_rate, mean, std)
+        module = TimmNet(self._backbone(), self.in_channels_, self.network_outputs(), self.small_stem_,
+                         self.input_size, self.drop_rate, mean, std)
         if X is not None:  # fitting; when loading, the saved weights follow
             self.pretrained_ = self._load_weights(module)
-        return module
+        return self.finish_module(module, y)
 
     def _weights_file(self) -> Path | None:
         if self.weights == "none":
@@ -226,8 +228,9 @@ class ResNet18Head(TimmHead):
 
     def __init__(self, weights: str = "none", small_stem: str = "auto", input_size: int | None = None,
                  drop_rate: float = 0.0, normalize: str = "half", image_size: int | None = None,
-                 augment: str = "none"):
-        super().__init__("resnet18", weights, small_stem, input_size, drop_rate, normalize, image_size, augment)
+                 augment: str = "none", ordinal_loss: str = "softmax"):
+        super().__init__("resnet18", weights, small_stem, input_size, drop_rate, normalize, image_size, augment,
+                         ordinal_loss)
 
     def _backbone(self) -> str:
         return "resnet18"
