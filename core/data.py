@@ -146,12 +146,24 @@ class DatasetAdapter:
     match wins), optionally ``card`` (a card file name in ``datasets/``) and
     implement :meth:`load`. Every ``__init__`` parameter is a valid key of the
     config's ``data`` section; ``path``, ``seed`` and ``download`` are always there.
+
+    Optional: ``table_target`` names the parameter holding the label column when the
+    adapter reads a user's own table (``vk.train(data=frame, target=...)`` writes the frame
+    as ``input<table_suffix>`` and sets ``data.path``); :meth:`to_model_input` maps the
+    dataset's own file format to the model's input at predict / serve time; ``protocols``
+    and ``task_kinds`` declare what :meth:`load` can produce, for ``check_vertical``.
     """
 
     id: ClassVar[str] = ""
     description: ClassVar[str] = ""
     files: ClassVar[tuple[str, ...]] = ()
     card: ClassVar[str | None] = None
+    table_target: ClassVar[str | None] = None
+    table_suffix: ClassVar[str] = ".csv"
+    # protocol names load() gives its splits (a name, or its start before a "-seed42" / "-fold3"
+    # suffix) and the task kinds it can return; empty: not declared, not checked
+    protocols: ClassVar[tuple[str, ...]] = ()
+    task_kinds: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, path: str | Path | None = None, seed: int = 42, download: bool = False):
         self.path = path
@@ -169,3 +181,14 @@ class DatasetAdapter:
 
     def load(self) -> DatasetSplits:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def to_model_input(self, df: pd.DataFrame) -> pd.DataFrame:
+        """Rows in the dataset's own file format → the model's input (``Split.X``).
+
+        Called by ``verticalkit predict``, ``serve`` and ``vk.load(...).predict`` only when a
+        table lacks some of the model's input columns, so a frame already in the model's format
+        never reaches it. Override when :meth:`load` renames or derives columns; use the
+        adapter's own parameters (saved in the run's config.yaml), read no files, and raise
+        DataError naming the missing column. The default returns ``df`` unchanged.
+        """
+        return df

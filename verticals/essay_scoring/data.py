@@ -82,7 +82,30 @@ def _frame(texts: pd.Series, prompts: pd.Series) -> pd.DataFrame:
     return pd.DataFrame({"text": texts.astype(str).to_numpy(), "prompt": prompts.astype(int).to_numpy()})
 
 
-class ASAP(DatasetAdapter):
+def _need(df: pd.DataFrame, raw: list[str]) -> None:
+    """DataError unless ``df`` holds the raw columns ``raw`` (or the model's ``text`` / ``prompt``)."""
+    missing = [c for c in raw if c not in df.columns]
+    if missing:
+        raise DataError(f"input: missing column(s) {missing}; give the dataset's own columns {raw} or the "
+                        f"model's columns ['text', 'prompt'] (columns found: {list(df.columns)[:20]})")
+
+
+class _ASAPInput:
+    """``to_model_input`` of the ASAP-layout adapters: ``essay`` / ``essay_set`` → ``text`` / ``prompt``."""
+
+    def to_model_input(self, df: pd.DataFrame) -> pd.DataFrame:
+        if {"text", "prompt"} <= set(df.columns):
+            return df
+        _need(df, ["essay", "essay_set"])
+        prompts = pd.to_numeric(df["essay_set"], errors="coerce")
+        bad = np.flatnonzero((prompts.isna() | (prompts != prompts.round())).to_numpy())
+        if len(bad):
+            raise DataError(f"input: column 'essay_set' row {bad[0]} holds {df['essay_set'].iloc[bad[0]]!r}, "
+                            f"not a prompt number; fix or drop the {len(bad)} such rows")
+        return _frame(df["essay"].fillna("").astype(str).map(_unquote), prompts)
+
+
+class ASAP(_ASAPInput, DatasetAdapter):
     """Hewlett ASAP AES, ``domain1_score``; the standard 5-fold protocol from ``folds.csv``.
 
     fold: the test fold (0–4); the validation set (``val_size`` of the rest) is carved
@@ -181,6 +204,7 @@ class EssayCSV(DatasetAdapter):
     id = "essay-csv"
     description = "generic essay CSV (AES 2.0 layout by default: essay_id, full_text, score; ELLIPSE traits)"
     files = ("train.csv",)
+    table_target = "score_column"  # vk.train("essay_scoring", data=frame, target="score")
 
     def __init__(self, path=None, seed: int = 42, download: bool = False, text_column: str = "full_text",
                  score_column: str = "score", prompt_column: str | None = None, id_column: str = "essay_id",
@@ -222,10 +246,7 @@ class EssayCSV(DatasetAdapter):
             if len(out):
                 raise DataError(f"{file}: column {col!r} row {out[0] + 2} holds {scores[col].iloc[out[0]]:g}, outside "
                                 f"{lo:g}–{hi:g} (data.score_min / data.score_max); fix those {len(out)} rows")
-        prompts = (df[self.prompt_column].map(prompt_key) if self.prompt_column
-                   else pd.Series(["1"] * len(df)))
-        X = pd.DataFrame({"text": df[self.text_column].fillna("").astype(str).to_numpy(),
-                          "prompt": _prompt_values(prompts)})
+        X = self.to_model_input(df)
         if self.id_column in df.columns:
             ids = df[self.id_column].astype(str).to_numpy()
             if len(set(ids)) != len(ids):
@@ -244,6 +265,16 @@ class EssayCSV(DatasetAdapter):
                     primary_metric="mcrmse" if multi else "qwk", classes=targets if multi else [],
                     score_range=(float(lo), float(hi)))
         return DatasetSplits(self.id, task, train, val, test, protocol=f"stratified-70-10-20-seed{self.seed}")
+
+    def to_model_input(self, df: pd.DataFrame) -> pd.DataFrame:
+        """``text_column`` / ``prompt_column`` → the model's ``text`` / ``prompt`` (prompt 1 without one)."""
+        if {"text", "prompt"} <= set(df.columns) and self.text_column not in df.columns:
+            return df
+        _need(df, [c for c in (self.text_column, self.prompt_column) if c])
+        prompts = (df[self.prompt_column].map(prompt_key) if self.prompt_column
+                   else pd.Series(["1"] * len(df)))
+        return pd.DataFrame({"text": df[self.text_column].fillna("").astype(str).to_numpy(),
+                             "prompt": _prompt_values(prompts)})
 
 
 def _prompt_values(keys: pd.Series) -> np.ndarray:
@@ -344,7 +375,7 @@ def rater_column(rater: int, trait: str) -> str:
     return f"rater{rater}_{output_name(trait)}"
 
 
-class ASAPPlusPlus(DatasetAdapter):
+class ASAPPlusPlus(_ASAPInput, DatasetAdapter):
     """ASAP++ trait scores of prompts 1–6, plus prompts 7–8 from the ASAP rater trait columns.
 
     ``trait`` picks the target: one of TRAITS, ``score`` (the holistic one), or ``all``: every
