@@ -29,8 +29,11 @@ class Task:
     where a sample has no such target; scores ``(n, k)``, NaN allowed where the target is.
     classes: class names (for multilabel: label names; for multioutput: output names);
     empty for regression.
-    primary_metric: the metric early stopping and model selection use.
+    primary_metric: the metric early stopping and model selection use (the one source of truth:
+    ``Vertical.primary_metric`` is only the vertical's usual one, shown by ``verticalkit list``).
     score_range: (min, max) of the target for ordinal / regression tasks.
+    discrete: the regression target is a rating on an integer scale within ``score_range``
+    (essay scores): QWK on rounded predictions is reported. Ordinal tasks always are.
     """
 
     kind: TaskKind
@@ -38,6 +41,7 @@ class Task:
     primary_metric: str
     classes: list[str] = field(default_factory=list)
     score_range: tuple[float, float] | None = None
+    discrete: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in TASK_KINDS:
@@ -54,6 +58,7 @@ class Task:
             "primary_metric": self.primary_metric,
             "classes": list(self.classes),
             "score_range": list(self.score_range) if self.score_range is not None else None,
+            "discrete": self.discrete,
         }
 
     @classmethod
@@ -65,6 +70,7 @@ class Task:
             primary_metric=d["primary_metric"],
             classes=list(d.get("classes") or []),
             score_range=tuple(sr) if sr is not None else None,
+            discrete=bool(d.get("discrete", False)),
         )
 
 

@@ -116,6 +116,7 @@ class ASAP(_ASAPInput, DatasetAdapter):
     description = "ASAP automated essay scoring, 12,978 essays, 8 prompts, 5 standard folds"
     files = ("training_set_rel3.tsv",)
     card = "asap-aes.yaml"
+    protocols, task_kinds = ("5-fold",), ("regression",)
 
     def __init__(self, path=None, seed: int = 42, download: bool = False, fold: int = 0, prompt: int | None = None,
                  val_size: float = 0.1):
@@ -153,7 +154,8 @@ class ASAP(_ASAPInput, DatasetAdapter):
         tr, _, va = stratified_split(len(rest), df["essay_set"].to_numpy()[rest], test_size=self.val_size,
                                      val_size=0, seed=self.seed)
         lo, hi = ASAP_RANGES[self.prompt] if self.prompt is not None else (0, 60)
-        task = Task(kind="regression", target="domain1_score", primary_metric="qwk", score_range=(float(lo), float(hi)))
+        task = Task(kind="regression", target="domain1_score", primary_metric="qwk", score_range=(float(lo), float(hi)),
+                    discrete=True)
         train, val, test = full.subset(rest[tr]), full.subset(rest[va]), full.subset(test_idx)
         flag_splits(train, val, test)
         return DatasetSplits(self.id, task, train, val, test, protocol=f"5-fold-test-fold{self.fold}",
@@ -205,6 +207,7 @@ class EssayCSV(DatasetAdapter):
     description = "generic essay CSV (AES 2.0 layout by default: essay_id, full_text, score; ELLIPSE traits)"
     files = ("train.csv",)
     table_target = "score_column"  # vk.train("essay_scoring", data=frame, target="score")
+    protocols, task_kinds = ("stratified-70-10-20",), ("regression", "multioutput")
 
     def __init__(self, path=None, seed: int = 42, download: bool = False, text_column: str = "full_text",
                  score_column: str = "score", prompt_column: str | None = None, id_column: str = "essay_id",
@@ -263,7 +266,7 @@ class EssayCSV(DatasetAdapter):
         multi = len(targets) > 1
         task = Task(kind="multioutput" if multi else "regression", target=self.score_column,
                     primary_metric="mcrmse" if multi else "qwk", classes=targets if multi else [],
-                    score_range=(float(lo), float(hi)))
+                    score_range=(float(lo), float(hi)), discrete=bool((scores % 1 == 0).all(axis=None)))
         return DatasetSplits(self.id, task, train, val, test, protocol=f"stratified-70-10-20-seed{self.seed}")
 
     def to_model_input(self, df: pd.DataFrame) -> pd.DataFrame:
@@ -390,6 +393,7 @@ class ASAPPlusPlus(_ASAPInput, DatasetAdapter):
     description = "ASAP++ trait scores (prompts 1-6; 7-8 from ASAP's rater traits), one trait or all, cts split"
     files = ("traits_prompts1-6.tsv",)
     card = "asap-plusplus.yaml"
+    protocols, task_kinds = ("cts-split",), ("regression", "multioutput")
 
     def __init__(self, path=None, seed: int = 42, download: bool = False, trait: str = "Content",
                  prompts_7_8: bool = True, asap_path: str | None = None):
@@ -454,9 +458,10 @@ class ASAPPlusPlus(_ASAPInput, DatasetAdapter):
         score_range = (float(min(r[0] for r in used)), float(max(r[1] for r in used)))
         if self.trait == "all":
             task = Task(kind="multioutput", target="traits", primary_metric="qwk", classes=targets,
-                        score_range=score_range)
+                        score_range=score_range, discrete=True)
         else:
-            task = Task(kind="regression", target=self.trait, primary_metric="qwk", score_range=score_range)
+            task = Task(kind="regression", target=self.trait, primary_metric="qwk", score_range=score_range,
+                        discrete=True)
         return DatasetSplits(self.id, task, train, val, test, protocol="cts-split" + ("+asap-folds-7-8" if (
             self.prompts_7_8 and prompts.isin([7, 8]).any()) else ""),
             info={"trait": self.trait, "prompts": ",".join(map(str, sorted(prompts.unique())))})
