@@ -179,14 +179,15 @@ def _table_adapter(vertical: str, dataset: str | None) -> tuple[str, type[Datase
 
 def train(vertical: str, dataset: str | None = None, model: str | None = None, *,
           data: pd.DataFrame | dict[str, Any] | None = None, target: str | None = None,
-          out: str | Path | None = None, config_file: str | Path | None = None, overwrite: bool = False,
-          **config: Any) -> Run:
+          data_params: dict[str, Any] | None = None, out: str | Path | None = None,
+          config_file: str | Path | None = None, overwrite: bool = False, **config: Any) -> Run:
     """Train ``model`` on ``dataset`` of ``vertical`` and write a run directory, like ``verticalkit train``.
 
     data: the adapter's parameters (``{"protocol": "temporal"}``), or a pandas DataFrame of your
     own rows: it is written into the run directory (``<out>/data/``) and read by the vertical's
     table adapter (fraud: ``csv``; essay_scoring: ``essay-csv``) exactly as a file would be.
     target: the label column of your table (the adapter's ``table_target`` parameter).
+    data_params: more ``data.*`` keys beside a DataFrame (``{"categorical_columns": ["channel"]}``).
     out: the run directory (default: a new ``runs/<vertical>-<dataset>-<model>-<time>``).
     config_file: a YAML config file (``--config``); config: the other config keys,
     e.g. ``seed=0, train={"epochs": 5}, model_params={"C": 0.5}, eval={"n_bootstrap": 200}``.
@@ -194,14 +195,13 @@ def train(vertical: str, dataset: str | None = None, model: str | None = None, *
     from verticalkit.core import run as runlib
 
     frame = data if isinstance(data, pd.DataFrame) else None
-    if data is not None and frame is None:
-        if not isinstance(data, dict):
-            raise ConfigError(f"data= takes a mapping of data.* keys or a pandas DataFrame, not {type(data).__name__}")
-        config["data"] = {**config.get("data", {}), **data}
+    if data is not None and frame is None and not isinstance(data, dict):
+        raise ConfigError(f"data= takes a mapping of data.* keys or a pandas DataFrame, not {type(data).__name__}")
+    config["data"] = {**(data if isinstance(data, dict) else {}), **(data_params or {})}
     if frame is not None or target is not None:
         dataset, adapter_cls = _table_adapter(vertical, dataset)
         if target is not None:
-            config["data"] = {**config.get("data", {}), adapter_cls.table_target: target}
+            config["data"][adapter_cls.table_target] = target
     cfg = runlib.build_config(vertical, dataset, model, "", str(config_file) if config_file else None,
                               to_sets(config))
     out = Path(out) if out is not None else _new_run_dir(vertical, cfg.dataset, cfg.model)
