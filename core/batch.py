@@ -19,6 +19,7 @@ import pandas as pd
 
 from .errors import DataError, VerticalkitError
 from .io import atomic_path
+from .model_input import to_model_input
 from .predictor import Predictor
 from .registry import get_vertical
 from .run import score_columns
@@ -74,7 +75,9 @@ def _chunks(predictor: Predictor, path: Path, chunk_rows: int, id_column: str | 
 def check_rows(predictor: Predictor, X: Any, ids: np.ndarray, errors: list[tuple[Any, str]], where: str = "input"
                ) -> tuple[Any, np.ndarray]:
     """Cast a table chunk to the predictor's saved schema (its columns, in order); rows whose
-    values do not convert go to ``errors``. A missing column is fatal (DataError)."""
+    values do not convert go to ``errors``. A missing column is fatal (DataError). A chunk in the
+    dataset's own format is first mapped by its adapter (:mod:`verticalkit.core.model_input`)."""
+    X = to_model_input(predictor, X)
     columns = table_columns(predictor.input_schema)
     if columns is None or not isinstance(X, pd.DataFrame):
         return X, ids

@@ -21,7 +21,20 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"{v.id}: {v.description}")
         print(f"  datasets: {', '.join(v.datasets)}   (default {v.default_dataset})")
         print(f"  models:   {', '.join(v.models)}   (default {v.default_model})")
-        print(f"  primary metric: {v.primary_metric}")
+        print(f"  primary metric: {v.primary_metric}   (each dataset's task sets the one a run uses)")
+    return 0
+
+
+def cmd_check_vertical(args: argparse.Namespace) -> int:
+    from .testing import VerticalCheckError, check_vertical
+
+    try:
+        report = check_vertical(args.name, seed=args.seed, models=args.model or None)
+    except VerticalCheckError as e:
+        print(f"FAIL {e}", file=sys.stderr)
+        return 1
+    print(f"OK {report['vertical']}: {report['reference_entries']} reference entries "
+          f"({report['protocols_checked']} with a declared protocol), models {', '.join(report['models'])}")
     return 0
 
 
@@ -221,6 +234,12 @@ def build_parser() -> argparse.ArgumentParser:
     d = dsub.add_parser("fetch", help="download a dataset from its card's source (checksum-checked)")
     d.add_argument("id")
     d.set_defaults(func=cmd_data)
+
+    s = sub.add_parser("check-vertical", help="run the conformance check on a registered vertical (exit 1 on failure)")
+    s.add_argument("name", help="vertical id (see `verticalkit list`)")
+    s.add_argument("--model", action="append", default=[], help="check only this model (repeatable)")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=cmd_check_vertical)
 
     s = sub.add_parser("new-vertical", help="scaffold an installable plug-in vertical")
     s.add_argument("name", help="vertical id (a lower-case Python identifier)")

@@ -29,11 +29,14 @@ class Task:
     where a sample has no such target; scores ``(n, k)``, NaN allowed where the target is.
     classes: class names (for multilabel: label names; for multioutput: output names);
     empty for regression.
-    primary_metric: the metric early stopping and model selection use.
+    primary_metric: the metric early stopping and model selection use (the one source of truth:
+    ``Vertical.primary_metric`` is only the vertical's usual one, shown by ``verticalkit list``).
     score_range: (min, max) of the target for ordinal / regression tasks.
     ordered: multiclass only: the classes are grades in order (a graded scale: retinopathy
     grade 0-4); scores stay ``(n, k)`` probabilities and the metrics add QWK, MAE and
     exact / adjacent agreement of the predicted grade (the ``ordinal`` kind scores one value).
+    discrete: the regression target is a rating on an integer scale within ``score_range``
+    (essay scores): QWK on rounded predictions is reported. Ordinal tasks always are.
     """
 
     kind: TaskKind
@@ -42,6 +45,7 @@ class Task:
     classes: list[str] = field(default_factory=list)
     score_range: tuple[float, float] | None = None
     ordered: bool = False
+    discrete: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in TASK_KINDS:
@@ -61,6 +65,7 @@ class Task:
             "classes": list(self.classes),
             "score_range": list(self.score_range) if self.score_range is not None else None,
             "ordered": self.ordered,
+            "discrete": self.discrete,
         }
 
     @classmethod
@@ -73,6 +78,7 @@ class Task:
             classes=list(d.get("classes") or []),
             score_range=tuple(sr) if sr is not None else None,
             ordered=bool(d.get("ordered", False)),
+            discrete=bool(d.get("discrete", False)),
         )
 
 
@@ -154,12 +160,24 @@ class DatasetAdapter:
     match wins), optionally ``card`` (a card file name in ``datasets/``) and
     implement :meth:`load`. Every ``__init__`` parameter is a valid key of the
     config's ``data`` section; ``path``, ``seed`` and ``download`` are always there.
+
+    Optional: ``table_target`` names the parameter holding the label column when the
+    adapter reads a user's own table (``vk.train(data=frame, target=...)`` writes the frame
+    as ``input<table_suffix>`` and sets ``data.path``); :meth:`to_model_input` maps the
+    dataset's own file format to the model's input at predict / serve time; ``protocols``
+    and ``task_kinds`` declare what :meth:`load` can produce, for ``check_vertical``.
     """
 
     id: ClassVar[str] = ""
     description: ClassVar[str] = ""
     files: ClassVar[tuple[str, ...]] = ()
     card: ClassVar[str | None] = None
+    table_target: ClassVar[str | None] = None
+    table_suffix: ClassVar[str] = ".csv"
+    # protocol names load() gives its splits (a name, or its start before a "-seed42" / "-fold3"
+    # suffix) and the task kinds it can return; empty: not declared, not checked
+    protocols: ClassVar[tuple[str, ...]] = ()
+    task_kinds: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, path: str | Path | None = None, seed: int = 42, download: bool = False):
         self.path = path
@@ -177,3 +195,14 @@ class DatasetAdapter:
 
     def load(self) -> DatasetSplits:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def to_model_input(self, df: pd.DataFrame) -> pd.DataFrame:
+        """Rows in the dataset's own file format → the model's input (``Split.X``).
+
+        Called by ``verticalkit predict``, ``serve`` and ``vk.load(...).predict`` only when a
+        table lacks some of the model's input columns, so a frame already in the model's format
+        never reaches it. Override when :meth:`load` renames or derives columns; use the
+        adapter's own parameters (saved in the run's config.yaml), read no files, and raise
+        DataError naming the missing column. The default returns ``df`` unchanged.
+        """
+        return df

@@ -82,9 +82,12 @@ class SklearnHead(Head):
     def save(self, path: str | Path) -> None:
         import skops.io as sio
 
+        from .packing import packed_vocabularies
+
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        sio.dump(self, path / self.skops_file)
+        with packed_vocabularies(self):  # a text vectorizer's vocabulary as one string: fast to save
+            sio.dump(self, path / self.skops_file)
 
     @classmethod
     def load(cls, path: str | Path) -> Head:
@@ -102,7 +105,9 @@ class SklearnHead(Head):
                 f"{file}: refuses to load types outside scikit-learn/numpy/verticalkit: {refused}; "
                 f"only load models you trust, re-saved by verticalkit"
             )
-        obj = sio.load(file, trusted=untrusted)
+        from .packing import unpack_vocabularies
+
+        obj = unpack_vocabularies(sio.load(file, trusted=untrusted))
         if not isinstance(obj, cls):
             raise ModelLoadError(f"{file} holds a {type(obj).__name__}, not a {cls.__name__}; check the model name")
         return obj

@@ -474,7 +474,8 @@ def _pearson_batch(y, p, W):
 
 
 def regression_metrics(task: Task) -> dict[str, MetricFn]:
-    """MAE, RMSE, R², Pearson; QWK and exact agreement for ordinal tasks (and regression with a score_range)."""
+    """MAE, RMSE, R², Pearson; QWK and exact agreement for ordinal tasks; QWK for a regression on a
+    discrete scale (``task.discrete``: rounding a continuous target to integers means nothing)."""
     lo, hi = task.score_range if task.score_range else (None, None)
     out = {
         "mae": metric(skm.mean_absolute_error, lambda y, p, W: _moments(y, p, W)["mae"], "mae"),
@@ -483,7 +484,7 @@ def regression_metrics(task: Task) -> dict[str, MetricFn]:
         "pearson": metric(_pearson, _pearson_batch, "pearson"),
         "r2": metric(skm.r2_score, _r2_batch, "r2"),
     }
-    if task.kind == "ordinal" or task.score_range is not None:
+    if task.kind == "ordinal" or task.discrete:
         out["qwk"] = metric(lambda y, p: quadratic_weighted_kappa(y, p, lo, hi), _qwk_batch(lo, hi), "qwk")
     if task.kind == "ordinal":
         def exact(y, p):
@@ -604,9 +605,9 @@ def per_output_metrics(fns: dict[str, MetricFn], outputs: list[Any]) -> dict[str
 
 
 def multioutput_metrics(task: Task) -> dict[str, MetricFn]:
-    """The regression metrics (QWK with a score_range) per output and averaged, plus ``mcrmse``."""
+    """The regression metrics (QWK on a discrete scale) per output and averaged, plus ``mcrmse``."""
     one = Task(kind="regression", target=task.target, primary_metric=task.primary_metric,
-               score_range=task.score_range)
+               score_range=task.score_range, discrete=task.discrete)
     return per_output_metrics(regression_metrics(one), list(task.classes))
 
 

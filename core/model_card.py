@@ -10,8 +10,27 @@ import yaml
 from .data import Task
 from .io import atomic_write_text
 
-HF_TASK = {"binary": "tabular-classification", "multiclass": "image-classification",
-           "multilabel": "image-classification", "ordinal": "text-classification", "regression": "tabular-regression"}
+CLASSIFICATION = ("binary", "multiclass", "multilabel")
+
+
+def input_modality(input_schema: dict[str, Any] | None) -> str:
+    """``image`` (an array of 2-D images), ``text`` (a table with a string ``text`` column, the kit's
+    text convention) or ``tabular``, from a predictor's saved input schema."""
+    schema = input_schema or {}
+    if schema.get("type") == "array" and len(schema.get("shape") or []) >= 3:
+        return "image"
+    columns = schema.get("columns") or {}
+    if schema.get("type") == "table" and str(columns.get("text", "")).lower() in ("str", "string", "object"):
+        return "text"
+    return "tabular"
+
+
+def hf_task(kind: str, modality: str) -> str:
+    """The Hugging Face task type of a task kind on an input modality (HF has no text or image
+    regression type: text and image scores are filed under their classification type)."""
+    if modality in ("text", "image"):
+        return f"{modality}-classification"
+    return "tabular-classification" if kind in CLASSIFICATION else "tabular-regression"
 
 
 def _metric_lines(metrics_json: dict[str, Any]) -> list[str]:
@@ -27,18 +46,21 @@ def _metric_lines(metrics_json: dict[str, Any]) -> list[str]:
 
 def write_model_card(path: str | Path, *, vertical: str, dataset: str, model: str, task: Task,
                      metrics_json: dict[str, Any], config: dict[str, Any], info: dict[str, Any],
-                     intended_use: str | None = None, clinical: bool = False) -> Path:
+                     intended_use: str | None = None, clinical: bool = False,
+                     input_schema: dict[str, Any] | None = None) -> Path:
     """Write model_card.md atomically: HF model-card YAML front matter (``model-index`` with
     every finite metric and its CI) and the sections of Mitchell et al.; ``clinical=True``
     adds the CLAIM / TRIPOD+AI items filled from ``info`` and a "Not for clinical use"
     statement unless ``info["clinical_statement"]`` says otherwise. ``info["hf_task"]``
-    overrides the Hugging Face task type guessed from the task kind."""
-    hf_task = info.get("hf_task") or HF_TASK.get(task.kind, task.kind)
-    results = [{"task": {"type": hf_task, "name": f"{task.kind} ({task.target})"},
+    overrides the Hugging Face task type read from the task kind and the input modality
+    (``input_schema``, the predictor's; see :func:`input_modality`)."""
+    modality = input_modality(input_schema)
+    task_type = info.get("hf_task") or hf_task(task.kind, modality)
+    results = [{"task": {"type": task_type, "name": f"{task.kind} ({task.target})"},
                 "dataset": {"name": dataset, "type": dataset, "split": metrics_json["split"]},
                 "metrics": [{"type": k, "name": k, "value": m["value"], "ci95": m.get("ci95")}
                             for k, m in metrics_json["metrics"].items() if m.get("value") is not None]}]
-    front = {"library_name": "verticalkit", "tags": ["verticalkit", vertical, model],
+    front = {"library_name": "verticalkit", "tags": ["verticalkit", vertical, model, modality],
              "model-index": [{"name": f"{vertical}-{dataset}-{model}", "results": results}]}
     use = intended_use or (f"Prototype {vertical} model for {task.target} ({task.kind}) on data like {dataset}. "
                            f"For evaluation and prototyping by ML engineers, not for automated decisions "

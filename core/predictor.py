@@ -35,6 +35,7 @@ class Predictor:
         self.task = task
         self.input_schema = input_schema or {}
         self.info = info or {}
+        self.path: Path | None = None  # the folder it was loaded from (Predictor.load)
 
     # -- prediction -----------------------------------------------------------------
     def predict(self, X: Any) -> np.ndarray:
@@ -100,9 +101,11 @@ class Predictor:
             raise ModelLoadError(f"{meta_file}: vertical {meta['vertical']!r} has no model {meta['model']!r} "
                                  f"(it has {', '.join(vertical.models)}); install the plug-in that defines it")
         head = head_cls.load(path / "head")
-        return cls(head, vertical=meta["vertical"], model=meta["model"], dataset=meta["dataset"],
-                   task=Task.from_dict(meta["task"]), input_schema=meta.get("input_schema"),
-                   info=meta.get("info"))
+        predictor = cls(head, vertical=meta["vertical"], model=meta["model"], dataset=meta["dataset"],
+                        task=Task.from_dict(meta["task"]), input_schema=meta.get("input_schema"),
+                        info=meta.get("info"))
+        predictor.path = path
+        return predictor
 
 
 def resolve_model_dir(path: str | Path) -> Path:

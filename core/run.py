@@ -295,7 +295,8 @@ def write_artifacts(folder: Path, cfg: RunConfig, vertical: Vertical, splits: Da
                      task=splits.task, info=info, extra_sections=sections)
     write_model_card(folder / "model_card.md", vertical=cfg.vertical, dataset=cfg.dataset, model=cfg.model,
                      task=splits.task, metrics_json=ev.metrics, config=cfg.to_dict(), info=info,
-                     intended_use=vertical.intended_use, clinical=vertical.clinical)
+                     intended_use=vertical.intended_use, clinical=vertical.clinical,
+                     input_schema=predictor.input_schema)
 
 
 def _publish(staging: Path, out: Path) -> None:

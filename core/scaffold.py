@@ -112,11 +112,26 @@ MODELS = '''"""Model heads of the {name} vertical."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from verticalkit.core.errors import DataError
 from verticalkit.core.heads import SklearnHead
+
+
+def numeric(X) -> np.ndarray:
+    """The features as floats; text columns are an error that names them (encode them first)."""
+    if isinstance(X, pd.DataFrame):
+        text = [str(c) for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
+        if text:
+            raise DataError(f"column(s) {{text}} are not numeric; the example head takes numbers only: "
+                            f"encode them in the adapter (e.g. one-hot) or drop them (data.py)")
+    try:
+        return np.asarray(X, dtype=float)
+    except (TypeError, ValueError) as e:
+        raise DataError(f"the features are not all numbers ({{e}}); encode or drop the text values") from e
 
 
 class LogisticHead(SklearnHead):
@@ -128,15 +143,15 @@ class LogisticHead(SklearnHead):
 
     def fit(self, X, y, X_val=None, y_val=None, context=None):
         self.pipeline_ = make_pipeline(StandardScaler(), LogisticRegression(C=self.C, max_iter=self.max_iter))
-        self.pipeline_.fit(np.asarray(X, dtype=float), y)
+        self.pipeline_.fit(numeric(X), y)
         self.classes_ = self.pipeline_.classes_
         return self
 
     def predict_proba(self, X):
-        return self.pipeline_.predict_proba(np.asarray(X, dtype=float))
+        return self.pipeline_.predict_proba(numeric(X))
 
     def predict(self, X):
-        return self.pipeline_.predict(np.asarray(X, dtype=float))
+        return self.pipeline_.predict(numeric(X))
 '''
 
 TEST = '''from {pkg} import VERTICAL

@@ -52,6 +52,7 @@ try:
 except ImportError as e:  # pragma: no cover - exercised only without the extra
     raise ConfigError("serving needs FastAPI and uvicorn: pip install 'verticalkit[serve]'") from e
 
+from .model_input import input_adapter, to_model_input
 from .predictor import Predictor, resolve_model_dir
 from .registry import get_vertical
 from .serve_middleware import BodyLimit, RecordsFastPath
@@ -123,11 +124,14 @@ def create_app(model_dir: str | Path, *, token_env: str = "VERTICALKIT_TOKEN", t
     token = (token if token is not None else os.environ.get(token_env)) or None  # "" = no auth
     name = f"{predictor.vertical}-{predictor.model}"
     columns = table_columns(predictor.input_schema)
-    Record = record_model(columns if vertical.request_to_input is None else None, vertical.serve_example)
+    raw_adapter = input_adapter(predictor)  # records may come in the dataset's own fields (model_input.py)
+    Record = record_model(columns if vertical.request_to_input is None and raw_adapter is None else None,
+                          vertical.serve_example)
     PredictRequest = request_model(Record, max_records)
     classes = [str(c) for c in predictor.task.classes]
     kind, is_classification = predictor.task.kind, predictor.task.is_classification
-    feeds_of = record_feeds(scorer, columns) if backend == "onnx" and vertical.request_to_input is None else None
+    feeds_of = (record_feeds(scorer, columns) if backend == "onnx" and vertical.request_to_input is None
+                and raw_adapter is None else None)
     default_reasons = vertical.explains(predictor) if vertical.explains is not None else True
 
     app = FastAPI(title=f"verticalkit · {name}", version=str(predictor.info.get("version", "1")),
@@ -221,8 +225,11 @@ def create_app(model_dir: str | Path, *, token_env: str = "VERTICALKIT_TOKEN", t
         """Records → the Predictor's input (the vertical's hook, or the schema-typed table)."""
         if vertical.request_to_input is not None:
             return vertical.request_to_input(records)
-        X, ok, why = coerce_table(pd.DataFrame.from_records(records, columns=list(columns or {})), columns or {},
-                                  where="records")
+        if raw_adapter is not None:
+            frame = to_model_input(predictor, pd.DataFrame.from_records(records), raw_adapter)
+        else:
+            frame = pd.DataFrame.from_records(records, columns=list(columns or {}))
+        X, ok, why = coerce_table(frame, columns or {}, where="records")
         if not ok.all():
             raise DataError(f"records.{int(np.flatnonzero(~ok)[0])}: {why[0]}")
         return X

@@ -1,7 +1,8 @@
 """The conformance check every vertical passes: ``check_vertical(vertical)``.
 
 It runs the vertical's contract end to end on its tiny data: the adapter's splits
-are non-empty and disjoint, every head trains (with ``Vertical.check_configs``, the
+are non-empty and disjoint, every reference entry names a metric its task kind has and (where
+the adapter declares ``protocols``) the adapter's protocol, every head trains (with ``Vertical.check_configs``, the
 vertical's cheap settings for slow heads, over its ``default_configs``), predicts well-formed scores, gives
 the same outputs when trained twice with the same seed, saves and reloads through
 :class:`Predictor` to identical outputs, and the reference results file parses.
@@ -123,6 +124,63 @@ def check_scores(vertical: Vertical, model: str, task: Task, scores: np.ndarray,
         raise _fail(vertical, f"model {model!r}: multi-class probabilities do not sum to 1", "apply softmax")
 
 
+def _kind_metrics(kind: str, extra: dict[str, Any]) -> set[str]:
+    """Metric names a task of ``kind`` can report (both variants of a regression's discrete flag)."""
+    from .metrics import task_metrics
+
+    classes = ["a", "b", "c"] if kind in ("multiclass", "multilabel") else ["a", "b"] if kind == "binary" else []
+    tasks = [Task(kind=kind, target="y", primary_metric="", classes=classes, score_range=(0.0, 4.0), discrete=d)
+             for d in (False, True)]
+    return {name for t in tasks for name in task_metrics(t, extra)}
+
+
+def protocol_matches(entry: str, declared: str) -> bool:
+    """An entry's protocol names the adapter's, or the adapter's with a suffix (``-seed42``, ``+...``)."""
+    return entry == declared or entry.startswith((f"{declared}-", f"{declared}+"))
+
+
+def check_reference_entries(vertical: Vertical, refs: list[dict[str, Any]], splits: DatasetSplits) -> int:
+    """Every reference entry's metric exists for its dataset's task kind and its protocol is one its
+    adapter declares (``DatasetAdapter.protocols``); return how many protocols were checked.
+
+    The task kinds come from the adapter's ``task_kinds``, else from the tiny data's task when it is
+    of that dataset, else any kind (then only a metric no task has is caught).
+    """
+    from .data import TASK_KINDS
+
+    checked = 0
+    for i, e in enumerate(refs):
+        adapter = vertical.datasets[e["dataset"]]
+        where = f"reference entry {i} ({e['dataset']}/{e['model']})"
+        per_output = False
+        if adapter.task_kinds:
+            kinds = tuple(adapter.task_kinds)
+            valid = set().union(*(_kind_metrics(k, vertical.metrics) for k in kinds))
+            per_output = "multioutput" in kinds
+        elif splits.dataset == e["dataset"]:
+            from .metrics import task_metrics
+
+            kinds = (splits.task.kind,)
+            valid = set(task_metrics(splits.task, vertical.metrics))
+        else:
+            kinds = TASK_KINDS
+            valid = set().union(*(_kind_metrics(k, vertical.metrics) for k in kinds))
+            per_output = True
+        metric = str(e["metric"])
+        if metric not in valid and not (per_output and any(metric.startswith(f"{m}_") for m in valid)):
+            raise _fail(vertical, f"{where} reports metric {metric!r}, which a {' / '.join(kinds)} task does not "
+                        f"have (its metrics: {', '.join(sorted(valid))})",
+                        "name one of those metrics in reference_results.yaml, or add it to Vertical.metrics")
+        if adapter.protocols:
+            checked += 1
+            if not any(protocol_matches(str(e["protocol"]), p) for p in adapter.protocols):
+                raise _fail(vertical, f"{where} says protocol {e['protocol']!r}, but adapter {adapter.__name__} "
+                            f"splits by {', '.join(map(repr, adapter.protocols))}",
+                            "write the adapter's protocol (as load() names it, optionally with its -seed / -fold "
+                            "suffix) in reference_results.yaml, or fix DatasetAdapter.protocols")
+    return checked
+
+
 def check_vertical(vertical: Vertical | str, seed: int = 0, models: list[str] | None = None) -> dict[str, Any]:
     """Check ``vertical`` end to end on its tiny data; return a small report."""
     from .reproduce import load_reference_results
@@ -151,13 +209,29 @@ def check_vertical(vertical: Vertical | str, seed: int = 0, models: list[str] | 
 
     splits = vertical.tiny_data(seed)
     check_splits(vertical, splits)
+    protocols_checked = check_reference_entries(vertical, refs, splits)
+    from .metrics import task_metrics
+
+    headline = set(task_metrics(splits.task, vertical.metrics)).union(
+        *(_kind_metrics(k, vertical.metrics) for k in vertical.datasets[vertical.default_dataset].task_kinds))
+    if vertical.primary_metric not in headline:
+        raise _fail(vertical, f"primary_metric {vertical.primary_metric!r} is not a metric of its tasks "
+                    f"({', '.join(sorted(headline))})", "name the metric its default dataset's Task uses")
+    unknown_models = [m for m in models or [] if m not in vertical.models]
+    if unknown_models:
+        raise _fail(vertical, f"no model(s) {unknown_models}", f"choose among {', '.join(vertical.models)}")
+    tiny_adapter = vertical.datasets.get(splits.dataset)
+    if tiny_adapter is not None and tiny_adapter.task_kinds and splits.task.kind not in tiny_adapter.task_kinds:
+        raise _fail(vertical, f"tiny_data gives a {splits.task.kind} task for {splits.dataset!r}, whose adapter "
+                    f"declares task_kinds {tiny_adapter.task_kinds}", "make DatasetAdapter.task_kinds list it")
     registered_here = False
     try:
         get_vertical(vertical.id)
     except Exception:  # noqa: BLE001 - not installed: register for the reload check
         register(vertical)
         registered_here = True
-    report: dict[str, Any] = {"vertical": vertical.id, "reference_entries": len(refs), "models": {}}
+    report: dict[str, Any] = {"vertical": vertical.id, "reference_entries": len(refs),
+                              "protocols_checked": protocols_checked, "models": {}}
     try:
         with tempfile.TemporaryDirectory(prefix=f"check-{vertical.id}-") as tmp_str:
             tmp = Path(tmp_str)

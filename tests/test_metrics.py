@@ -114,6 +114,16 @@ def test_ordinal_and_regression_match_sklearn():
     assert m["pearson"](y, pred) == pytest.approx(np.corrcoef(y, pred)[0, 1])
 
 
+def test_qwk_only_for_a_discrete_scale():
+    """A score_range alone (a bounded continuous target) adds no QWK; a discrete scale does."""
+    bounded = Task(kind="regression", target="v", primary_metric="rmse", score_range=(0.0, 1.0))
+    assert "qwk" not in core_metrics(bounded)
+    rated = Task(kind="regression", target="v", primary_metric="qwk", score_range=(0.0, 4.0), discrete=True)
+    y = np.array([0, 1, 2, 3, 4, 2.0])
+    assert core_metrics(rated)["qwk"](y, y + 0.2) == pytest.approx(1.0)
+    assert Task.from_dict(rated.to_dict()).discrete and not Task.from_dict({**bounded.to_dict(), "discrete": None}).discrete
+
+
 def test_undefined_metrics_return_nan():
     y0 = np.zeros(10, dtype=int)
     p = np.linspace(0, 1, 10)
@@ -126,7 +136,8 @@ def test_undefined_metrics_return_nan():
 
 CASES = [(BIN, binary_data), (MC, multiclass_data), (ML, multilabel_data), (ORD, ordinal_data),
          (Task(kind="ordinal", target="s", primary_metric="qwk"), ordinal_data), (REG, regression_data),
-         (Task(kind="regression", target="v", primary_metric="qwk", score_range=(-2, 2)), regression_data)]
+         (Task(kind="regression", target="v", primary_metric="qwk", score_range=(-2, 2), discrete=True),
+          regression_data)]
 
 
 @pytest.mark.parametrize("task,make", CASES, ids=[f"{t.kind}{i}" for i, (t, _) in enumerate(CASES)])

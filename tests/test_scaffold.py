@@ -41,3 +41,28 @@ def test_scaffold_refuses_non_empty_folder(tmp_path, capsys):
     (tmp_path / "keep.txt").write_text("mine")
     assert main(["new-vertical", "churn", "--path", str(tmp_path)]) == 2
     assert (tmp_path / "keep.txt").read_text() == "mine"
+
+
+def test_scaffold_head_names_text_columns(tmp_path):
+    """The example head's error on a text column is one line naming it, not a numpy traceback."""
+    import importlib.util
+
+    import numpy as np
+    import pandas as pd
+
+    from verticalkit.core.errors import DataError
+    from verticalkit.core.scaffold import new_vertical
+
+    root = new_vertical("churn", tmp_path / "churn", measure=False)
+    spec = importlib.util.spec_from_file_location("scaffold_models", root / "verticalkit_churn" / "models.py")
+    models = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(models)
+    X = pd.DataFrame({"x0": np.arange(8.0), "city": ["Oslo", "", "Lyon", None, "Oslo", "Rome", "Lyon", "Oslo"],
+                      "x1": np.r_[np.zeros(4), np.ones(4)]})
+    y = np.r_[np.zeros(4, int), np.ones(4, int)]
+    with pytest.raises(DataError, match=r"column\(s\) \['city'\] are not numeric.*encode them in the adapter"):
+        models.LogisticHead().fit(X, y)
+    head = models.LogisticHead().fit(X.drop(columns="city"), y)
+    assert head.predict_proba(X.drop(columns="city")).shape == (8, 2)
+    with pytest.raises(DataError, match="not all numbers"):
+        head.predict(np.array([["1", "x"]], dtype=object))

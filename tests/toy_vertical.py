@@ -17,6 +17,7 @@ from verticalkit.core.splits import stratified_split
 class ToyAdapter(DatasetAdapter):
     id = "toy"
     description = "synthetic two-feature binary data"
+    protocols, task_kinds = ("stratified",), ("binary",)
 
     def __init__(self, path=None, seed: int = 42, download: bool = False, n: int = 300, noise: float = 1.0):
         super().__init__(path, seed, download)

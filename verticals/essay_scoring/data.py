@@ -93,7 +93,30 @@ def _frame(texts: pd.Series, prompts: pd.Series) -> pd.DataFrame:
     return pd.DataFrame({"text": texts.astype(str).to_numpy(), "prompt": prompts.astype(int).to_numpy()})
 
 
-class ASAP(DatasetAdapter):
+def _need(df: pd.DataFrame, raw: list[str]) -> None:
+    """DataError unless ``df`` holds the raw columns ``raw`` (or the model's ``text`` / ``prompt``)."""
+    missing = [c for c in raw if c not in df.columns]
+    if missing:
+        raise DataError(f"input: missing column(s) {missing}; give the dataset's own columns {raw} or the "
+                        f"model's columns ['text', 'prompt'] (columns found: {list(df.columns)[:20]})")
+
+
+class _ASAPInput:
+    """``to_model_input`` of the ASAP-layout adapters: ``essay`` / ``essay_set`` → ``text`` / ``prompt``."""
+
+    def to_model_input(self, df: pd.DataFrame) -> pd.DataFrame:
+        if {"text", "prompt"} <= set(df.columns):
+            return df
+        _need(df, ["essay", "essay_set"])
+        prompts = pd.to_numeric(df["essay_set"], errors="coerce")
+        bad = np.flatnonzero((prompts.isna() | (prompts != prompts.round())).to_numpy())
+        if len(bad):
+            raise DataError(f"input: column 'essay_set' row {bad[0]} holds {df['essay_set'].iloc[bad[0]]!r}, "
+                            f"not a prompt number; fix or drop the {len(bad)} such rows")
+        return _frame(df["essay"].fillna("").astype(str).map(_unquote), prompts)
+
+
+class ASAP(_ASAPInput, DatasetAdapter):
     """Hewlett ASAP AES, ``domain1_score``; the standard 5-fold protocol from ``folds.csv``.
 
     fold: the test fold (0–4); the validation set (``val_size`` of the rest) is carved
@@ -104,6 +127,7 @@ class ASAP(DatasetAdapter):
     description = "ASAP automated essay scoring, 12,978 essays, 8 prompts, 5 standard folds"
     files = ("training_set_rel3.tsv",)
     card = "asap-aes.yaml"
+    protocols, task_kinds = ("5-fold",), ("regression",)
 
     def __init__(self, path=None, seed: int = 42, download: bool = False, fold: int = 0, prompt: int | None = None,
                  val_size: float = 0.1):
@@ -141,7 +165,8 @@ class ASAP(DatasetAdapter):
         tr, _, va = stratified_split(len(rest), df["essay_set"].to_numpy()[rest], test_size=self.val_size,
                                      val_size=0, seed=self.seed)
         lo, hi = ASAP_RANGES[self.prompt] if self.prompt is not None else (0, 60)
-        task = Task(kind="regression", target="domain1_score", primary_metric="qwk", score_range=(float(lo), float(hi)))
+        task = Task(kind="regression", target="domain1_score", primary_metric="qwk", score_range=(float(lo), float(hi)),
+                    discrete=True)
         train, val, test = full.subset(rest[tr]), full.subset(rest[va]), full.subset(test_idx)
         flag_splits(train, val, test)
         return DatasetSplits(self.id, task, train, val, test, protocol=f"5-fold-test-fold{self.fold}",
@@ -225,6 +250,8 @@ class EssayCSV(DatasetAdapter):
     id = "essay-csv"
     description = "generic essay CSV (AES 2.0 layout by default: essay_id, full_text, score; ELLIPSE traits)"
     files = ("train.csv",)
+    table_target = "score_column"  # vk.train("essay_scoring", data=frame, target="score")
+    protocols, task_kinds = ("stratified-70-10-20", "column"), ("regression", "multioutput")
 
     def __init__(self, path=None, seed: int = 42, download: bool = False, text_column: str = "full_text",
                  score_column: str = "score", prompt_column: str | None = None, id_column: str = "essay_id",
@@ -346,7 +373,7 @@ class EssayCSV(DatasetAdapter):
         prompts = (df[self.prompt_column].map(prompt_key) if self.prompt_column
                    else pd.Series(["1"] * len(df)))
         keys = prompts.to_numpy(dtype=object)
-        X = pd.DataFrame({"text": df[self.text_column].to_numpy(dtype=object), "prompt": _prompt_values(prompts)})
+        X = self.to_model_input(df)
         if self.id_column in df.columns:
             ids = df[self.id_column].str.strip().to_numpy(dtype=object)
             repeated = pd.Series(ids).value_counts()
@@ -374,9 +401,19 @@ class EssayCSV(DatasetAdapter):
         hi = float(np.nanmax([sc["score_max"].max() for sc in scales]))
         task = Task(kind="multioutput" if multi else "regression", target=self.score_column,
                     primary_metric="mcrmse" if multi else "qwk", classes=targets if multi else [],
-                    score_range=(lo, hi))
+                    score_range=(lo, hi), discrete=bool(((scores % 1 == 0) | scores.isna()).all(axis=None)))
         protocol = f"column-{self.split_column}" if self.split_column else f"stratified-70-10-20-seed{self.seed}"
         return DatasetSplits(self.id, task, train, val, test, protocol=protocol, info={"prompts": len(set(keys))})
+
+    def to_model_input(self, df: pd.DataFrame) -> pd.DataFrame:
+        """``text_column`` / ``prompt_column`` → the model's ``text`` / ``prompt`` (prompt 1 without one)."""
+        if {"text", "prompt"} <= set(df.columns) and self.text_column not in df.columns:
+            return df
+        _need(df, [c for c in (self.text_column, self.prompt_column) if c])
+        prompts = (df[self.prompt_column].map(prompt_key) if self.prompt_column
+                   else pd.Series(["1"] * len(df)))
+        return pd.DataFrame({"text": df[self.text_column].fillna("").astype(str).to_numpy(),
+                             "prompt": _prompt_values(prompts)})
 
 
 def _prompt_values(keys: pd.Series) -> np.ndarray:
@@ -477,7 +514,7 @@ def rater_column(rater: int, trait: str) -> str:
     return f"rater{rater}_{output_name(trait)}"
 
 
-class ASAPPlusPlus(DatasetAdapter):
+class ASAPPlusPlus(_ASAPInput, DatasetAdapter):
     """ASAP++ trait scores of prompts 1–6, plus prompts 7–8 from the ASAP rater trait columns.
 
     ``trait`` picks the target: one of TRAITS, ``score`` (the holistic one), or ``all``: every
@@ -492,6 +529,7 @@ class ASAPPlusPlus(DatasetAdapter):
     description = "ASAP++ trait scores (prompts 1-6; 7-8 from ASAP's rater traits), one trait or all, cts split"
     files = ("traits_prompts1-6.tsv",)
     card = "asap-plusplus.yaml"
+    protocols, task_kinds = ("cts-split",), ("regression", "multioutput")
 
     def __init__(self, path=None, seed: int = 42, download: bool = False, trait: str = "Content",
                  prompts_7_8: bool = True, asap_path: str | None = None):
@@ -556,9 +594,10 @@ class ASAPPlusPlus(DatasetAdapter):
         score_range = (float(min(r[0] for r in used)), float(max(r[1] for r in used)))
         if self.trait == "all":
             task = Task(kind="multioutput", target="traits", primary_metric="qwk", classes=targets,
-                        score_range=score_range)
+                        score_range=score_range, discrete=True)
         else:
-            task = Task(kind="regression", target=self.trait, primary_metric="qwk", score_range=score_range)
+            task = Task(kind="regression", target=self.trait, primary_metric="qwk", score_range=score_range,
+                        discrete=True)
         return DatasetSplits(self.id, task, train, val, test, protocol="cts-split" + ("+asap-folds-7-8" if (
             self.prompts_7_8 and prompts.isin([7, 8]).any()) else ""),
             info={"trait": self.trait, "prompts": ",".join(map(str, sorted(prompts.unique())))})

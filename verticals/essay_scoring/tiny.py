@@ -40,7 +40,7 @@ def tiny_data(seed: int = 0) -> DatasetSplits:
                          "score_max": np.where(X["prompt"] == 1, 3.0, 6.0), "flag": ""})
     full = Split(X, y, np.array([f"essay{i}" for i in range(len(y))]), meta=meta)
     tr, va, te = stratified_split(len(y), X["prompt"].to_numpy(), seed=seed)
-    task = Task(kind="regression", target="score", primary_metric="qwk", score_range=(0.0, 6.0))
+    task = Task(kind="regression", target="score", primary_metric="qwk", score_range=(0.0, 6.0), discrete=True)
     return DatasetSplits("essay-csv", task, full.subset(tr), full.subset(va), full.subset(te), "synthetic")
 
 
@@ -60,5 +60,5 @@ def tiny_traits(seed: int = 0) -> DatasetSplits:
         Y = np.column_stack([part.y, r1])
         parts.append(Split(part.X, Y, part.ids, meta=meta))
     task = Task(kind="multioutput", target="traits", primary_metric="qwk", classes=["Content", "Organization"],
-                score_range=(0.0, 6.0))
+                score_range=(0.0, 6.0), discrete=True)
     return DatasetSplits("essay-csv", task, *parts, "synthetic-traits")

@@ -308,6 +308,7 @@ class TabularCSV(DatasetAdapter):
     description = "any CSV / parquet transaction or applicant table with a binary target"
     files = ()
     card = None
+    table_target, table_suffix = "target", ".parquet"  # vk.train("fraud", data=frame, target="is_fraud")
 
     def __init__(self, path: str | Path | None = None, seed: int = 42, download: bool = False,
                  target: str = "Class", id_column: str | None = None, time_column: str | None = None,
