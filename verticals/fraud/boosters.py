@@ -41,11 +41,13 @@ class Progress:
         self.file = Path(log_dir) / "train_log.csv" if log_dir is not None else None
         self.start = self.last = time.perf_counter()
         self.best: tuple[float, int] | None = None
+        self.iteration = 0
         if self.file is not None:
             self.file.parent.mkdir(parents=True, exist_ok=True)
             self.file.write_text("iteration,elapsed_s,val_score,best_val_score,best_iteration\n")
 
     def update(self, iteration: int, score: float | None, force: bool = False) -> None:
+        self.iteration = iteration
         if score is not None and (self.best is None or score > self.best[0]):
             self.best = (score, iteration)
         now = time.perf_counter()
@@ -205,7 +207,7 @@ class LightGBMHead(BoosterHead):
         booster = lgb.train(params, train, num_boost_round=self.n_estimators, valid_sets=valid,
                             valid_names=["validation"][:len(valid)], callbacks=callbacks)
         self.n_iter_ = int(booster.best_iteration or booster.current_iteration())
-        progress.update(booster.current_iteration(), None, force=True)
+        progress.update(progress.iteration, None, force=True)
         # keep the best iteration only: the saved text is what predicts
         self.booster_ = lgb.Booster(model_str=booster.model_to_string(num_iteration=self.n_iter_))
         return self
@@ -278,7 +280,7 @@ class XGBoostHead(BoosterHead):
         booster = xgb.train(params, dtrain, num_boost_round=self.n_estimators, evals=evals,
                             early_stopping_rounds=early, callbacks=[Log()], verbose_eval=False)
         self.n_iter_ = int(booster.best_iteration + 1) if early else booster.num_boosted_rounds()
-        progress.update(booster.num_boosted_rounds(), None, force=True)
+        progress.update(progress.iteration, None, force=True)
         self.booster_ = booster[:self.n_iter_]  # keep the best iteration only
         return self
 

@@ -55,7 +55,8 @@ class TabularTorchHead(ColumnsMixin, TorchHead):
         self.median_ = [float(np.median(v[~m])) if (~m).any() else 0.0 for v, m in zip(num.T, nan.T)]
         num = np.where(nan, np.asarray(self.median_), num)
         self.mean_ = num.mean(axis=0).tolist() if num.shape[1] else []
-        self.scale_ = (num.std(axis=0) + 1e-9).tolist() if num.shape[1] else []
+        std = num.std(axis=0)  # a constant column: scale 1 (float rounding of x - mean must not blow up)
+        self.scale_ = np.where(std > 1e-12, std + 1e-9, 1.0).tolist() if num.shape[1] else []
         self.vocab_ = {c: sorted(set(Xc[c])) for c in self.categorical_features_}
 
     def get_state(self) -> dict[str, Any]:
