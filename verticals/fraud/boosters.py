@@ -7,8 +7,8 @@ missing, ±inf read as NaN), categories as integer codes declared categorical to
 ``max_categories - 1`` most frequent plus ``(other)``; unseen → missing). Saved without
 pickle: the booster's own text (LightGBM) / JSON (XGBoost) model file and ``columns.json``
 (columns, category lists, parameters). Deterministic for a seed (single-threaded by
-default: ``n_threads``). No ONNX export yet (``verticalkit export`` says so): serve with the
-saved Predictor.
+default: ``n_threads``). ONNX export: lightgbm (export.py); xgboost has none yet
+(``verticalkit export`` says so): serve it with the saved Predictor.
 """
 
 from __future__ import annotations
@@ -214,6 +214,12 @@ class LightGBMHead(BoosterHead):
 
     def _raw_proba(self, M: np.ndarray) -> np.ndarray:
         return self.booster_.predict(M, num_threads=self.n_threads)
+
+    def export_sklearn(self) -> Any:
+        """ONNX export hook: the trees (categorical splits included) in the graph (export.py)."""
+        from .export import export_lightgbm
+
+        return export_lightgbm(self)
 
     def _contributions(self, M: np.ndarray) -> np.ndarray:
         return self.booster_.predict(M, pred_contrib=True, num_threads=self.n_threads)

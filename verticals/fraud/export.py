@@ -29,6 +29,8 @@ list ends up holding ``(other)``) code 0 → the code of ``(other)``, as the hea
   down to float32, as the trees compare float32 inputs); ``blend``: the logreg graph's
   sigmoid and the forest's average, weighted. Both end in ``log p - log(1 - p)``, so the
   shared sigmoid output gives back p;
+* ``lightgbm``: its trees (``dump_model``) as a ``TreeEnsembleRegressor``, categorical splits
+  as for gbdt (xgboost: no export yet);
 * ``mlp`` / ``ft_transformer``: median imputation and missing indicators, standardisation
   and ±10 sd clipping, the embeddings and
   the network, then softmax (``TorchExport``; also TorchScript and torch.export).
@@ -567,3 +569,81 @@ def export_torch(head: Any) -> Any:
     names = [t["name"] for t in pre["tensors"]]
     example = tuple(torch.as_tensor(feeds[n]) for n in names)
     return TorchExport(module, example, names, sample_X=sample, output_name="probabilities", preprocessing=pre)
+
+
+# -- lightgbm -------------------------------------------------------------------------------------
+def export_lightgbm(head: Any) -> Any:
+    """The LightGBM trees (``dump_model``) as an ONNX-ML ``TreeEnsembleRegressor`` summing leaf
+    values into the log-odds. Numeric splits ``x <= t`` (float32-floored t) send NaN to the
+    default side (``missing_type`` NaN) or compare it as 0 (``None``); each categorical split
+    gets a derived 0/1 feature (a lookup of the code: 0 = the split's category set, left; 1 =
+    right, where NaN and unseen categories go), as for gbdt."""
+    n_num = len(head.numeric_features_)
+    vocab = {c: list(head.categories_[c]) for c in head.categorical_features_}
+    dump = head.booster_.dump_model()
+    attrs: dict[str, list] = {k: [] for k in (
+        "nodes_treeids", "nodes_nodeids", "nodes_featureids", "nodes_modes", "nodes_values", "nodes_truenodeids",
+        "nodes_falsenodeids", "nodes_missing_value_tracks_true", "target_treeids", "target_nodeids", "target_ids",
+        "target_weights")}
+    split_tables: list[np.ndarray] = []
+    split_cols: list[int] = []
+    thresholds: dict[int, list[float]] = {}
+
+    def add(t: int, node: dict[str, Any], ids: dict[int, int]) -> int:
+        i = len(ids)
+        ids[id(node)] = i
+        attrs["nodes_treeids"].append(t)
+        attrs["nodes_nodeids"].append(i)
+        if "leaf_value" in node:
+            for k, v in (("nodes_featureids", 0), ("nodes_modes", "LEAF"), ("nodes_values", 0.0),
+                         ("nodes_truenodeids", 0), ("nodes_falsenodeids", 0), ("nodes_missing_value_tracks_true", 0)):
+                attrs[k].append(v)
+            attrs["target_treeids"].append(t)
+            attrs["target_nodeids"].append(i)
+            attrs["target_ids"].append(0)
+            attrs["target_weights"].append(float(node["leaf_value"]))
+            return i
+        f = int(node["split_feature"])
+        if node["decision_type"] == "==":
+            left = {int(v) for v in str(node["threshold"]).split("||")}
+            j = f - n_num
+            table = [1.0] + [0.0 if k in left else 1.0 for k in range(len(vocab[head.categorical_features_[j]]))]
+            split_tables.append(np.array(table))
+            split_cols.append(j)
+            feature, value, missing = n_num + len(split_tables) - 1, 0.5, 0
+        else:
+            if node["missing_type"] == "Zero":
+                raise ValueError("lightgbm export: zero_as_missing splits are not supported")
+            value = float(_float32_floor(np.array([node["threshold"]]))[0])
+            thresholds.setdefault(f, []).append(float(node["threshold"]))
+            nan_left = bool(node["default_left"]) if node["missing_type"] == "NaN" else 0.0 <= node["threshold"]
+            feature, missing = f, int(nan_left)
+        attrs["nodes_featureids"].append(feature)
+        attrs["nodes_modes"].append("BRANCH_LEQ")
+        attrs["nodes_values"].append(value)
+        k = len(attrs["nodes_truenodeids"])
+        attrs["nodes_truenodeids"].append(-1)
+        attrs["nodes_falsenodeids"].append(-1)
+        attrs["nodes_missing_value_tracks_true"].append(missing)
+        attrs["nodes_truenodeids"][k] = add(t, node["left_child"], ids)
+        attrs["nodes_falsenodeids"][k] = add(t, node["right_child"], ids)
+        return i
+
+    for t, tree in enumerate(dump["tree_info"]):
+        add(t, tree["tree_structure"], {})
+    points = {c: gaps(thresholds.get(j, [])) for j, c in enumerate(head.numeric_features_)}
+
+    def build(g: _Builder, inp: dict[str, str]) -> str:
+        parts = [inp["num"]] if n_num else []
+        if split_tables:
+            codes = g.op("Gather", inp["cat"], g.const(np.array(split_cols, np.int64)), axis=1)
+            offsets = np.cumsum([0] + [len(t) for t in split_tables[:-1]]).astype(np.int64)
+            idx = g.op("Add", codes, g.const(offsets[None, :], np.int64))
+            parts.append(g.op("Gather", g.const(np.concatenate(split_tables).astype(np.float32)), idx, axis=0))
+        if not parts:
+            parts.append(g.op("Cast", g.op("Gather", inp["cat"], g.const([0], np.int64), axis=1), to=1))
+        x = parts[0] if len(parts) == 1 else g.op("Concat", *parts, axis=1)
+        return g.op("TreeEnsembleRegressor", x, domain="ai.onnx.ml", version=3, n_targets=1,
+                    aggregate_function="SUM", post_transform="NONE", base_values=[0.0], **attrs)
+
+    return _export(head, build, vocab, points)
