@@ -51,7 +51,7 @@ PARAMS = {"gbdt": {"max_iter": 30}, "forest": {"n_estimators": 15}, "blend": {"n
           "ft_transformer": {"d_token": 8, "n_layers": 1, "n_heads": 2}, "gbdt_mlp": {"gbdt": {"max_iter": 20}}}
 TABULAR = ["logreg", "gbdt", "forest", "blend", "scorecard", "lightgbm", "xgboost", "mlp", "ft_transformer",
            "gbdt_mlp"]
-EXPORTABLE = ["logreg", "gbdt", "forest", "blend", "scorecard", "lightgbm", "mlp", "ft_transformer"]
+EXPORTABLE = ["logreg", "gbdt", "forest", "blend", "scorecard", "lightgbm", "xgboost", "mlp", "ft_transformer"]
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,7 @@ missing, ±inf read as NaN), categories as integer codes declared categorical to
 ``max_categories - 1`` most frequent plus ``(other)``; unseen → missing). Saved without
 pickle: the booster's own text (LightGBM) / JSON (XGBoost) model file and ``columns.json``
 (columns, category lists, parameters). Deterministic for a seed (single-threaded by
-default: ``n_threads``). ONNX export: lightgbm (export.py); xgboost has none yet
-(``verticalkit export`` says so): serve it with the saved Predictor.
+default: ``n_threads``). ONNX export of both: export.py.
 """
 
 from __future__ import annotations
@@ -292,6 +291,12 @@ class XGBoostHead(BoosterHead):
 
     def _raw_proba(self, M: np.ndarray) -> np.ndarray:
         return self.booster_.predict(self._dmatrix(M))
+
+    def export_sklearn(self) -> Any:
+        """ONNX export hook: the trees (categorical splits included) in the graph (export.py)."""
+        from .export import export_xgboost
+
+        return export_xgboost(self)
 
     def _contributions(self, M: np.ndarray) -> np.ndarray:
         return self.booster_.predict(self._dmatrix(M), pred_contribs=True)

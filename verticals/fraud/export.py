@@ -29,8 +29,8 @@ list ends up holding ``(other)``) code 0 → the code of ``(other)``, as the hea
   down to float32, as the trees compare float32 inputs); ``blend``: the logreg graph's
   sigmoid and the forest's average, weighted. Both end in ``log p - log(1 - p)``, so the
   shared sigmoid output gives back p;
-* ``lightgbm``: its trees (``dump_model``) as a ``TreeEnsembleRegressor``, categorical splits
-  as for gbdt (xgboost: no export yet);
+* ``lightgbm`` / ``xgboost``: their trees (``dump_model`` / the JSON dump) as a
+  ``TreeEnsembleRegressor``, categorical splits as for gbdt;
 * ``mlp`` / ``ft_transformer``: median imputation and missing indicators, standardisation
   and ±10 sd clipping, the embeddings and
   the network, then softmax (``TorchExport``; also TorchScript and torch.export).
@@ -645,5 +645,80 @@ def export_lightgbm(head: Any) -> Any:
         x = parts[0] if len(parts) == 1 else g.op("Concat", *parts, axis=1)
         return g.op("TreeEnsembleRegressor", x, domain="ai.onnx.ml", version=3, n_targets=1,
                     aggregate_function="SUM", post_transform="NONE", base_values=[0.0], **attrs)
+
+    return _export(head, build, vocab, points)
+
+
+# -- xgboost --------------------------------------------------------------------------------------
+def export_xgboost(head: Any) -> Any:
+    """The XGBoost trees (JSON dump) as a ``TreeEnsembleRegressor`` summing leaves plus the
+    logit of ``base_score``: numeric splits ``x < t`` (float32, as XGBoost compares), NaN to the
+    split's ``missing`` side; a categorical split (its listed categories go to ``yes``) becomes a
+    derived 0/1 feature looked up from the code (unseen → the ``missing`` side)."""
+    import json as _json
+
+    n_num = len(head.numeric_features_)
+    vocab = {c: list(head.categories_[c]) for c in head.categorical_features_}
+    attrs: dict[str, list] = {k: [] for k in (
+        "nodes_treeids", "nodes_nodeids", "nodes_featureids", "nodes_modes", "nodes_values", "nodes_truenodeids",
+        "nodes_falsenodeids", "nodes_missing_value_tracks_true", "target_treeids", "target_nodeids", "target_ids",
+        "target_weights")}
+    split_tables: list[np.ndarray] = []
+    split_cols: list[int] = []
+    thresholds: dict[int, list[float]] = {}
+
+    def add(t: int, node: dict[str, Any]) -> None:
+        i = int(node["nodeid"])
+        attrs["nodes_treeids"].append(t)
+        attrs["nodes_nodeids"].append(i)
+        if "leaf" in node:
+            for k, v in (("nodes_featureids", 0), ("nodes_modes", "LEAF"), ("nodes_values", 0.0),
+                         ("nodes_truenodeids", 0), ("nodes_falsenodeids", 0), ("nodes_missing_value_tracks_true", 0)):
+                attrs[k].append(v)
+            attrs["target_treeids"].append(t)
+            attrs["target_nodeids"].append(i)
+            attrs["target_ids"].append(0)
+            attrs["target_weights"].append(float(node["leaf"]))
+            return
+        f = int(str(node["split"]).lstrip("f"))
+        yes, no, missing = int(node["yes"]), int(node["no"]), int(node["missing"])
+        if isinstance(node["split_condition"], list):  # categorical: the listed codes go to "yes"
+            listed = {int(v) for v in node["split_condition"]}
+            j = f - n_num
+            table = [0.0 if missing == yes else 1.0]
+            table += [0.0 if k in listed else 1.0 for k in range(len(vocab[head.categorical_features_[j]]))]
+            split_tables.append(np.array(table))
+            split_cols.append(j)
+            feature, mode, value, nan_yes = n_num + len(split_tables) - 1, "BRANCH_LEQ", 0.5, 0
+        else:
+            thresholds.setdefault(f, []).append(float(node["split_condition"]))
+            feature, mode, value = f, "BRANCH_LT", float(np.float32(node["split_condition"]))
+            nan_yes = int(missing == yes)
+        for k, v in (("nodes_featureids", feature), ("nodes_modes", mode), ("nodes_values", value),
+                     ("nodes_truenodeids", yes), ("nodes_falsenodeids", no),
+                     ("nodes_missing_value_tracks_true", nan_yes)):
+            attrs[k].append(v)
+        for child in node["children"]:
+            add(t, child)
+
+    for t, text in enumerate(head.booster_.get_dump(dump_format="json")):
+        add(t, _json.loads(text))
+    base = float(str(_json.loads(head.booster_.save_config())["learner"]["learner_model_param"]["base_score"])
+                 .strip("[]"))
+    base_logit = float(np.log(base / (1 - base)))
+    points = {c: gaps(thresholds.get(j, [])) for j, c in enumerate(head.numeric_features_)}
+
+    def build(g: _Builder, inp: dict[str, str]) -> str:
+        parts = [inp["num"]] if n_num else []
+        if split_tables:
+            codes = g.op("Gather", inp["cat"], g.const(np.array(split_cols, np.int64)), axis=1)
+            offsets = np.cumsum([0] + [len(t) for t in split_tables[:-1]]).astype(np.int64)
+            idx = g.op("Add", codes, g.const(offsets[None, :], np.int64))
+            parts.append(g.op("Gather", g.const(np.concatenate(split_tables).astype(np.float32)), idx, axis=0))
+        if not parts:
+            parts.append(g.op("Cast", g.op("Gather", inp["cat"], g.const([0], np.int64), axis=1), to=1))
+        x = parts[0] if len(parts) == 1 else g.op("Concat", *parts, axis=1)
+        return g.op("TreeEnsembleRegressor", x, domain="ai.onnx.ml", version=3, n_targets=1,
+                    aggregate_function="SUM", post_transform="NONE", base_values=[base_logit], **attrs)
 
     return _export(head, build, vocab, points)
