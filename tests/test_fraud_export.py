@@ -14,6 +14,7 @@ from verticalkit.core.config import TrainConfig
 from verticalkit.core.predictor import Predictor
 from verticalkit.core.run import input_schema
 from verticalkit.verticals.fraud import tiny_data
+from verticalkit.verticals.fraud.boosters import LightGBMHead, XGBoostHead
 from verticalkit.verticals.fraud.models import BlendHead, ForestHead, GBDTHead, LogRegHead, ScorecardHead
 from verticalkit.verticals.fraud.torch_models import FTTransformerHead, MLPHead
 
@@ -26,6 +27,8 @@ HEADS = {
     "forest": lambda: ForestHead(n_estimators=25),
     "blend": lambda: BlendHead(C=0.1, n_estimators=25),
     "scorecard": lambda: ScorecardHead(),
+    "lightgbm": lambda: LightGBMHead(n_estimators=40),
+    "xgboost": lambda: XGBoostHead(n_estimators=40),
     "mlp": lambda: MLPHead(hidden=(32,)),
     "ft_transformer": lambda: FTTransformerHead(d_token=16, n_layers=1, n_heads=2),
 }

@@ -11,6 +11,7 @@ from verticalkit.core.errors import ConfigError, DataError
 from verticalkit.core.predictor import Predictor
 from verticalkit.verticals.fraud import VERTICAL, tiny_data
 from verticalkit.verticals.fraud import scorecard as sc
+from verticalkit.verticals.fraud.boosters import LightGBMHead, XGBoostHead
 from verticalkit.verticals.fraud.data import GERMAN_DESCRIPTIONS
 from verticalkit.verticals.fraud.ensemble import GBDTMLPHead
 from verticalkit.verticals.fraud.models import BlendHead, ForestHead, GBDTHead, LogRegHead, ScorecardHead
@@ -88,7 +89,7 @@ def test_scorecard_auc_on_german(card, german):
 
 
 @pytest.mark.parametrize("head_cls", [LogRegHead, GBDTHead, ForestHead, BlendHead, ScorecardHead, MLPHead,
-                                      FTTransformerHead, GBDTMLPHead])
+                                      FTTransformerHead, GBDTMLPHead, LightGBMHead, XGBoostHead])
 def test_predict_time_columns_and_unseen_categories(german, head_cls):
     head = head_cls()
     if head_cls is GBDTHead:
@@ -141,8 +142,8 @@ def test_check_vertical_all_heads(fraud_registered):
     from verticalkit.core.testing import check_vertical
 
     report = check_vertical(VERTICAL)
-    assert set(report["models"]) == {"logreg", "gbdt", "forest", "blend", "scorecard", "mlp", "ft_transformer",
-                                     "gbdt_mlp"}
+    assert set(report["models"]) == {"logreg", "gbdt", "forest", "blend", "scorecard", "lightgbm", "xgboost", "mlp",
+                                     "ft_transformer", "gbdt_mlp"}
     assert all(m["reloaded_identical"] for m in report["models"].values())
 
 

@@ -2,8 +2,8 @@
 
 Datasets: ``simulated-transactions`` (embedded default, handbook generator),
 ``ulb-creditcard``, ``german-credit`` (embedded copy), ``csv`` (any table).
-Models: ``logreg``, ``gbdt``, ``forest``, ``blend``, ``scorecard`` (scikit-learn), ``mlp``, ``ft_transformer`` (torch),
-``gbdt_mlp`` (the mean of a gbdt's and an mlp's probabilities).
+Models: ``logreg``, ``gbdt``, ``forest``, ``blend``, ``scorecard`` (scikit-learn), ``lightgbm``, ``xgboost``,
+``mlp``, ``ft_transformer`` (torch), ``gbdt_mlp`` (the mean of a gbdt's and an mlp's probabilities).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import numpy as np
 from verticalkit.core.data import DatasetSplits
 from verticalkit.core.registry import Vertical
 
+from .boosters import LightGBMHead, XGBoostHead
 from .data import GermanCredit, SimulatedTransactions, TabularCSV, ULBCreditCard
 from .ensemble import GBDTMLPHead
 from .metrics import METRICS, psi, psi_ci
@@ -61,8 +62,9 @@ SERVE_EXAMPLE = {
     "existing_credits": 1.0, "job": "skilled", "num_dependents": 2.0, "own_telephone": "none",
     "foreign_worker": "yes"}
 
-NO_REASONS = ("no reason codes: model {model!r} is not a scorecard; reason codes (the attributes that cost the "
-              "most points) come from a model trained with --model scorecard")
+NO_REASONS = ("no reason codes: model {model!r} gives none; reason codes come from a model trained with --model "
+              "scorecard (the attributes that cost the most points), lightgbm or xgboost (the features that raise "
+              "the score most)")
 
 
 def explain(predictor: Any, X: Any, k: int = 4) -> list[list[str]]:
@@ -70,12 +72,13 @@ def explain(predictor: Any, X: Any, k: int = 4) -> list[list[str]]:
 
     scorecard: up to ``k`` attributes that cost the applicant the most points against each
     attribute's best bin, in plain words, most costly first (``ScorecardHead.reason_codes``;
-    empty when every attribute is in its best bin). Other heads give no reason codes: their
+    empty when every attribute is in its best bin). lightgbm / xgboost: up to ``k`` features
+    with the largest positive TreeSHAP contribution to the log-odds. Other heads give no reason codes: their
     scores have no additive, per-attribute form a reason can be read from, and a perturbation
     search per request would cost more than the scoring; their one entry says so.
     """
     head = predictor.head
-    if isinstance(head, ScorecardHead):
+    if isinstance(head, (ScorecardHead, LightGBMHead, XGBoostHead)):
         rc = head.reason_codes(X, k=k)
         cols = [f"reason_{i + 1}" for i in range(k)]
         return [[r for r in row if r] for row in rc[cols].itertuples(index=False, name=None)]
@@ -85,7 +88,7 @@ def explain(predictor: Any, X: Any, k: int = 4) -> list[list[str]]:
 def explains(predictor: Any) -> bool:
     """Whether :func:`explain` gives reason codes for this model (the scorecard head): /v1/predict
     computes them by default only then, and skips the call (and its table) for the other heads."""
-    return isinstance(predictor.head, ScorecardHead)
+    return isinstance(predictor.head, (ScorecardHead, LightGBMHead, XGBoostHead))
 
 
 TORCH_TRAIN = {"epochs": 30, "batch_size": 256, "lr": 1e-3, "weight_decay": 1e-5, "patience": 5,
@@ -97,7 +100,7 @@ VERTICAL = Vertical(
     datasets={SimulatedTransactions.id: SimulatedTransactions, ULBCreditCard.id: ULBCreditCard,
               GermanCredit.id: GermanCredit, TabularCSV.id: TabularCSV},
     models={"logreg": LogRegHead, "gbdt": GBDTHead, "forest": ForestHead, "blend": BlendHead,
-            "scorecard": ScorecardHead, "mlp": MLPHead,
+            "scorecard": ScorecardHead, "lightgbm": LightGBMHead, "xgboost": XGBoostHead, "mlp": MLPHead,
             "ft_transformer": FTTransformerHead, "gbdt_mlp": GBDTMLPHead},
     primary_metric="auprc",
     default_dataset=SimulatedTransactions.id,
@@ -107,7 +110,9 @@ VERTICAL = Vertical(
     metrics=METRICS,
     check_configs={"forest": {"model_params": {"n_estimators": 30}},  # the conformance check: seconds
                    "blend": {"model_params": {"n_estimators": 30}},
-                   "gbdt_mlp": {"model_params": {"gbdt": {"max_iter": 30}}}},
+                   "gbdt_mlp": {"model_params": {"gbdt": {"max_iter": 30}}},
+                   "lightgbm": {"model_params": {"n_estimators": 50}},
+                   "xgboost": {"model_params": {"n_estimators": 50}}},
     default_configs={"mlp": {"train": dict(TORCH_TRAIN)}, "gbdt_mlp": {"train": dict(TORCH_TRAIN)},
                      "ft_transformer": {"train": dict(TORCH_TRAIN, lr=5e-4)}},
     report_sections=report_sections,

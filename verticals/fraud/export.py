@@ -4,16 +4,18 @@ Every fraud head exports to the same inputs, built from the table by the contrac
 ``verticalkit.table/1`` in ``preprocessing.json`` (the only step outside the graph)::
 
     num  float32 (n, n_numeric)      numeric training columns, in order; NaN = missing
-                                     (gbdt and scorecard only; the others refuse NaN)
+                                     (±inf too: the graph reads it as NaN)
     cat  int64   (n, n_categorical)  text columns: 1 + position of the value in the
                                      column's category list, 0 = not in it (unseen);
                                      a null is the category "missing", as in training
 
 (an input is left out when the head has no column of its kind). Everything else is in
-the graph:
+the graph: first, ±inf → NaN, and in a column cut to its most frequent categories (whose
+list ends up holding ``(other)``) code 0 → the code of ``(other)``, as the head does; then
 
-* ``logreg``: standardisation, one-hot (code 0 → all zeros, as ``handle_unknown="ignore"``)
-  and the logistic regression, as ``(x - mean) / scale · w + Σ table[code] + b``;
+* ``logreg``: median imputation (NaN → median, plus the missing indicators), standardisation,
+  one-hot (code 0 → all zeros, as ``handle_unknown="ignore"``) and the logistic regression,
+  as ``(x - mean) / scale · w + Σ table[code] + b``;
 * ``scorecard``: the WoE bins (numeric: count of cut points ≤ x, NaN → the ``missing``
   bin or, without one, the neutral ``unseen`` bin; categorical: category → bin) and the
   logistic regression on WoE, as a sum of per-bin lookups;
@@ -22,11 +24,15 @@ the graph:
   split gets a derived 0/1 feature (a lookup of the code: 1 = go right, with sklearn's
   rules for unknown and missing categories) and becomes ``feature <= 0.5``;
 * ``forest``: one-hot (code 0 → all zeros) and the trees as an ONNX-ML
-  ``TreeEnsembleRegressor`` averaging the leaves' positive fractions (thresholds rounded
+  ``TreeEnsembleRegressor`` (NaN to the side each split learnt) averaging the leaves'
+  positive fractions (thresholds rounded
   down to float32, as the trees compare float32 inputs); ``blend``: the logreg graph's
   sigmoid and the forest's average, weighted. Both end in ``log p - log(1 - p)``, so the
   shared sigmoid output gives back p;
-* ``mlp`` / ``ft_transformer``: standardisation and ±10 sd clipping, the embeddings and
+* ``lightgbm`` / ``xgboost``: their trees (``dump_model`` / the JSON dump) as a
+  ``TreeEnsembleRegressor``, categorical splits as for gbdt;
+* ``mlp`` / ``ft_transformer``: median imputation and missing indicators, standardisation
+  and ±10 sd clipping, the embeddings and
   the network, then softmax (``TorchExport``; also TorchScript and torch.export).
 
 The scikit-learn heads' graphs are written node by node in :class:`OnnxGraph`, a small
@@ -49,12 +55,12 @@ UNSEEN_TEXT = "\x00unseen category"  # a value no training column holds (parity 
 
 
 # -- the input contract ------------------------------------------------------------------------
-def contract(head: Any, vocab: dict[str, list[str]], allow_nan: bool) -> dict[str, Any]:
+def contract(head: Any, vocab: dict[str, list[str]]) -> dict[str, Any]:
     """preprocessing.json of a fraud head (module docstring)."""
     tensors = []
     if head.numeric_features_:
         tensors.append({"name": "num", "dtype": "float32", "columns": list(head.numeric_features_),
-                        "missing": "NaN" if allow_nan else "not allowed (the head refuses NaN)"})
+                        "missing": "NaN (±inf is read as NaN)"})
     if head.categorical_features_:
         tensors.append({"name": "cat", "dtype": "int64", "columns": list(head.categorical_features_),
                         "categories": {c: [str(v) for v in vocab[c]] for c in head.categorical_features_},
@@ -66,19 +72,24 @@ def contract(head: Any, vocab: dict[str, list[str]], allow_nan: bool) -> dict[st
                            "text value is the category 'missing'. Everything else runs inside model.onnx."}
 
 
-def sample_rows(head: Any, points: dict[str, np.ndarray], vocab: dict[str, list[str]], allow_nan: bool,
-                n: int = 96, seed: int = 0) -> pd.DataFrame:
+def sample_rows(head: Any, points: dict[str, np.ndarray], vocab: dict[str, list[str]], n: int = 96,
+                seed: int = 0) -> pd.DataFrame:
     """Parity rows: numerics drawn from ``points`` (values inside the head's bins / around its
-    scaling), every category, unseen categories, and NaN where the head allows it."""
+    scaling), every category, unseen categories, NaN and ±inf."""
     rng = np.random.default_rng(seed)
     cols: dict[str, Any] = {}
     for c in head.numeric_features_:
         v = rng.choice(np.asarray(points[c], dtype=float), size=n)
-        if allow_nan:
-            v[rng.random(n) < 0.1] = np.nan
+        v[rng.random(n) < 0.1] = np.nan
+        v[rng.random(n) < 0.02] = np.inf
         cols[c] = v
     for c in head.categorical_features_:
         values = [str(v) for v in vocab[c]] + [UNSEEN_TEXT]
+        if len(values) > n // 2:  # a long list: the unseen text, "(other)" and a random half-batch
+            from .models import OTHER
+
+            keep = [UNSEEN_TEXT] + ([OTHER] if OTHER in values else [])
+            values = keep + list(rng.choice([v for v in values if v not in keep], n // 2, replace=False))
         cols[c] = np.array([values[i % len(values)] for i in rng.permutation(n)], dtype=object)
     return pd.DataFrame(cols)[list(head.feature_names_in_)]
 
@@ -108,9 +119,11 @@ class OnnxGraph(BaseEstimator):
     """``build(g, inputs) -> logit`` writes the graph with :class:`_Builder` ``g``; the
     output is ``probabilities = [1 - sigmoid(logit), sigmoid(logit)]``."""
 
-    def __init__(self, build: Callable[..., str] | None = None, input_names: tuple[str, ...] = ()):
+    def __init__(self, build: Callable[..., str] | None = None, input_names: tuple[str, ...] = (),
+                 unknown_codes: tuple[int, ...] = ()):
         self.build = build
         self.input_names = input_names
+        self.unknown_codes = unknown_codes
 
     def onnx_parser(self) -> Callable[..., list[str]]:
         return lambda scope=None, inputs=None: ["probabilities"]
@@ -156,6 +169,12 @@ def _convert(scope: Any, operator: Any, container: Any) -> None:
     g = _Builder(scope, container)
     model = operator.raw_operator
     inputs = {name: v.onnx_name for name, v in zip(model.input_names, operator.inputs)}
+    if "num" in inputs:  # ±inf → NaN (missing), as ColumnsMixin
+        inputs["num"] = g.op("Where", g.op("IsInf", inputs["num"]), g.const([[np.nan]]), inputs["num"])
+    if "cat" in inputs and any(model.unknown_codes):  # code 0 → (other) where the column has one
+        codes = inputs["cat"]
+        inputs["cat"] = g.op("Where", g.op("Equal", codes, g.const([[0]], np.int64)),
+                             g.const(np.asarray(model.unknown_codes, np.int64)[None, :]), codes)
     logit = model.build(g, inputs)  # (n, 1) float
     p = g.op("Sigmoid", logit)
     q = g.op("Sub", g.const([[1.0]]), p)
@@ -174,15 +193,25 @@ def register_converter() -> None:
         _registered = True
 
 
-def _export(head: Any, build: Callable[..., str], vocab: dict[str, list[str]], points: dict[str, np.ndarray],
-            allow_nan: bool) -> Any:
+def unknown_codes(head: Any, vocab: dict[str, list[str]]) -> tuple[int, ...]:
+    """Per categorical column, the code an unlisted value (code 0) stands for: ``(other)``'s in
+    a column cut to its most frequent categories, else 0 (unseen)."""
+    from .models import OTHER
+
+    levels = getattr(head, "category_levels_", {})
+    return tuple(1 + list(vocab[c]).index(OTHER) if c in levels and OTHER in vocab[c] else 0
+                 for c in head.categorical_features_)
+
+
+def _export(head: Any, build: Callable[..., str], vocab: dict[str, list[str]], points: dict[str, np.ndarray]
+            ) -> Any:
     from verticalkit.core.export import SklearnExport
 
     register_converter()
     types = initial_types(head)
-    return SklearnExport(OnnxGraph(build, tuple(n for n, _ in types)), types,
-                         sample_X=sample_rows(head, points, vocab, allow_nan),
-                         preprocessing=contract(head, vocab, allow_nan), options={})
+    graph = OnnxGraph(build, tuple(n for n, _ in types), unknown_codes(head, vocab))
+    return SklearnExport(graph, types, sample_X=sample_rows(head, points, vocab),
+                         preprocessing=contract(head, vocab), options={})
 
 
 def _sum(g: _Builder, terms: list[str]) -> str:
@@ -199,13 +228,16 @@ def export_logreg(head: Any) -> Any:
     n_num = len(head.numeric_features_)
     vocab, tables, points = {}, [], {}
     if n_num:
-        scaler = pre.named_transformers_["num"]
-        w = coef[:n_num] / scaler.scale_
+        imputer, scaler = pre.named_transformers_["num"].named_steps.values()
+        median = imputer.statistics_
+        ind = imputer.indicator_.features_ if imputer.indicator_ is not None else np.array([], int)
+        n_in = n_num + len(ind)  # the imputed numerics, then the missing indicators
+        w = coef[:n_in] / scaler.scale_
         b -= float(np.sum(w * scaler.mean_))
         for j, c in enumerate(head.numeric_features_):
             points[c] = scaler.mean_[j] + scaler.scale_[j] * np.linspace(-2.5, 2.5, 11)
     if head.categorical_features_:
-        ohe, k = pre.named_transformers_["cat"], n_num
+        ohe, k = pre.named_transformers_["cat"], n_in if n_num else 0
         for j, c in enumerate(head.categorical_features_):
             cats = list(ohe.categories_[j])
             vocab[c] = cats
@@ -215,12 +247,17 @@ def export_logreg(head: Any) -> Any:
     def build(g: _Builder, inp: dict[str, str]) -> str:
         terms = [g.const([[b]])]
         if n_num:
-            terms.append(g.op("MatMul", inp["num"], g.const(w[:, None])))
+            x = inp["num"]
+            imputed = g.op("Where", g.op("IsNaN", x), g.const(median[None, :]), x)
+            terms.append(g.op("MatMul", imputed, g.const(w[:n_num, None])))
+            if len(ind):
+                flags = g.op("Cast", g.op("IsNaN", g.op("Gather", x, g.const(ind.astype(np.int64)), axis=1)), to=1)
+                terms.append(g.op("MatMul", flags, g.const(w[n_num:, None])))
         if tables:
             terms.append(g.lookup(inp["cat"], tables))
         return _sum(g, terms)
 
-    return _export(head, build, vocab, points, allow_nan=False)
+    return _export(head, build, vocab, points)
 
 
 # -- scorecard ------------------------------------------------------------------------------------
@@ -269,7 +306,7 @@ def export_scorecard(head: Any) -> Any:
             terms.append(g.lookup(inp["cat"], cat_tables))
         return _sum(g, terms)
 
-    return _export(head, build, vocab, points, allow_nan=True)
+    return _export(head, build, vocab, points)
 
 
 # -- gbdt -----------------------------------------------------------------------------------------
@@ -370,7 +407,7 @@ def export_gbdt(head: Any) -> Any:
         return g.op("TreeEnsembleRegressor", x, domain="ai.onnx.ml", version=3, n_targets=1,
                     aggregate_function="SUM", post_transform="NONE", base_values=[base], **attrs)
 
-    return _export(head, build, vocab, points, allow_nan=True)
+    return _export(head, build, vocab, points)
 
 
 # -- forest and blend -------------------------------------------------------------------------------
@@ -398,7 +435,8 @@ def _forest_parts(head: Any) -> tuple[dict[str, list[str]], dict[str, np.ndarray
     oh_codes = np.array([i + 1 for c in cats for i in range(len(vocab[c]))], np.int64)
     attrs: dict[str, list] = {k: [] for k in (
         "nodes_treeids", "nodes_nodeids", "nodes_featureids", "nodes_modes", "nodes_values", "nodes_truenodeids",
-        "nodes_falsenodeids", "target_treeids", "target_nodeids", "target_ids", "target_weights")}
+        "nodes_falsenodeids", "nodes_missing_value_tracks_true", "target_treeids", "target_nodeids", "target_ids",
+        "target_weights")}
     splits: dict[int, list[np.ndarray]] = {}
     for t, est in enumerate(head.model_.estimators_):
         tree = est.tree_
@@ -415,6 +453,7 @@ def _forest_parts(head: Any) -> tuple[dict[str, list[str]], dict[str, np.ndarray
         attrs["nodes_values"] += thr.tolist()
         attrs["nodes_truenodeids"] += np.where(leaf, 0, tree.children_left).tolist()
         attrs["nodes_falsenodeids"] += np.where(leaf, 0, tree.children_right).tolist()
+        attrs["nodes_missing_value_tracks_true"] += np.where(leaf, 0, tree.missing_go_to_left).astype(int).tolist()
         leaves = np.flatnonzero(leaf)
         attrs["target_treeids"] += [t] * len(leaves)
         attrs["target_nodeids"] += leaves.tolist()
@@ -440,7 +479,7 @@ def _forest_parts(head: Any) -> tuple[dict[str, list[str]], dict[str, np.ndarray
 
 def export_forest(head: Any) -> Any:
     vocab, points, build = _forest_parts(head)
-    return _export(head, lambda g, inp: _logit(g, build(g, inp)), vocab, points, allow_nan=False)
+    return _export(head, lambda g, inp: _logit(g, build(g, inp)), vocab, points)
 
 
 def export_blend(head: Any) -> Any:
@@ -461,7 +500,7 @@ def export_blend(head: Any) -> Any:
         p = g.op("Add", g.op("Mul", p_lr, g.const([[w]])), g.op("Mul", fo_build(g, inp), g.const([[1.0 - w]])))
         return _logit(g, p)
 
-    return _export(head, build, vocab, points, allow_nan=False)
+    return _export(head, build, vocab, points)
 
 
 # -- torch heads ----------------------------------------------------------------------------------
@@ -475,15 +514,25 @@ def export_torch(head: Any) -> Any:
     n_num, n_cat = len(head.numeric_features_), len(head.categorical_features_)
 
     class Scores(nn.Module):
-        def __init__(self, core: nn.Module, mean: Any, scale: Any):
+        def __init__(self, core: nn.Module):
             super().__init__()
             self.core = core
-            self.register_buffer("mean", torch.as_tensor(np.asarray(mean, np.float32).reshape(1, -1)))
-            self.register_buffer("scale", torch.as_tensor(np.asarray(scale, np.float32).reshape(1, -1)))
+            for name, v in (("mean", head.mean_), ("scale", head.scale_), ("median", head.median_)):
+                self.register_buffer(name, torch.as_tensor(np.asarray(v, np.float32).reshape(1, -1)))
+            if n_ind:  # (torch.export refuses empty buffers)
+                self.register_buffer("indicator", torch.as_tensor(np.asarray(head.indicator_, np.int64)))
+            if any_unknown:
+                self.register_buffer("unknown", torch.as_tensor(np.asarray(unknown, np.int64).reshape(1, -1)))
 
         def _run(self, num: torch.Tensor, cat: torch.Tensor) -> torch.Tensor:
             if n_num:
+                nan = torch.isnan(num) | torch.isinf(num)  # ±inf is missing, as in the head
+                num = torch.where(nan, self.median, num)
                 num = torch.clamp((num - self.mean) / self.scale, -10.0, 10.0)
+                if n_ind:
+                    num = torch.cat([num, nan[:, self.indicator].float()], dim=1)
+            if any_unknown:
+                cat = torch.where(cat == 0, self.unknown, cat)
             # the Transformer layers' fused inference kernel has no ONNX form: trace the plain ops
             fast = torch.backends.mha.get_fastpath_enabled()
             torch.backends.mha.set_fastpath_enabled(False)
@@ -505,16 +554,171 @@ def export_torch(head: Any) -> Any:
         def forward(self, cat: torch.Tensor) -> torch.Tensor:
             return self._run(torch.zeros((cat.shape[0], 0), dtype=torch.float32), cat)
 
-    cls = NumCat if n_num and n_cat else NumOnly if n_num else CatOnly
-    module = cls(head.module_, head.mean_, head.scale_).eval()
     vocab = {c: list(head.vocab_[c]) for c in head.categorical_features_}
+    unknown = unknown_codes(head, vocab)
+    any_unknown, n_ind = any(unknown), len(head.indicator_)
+    cls = NumCat if n_num and n_cat else NumOnly if n_num else CatOnly
+    module = cls(head.module_).eval()
     points = {c: m + s * np.linspace(-2.5, 2.5, 11) for c, m, s in
               zip(head.numeric_features_, head.mean_, head.scale_)}
-    sample = sample_rows(head, points, vocab, allow_nan=False)
-    pre = contract(head, vocab, allow_nan=False)
+    sample = sample_rows(head, points, vocab)
+    pre = contract(head, vocab)
     from verticalkit.core.export import table_feeds
 
     feeds = table_feeds(pre, sample)
     names = [t["name"] for t in pre["tensors"]]
     example = tuple(torch.as_tensor(feeds[n]) for n in names)
     return TorchExport(module, example, names, sample_X=sample, output_name="probabilities", preprocessing=pre)
+
+
+# -- lightgbm -------------------------------------------------------------------------------------
+def export_lightgbm(head: Any) -> Any:
+    """The LightGBM trees (``dump_model``) as an ONNX-ML ``TreeEnsembleRegressor`` summing leaf
+    values into the log-odds. Numeric splits ``x <= t`` (float32-floored t) send NaN to the
+    default side (``missing_type`` NaN) or compare it as 0 (``None``); each categorical split
+    gets a derived 0/1 feature (a lookup of the code: 0 = the split's category set, left; 1 =
+    right, where NaN and unseen categories go), as for gbdt."""
+    n_num = len(head.numeric_features_)
+    vocab = {c: list(head.categories_[c]) for c in head.categorical_features_}
+    dump = head.booster_.dump_model()
+    attrs: dict[str, list] = {k: [] for k in (
+        "nodes_treeids", "nodes_nodeids", "nodes_featureids", "nodes_modes", "nodes_values", "nodes_truenodeids",
+        "nodes_falsenodeids", "nodes_missing_value_tracks_true", "target_treeids", "target_nodeids", "target_ids",
+        "target_weights")}
+    split_tables: list[np.ndarray] = []
+    split_cols: list[int] = []
+    thresholds: dict[int, list[float]] = {}
+
+    def add(t: int, node: dict[str, Any], ids: dict[int, int]) -> int:
+        i = len(ids)
+        ids[id(node)] = i
+        attrs["nodes_treeids"].append(t)
+        attrs["nodes_nodeids"].append(i)
+        if "leaf_value" in node:
+            for k, v in (("nodes_featureids", 0), ("nodes_modes", "LEAF"), ("nodes_values", 0.0),
+                         ("nodes_truenodeids", 0), ("nodes_falsenodeids", 0), ("nodes_missing_value_tracks_true", 0)):
+                attrs[k].append(v)
+            attrs["target_treeids"].append(t)
+            attrs["target_nodeids"].append(i)
+            attrs["target_ids"].append(0)
+            attrs["target_weights"].append(float(node["leaf_value"]))
+            return i
+        f = int(node["split_feature"])
+        if node["decision_type"] == "==":
+            left = {int(v) for v in str(node["threshold"]).split("||")}
+            j = f - n_num
+            table = [1.0] + [0.0 if k in left else 1.0 for k in range(len(vocab[head.categorical_features_[j]]))]
+            split_tables.append(np.array(table))
+            split_cols.append(j)
+            feature, value, missing = n_num + len(split_tables) - 1, 0.5, 0
+        else:
+            if node["missing_type"] == "Zero":
+                raise ValueError("lightgbm export: zero_as_missing splits are not supported")
+            value = float(_float32_floor(np.array([node["threshold"]]))[0])
+            thresholds.setdefault(f, []).append(float(node["threshold"]))
+            nan_left = bool(node["default_left"]) if node["missing_type"] == "NaN" else 0.0 <= node["threshold"]
+            feature, missing = f, int(nan_left)
+        attrs["nodes_featureids"].append(feature)
+        attrs["nodes_modes"].append("BRANCH_LEQ")
+        attrs["nodes_values"].append(value)
+        k = len(attrs["nodes_truenodeids"])
+        attrs["nodes_truenodeids"].append(-1)
+        attrs["nodes_falsenodeids"].append(-1)
+        attrs["nodes_missing_value_tracks_true"].append(missing)
+        attrs["nodes_truenodeids"][k] = add(t, node["left_child"], ids)
+        attrs["nodes_falsenodeids"][k] = add(t, node["right_child"], ids)
+        return i
+
+    for t, tree in enumerate(dump["tree_info"]):
+        add(t, tree["tree_structure"], {})
+    points = {c: gaps(thresholds.get(j, [])) for j, c in enumerate(head.numeric_features_)}
+
+    def build(g: _Builder, inp: dict[str, str]) -> str:
+        parts = [inp["num"]] if n_num else []
+        if split_tables:
+            codes = g.op("Gather", inp["cat"], g.const(np.array(split_cols, np.int64)), axis=1)
+            offsets = np.cumsum([0] + [len(t) for t in split_tables[:-1]]).astype(np.int64)
+            idx = g.op("Add", codes, g.const(offsets[None, :], np.int64))
+            parts.append(g.op("Gather", g.const(np.concatenate(split_tables).astype(np.float32)), idx, axis=0))
+        if not parts:
+            parts.append(g.op("Cast", g.op("Gather", inp["cat"], g.const([0], np.int64), axis=1), to=1))
+        x = parts[0] if len(parts) == 1 else g.op("Concat", *parts, axis=1)
+        return g.op("TreeEnsembleRegressor", x, domain="ai.onnx.ml", version=3, n_targets=1,
+                    aggregate_function="SUM", post_transform="NONE", base_values=[0.0], **attrs)
+
+    return _export(head, build, vocab, points)
+
+
+# -- xgboost --------------------------------------------------------------------------------------
+def export_xgboost(head: Any) -> Any:
+    """The XGBoost trees (JSON dump) as a ``TreeEnsembleRegressor`` summing leaves plus the
+    logit of ``base_score``: numeric splits ``x < t`` (float32, as XGBoost compares), NaN to the
+    split's ``missing`` side; a categorical split (its listed categories go to ``yes``) becomes a
+    derived 0/1 feature looked up from the code (unseen → the ``missing`` side)."""
+    import json as _json
+
+    n_num = len(head.numeric_features_)
+    vocab = {c: list(head.categories_[c]) for c in head.categorical_features_}
+    attrs: dict[str, list] = {k: [] for k in (
+        "nodes_treeids", "nodes_nodeids", "nodes_featureids", "nodes_modes", "nodes_values", "nodes_truenodeids",
+        "nodes_falsenodeids", "nodes_missing_value_tracks_true", "target_treeids", "target_nodeids", "target_ids",
+        "target_weights")}
+    split_tables: list[np.ndarray] = []
+    split_cols: list[int] = []
+    thresholds: dict[int, list[float]] = {}
+
+    def add(t: int, node: dict[str, Any]) -> None:
+        i = int(node["nodeid"])
+        attrs["nodes_treeids"].append(t)
+        attrs["nodes_nodeids"].append(i)
+        if "leaf" in node:
+            for k, v in (("nodes_featureids", 0), ("nodes_modes", "LEAF"), ("nodes_values", 0.0),
+                         ("nodes_truenodeids", 0), ("nodes_falsenodeids", 0), ("nodes_missing_value_tracks_true", 0)):
+                attrs[k].append(v)
+            attrs["target_treeids"].append(t)
+            attrs["target_nodeids"].append(i)
+            attrs["target_ids"].append(0)
+            attrs["target_weights"].append(float(node["leaf"]))
+            return
+        f = int(str(node["split"]).lstrip("f"))
+        yes, no, missing = int(node["yes"]), int(node["no"]), int(node["missing"])
+        if isinstance(node["split_condition"], list):  # categorical: the listed codes go to "yes"
+            listed = {int(v) for v in node["split_condition"]}
+            j = f - n_num
+            table = [0.0 if missing == yes else 1.0]
+            table += [0.0 if k in listed else 1.0 for k in range(len(vocab[head.categorical_features_[j]]))]
+            split_tables.append(np.array(table))
+            split_cols.append(j)
+            feature, mode, value, nan_yes = n_num + len(split_tables) - 1, "BRANCH_LEQ", 0.5, 0
+        else:
+            thresholds.setdefault(f, []).append(float(node["split_condition"]))
+            feature, mode, value = f, "BRANCH_LT", float(np.float32(node["split_condition"]))
+            nan_yes = int(missing == yes)
+        for k, v in (("nodes_featureids", feature), ("nodes_modes", mode), ("nodes_values", value),
+                     ("nodes_truenodeids", yes), ("nodes_falsenodeids", no),
+                     ("nodes_missing_value_tracks_true", nan_yes)):
+            attrs[k].append(v)
+        for child in node["children"]:
+            add(t, child)
+
+    for t, text in enumerate(head.booster_.get_dump(dump_format="json")):
+        add(t, _json.loads(text))
+    base = float(str(_json.loads(head.booster_.save_config())["learner"]["learner_model_param"]["base_score"])
+                 .strip("[]"))
+    base_logit = float(np.log(base / (1 - base)))
+    points = {c: gaps(thresholds.get(j, [])) for j, c in enumerate(head.numeric_features_)}
+
+    def build(g: _Builder, inp: dict[str, str]) -> str:
+        parts = [inp["num"]] if n_num else []
+        if split_tables:
+            codes = g.op("Gather", inp["cat"], g.const(np.array(split_cols, np.int64)), axis=1)
+            offsets = np.cumsum([0] + [len(t) for t in split_tables[:-1]]).astype(np.int64)
+            idx = g.op("Add", codes, g.const(offsets[None, :], np.int64))
+            parts.append(g.op("Gather", g.const(np.concatenate(split_tables).astype(np.float32)), idx, axis=0))
+        if not parts:
+            parts.append(g.op("Cast", g.op("Gather", inp["cat"], g.const([0], np.int64), axis=1), to=1))
+        x = parts[0] if len(parts) == 1 else g.op("Concat", *parts, axis=1)
+        return g.op("TreeEnsembleRegressor", x, domain="ai.onnx.ml", version=3, n_targets=1,
+                    aggregate_function="SUM", post_transform="NONE", base_values=[base_logit], **attrs)
+
+    return _export(head, build, vocab, points)

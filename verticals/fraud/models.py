@@ -1,12 +1,16 @@
 """Heads of the fraud vertical: logreg, gbdt, forest, blend, scorecard (scikit-learn,
 skops-persisted) and the torch heads mlp / ft_transformer (in torch_models.py).
 
-All heads take a DataFrame: numeric columns, plus text / category columns used as
-categories. At predict time extra columns are ignored, missing ones raise a DataError
-naming them, and a category not seen in training is handled per head: logreg →
-all-zero one-hot (no contribution); forest → all-zero one-hot (never the category's
-side of a split on it); blend → as its logreg and forest; gbdt → treated as a missing
-value; scorecard → the ``unseen`` bin with WoE 0 (0 points).
+All heads take a DataFrame: numeric columns (NaN = missing, ±inf read as NaN), plus text /
+category columns used as categories (any cardinality: see :class:`ColumnsMixin`). Missing
+numerics: gbdt and forest natively; logreg, blend and the torch heads by the training median
+plus a missing-indicator feature, fitted in the model; scorecard → a ``missing`` bin. At
+predict time extra columns are ignored, missing ones raise a DataError naming them, and a
+category not seen in training is handled per head: logreg → all-zero one-hot (no
+contribution); forest → all-zero one-hot (never the category's side of a split on it); blend
+→ as its logreg and forest; gbdt → treated as a missing value; scorecard → the ``unseen``
+bin with WoE 0 (0 points). In a column cut to its most frequent categories, an unseen
+category is ``(other)`` instead, as the rare ones were in training.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import ExtraTreesClassifier, HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
+from sklearn.impute import SimpleImputer
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from verticalkit.core.errors import ConfigError, DataError, ModelLoadError
@@ -42,17 +47,47 @@ def is_categorical(s: pd.Series) -> bool:
     return not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s))
 
 
+OTHER = "(other)"  # the level of a high-cardinality column's rare and unseen categories
+NULL = "missing"  # the level of a null category (the export contract's null_category)
+
+
+def linear_preprocessor(numeric: list[str], categorical: list[str]) -> ColumnTransformer:
+    """Numerics: median imputation with a missing-indicator column per feature that had NaN in
+    training, then standardisation; categories: one-hot (unseen → all zeros). Without NaN in
+    training the imputer adds nothing (the plain standardised logistic regression)."""
+    num = Pipeline([("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)),
+                    ("scale", StandardScaler())])
+    return ColumnTransformer([("num", num, numeric), ("cat", OneHotEncoder(handle_unknown="ignore"), categorical)])
+
+
 class ColumnsMixin:
-    """Column bookkeeping shared by the tabular heads (fit records, predict checks)."""
+    """Column bookkeeping shared by the tabular heads (fit records, predict checks) and the
+    messy-table rules every head follows:
 
-    allow_nan = False
+    * numerics: NaN is a missing value (±inf too: it is read as NaN); each head handles it
+      (trees natively, the others by an imputer fitted on the training rows);
+    * categories: text / category columns, a null is the category ``missing``; a column with
+      more than ``max_categories`` categories in training keeps its ``max_categories - 1``
+      most frequent ones (ties by name) and maps the rest, and at predict time every category
+      not kept (unseen ones included), to ``(other)`` (``category_levels_`` holds the kept ones).
+    """
 
-    def _fit_columns(self, X: Any) -> pd.DataFrame:
+    max_categories = 254  # a HistGradientBoosting categorical feature takes at most 255 codes
+
+    def _fit_columns(self, X: Any, clean: bool = True) -> pd.DataFrame:
+        """Record the columns and category levels; return the cleaned training table (``clean``)
+        or the input as a frame (the tree heads encode it straight into one array)."""
         X = as_frame(X)
         self.feature_names_in_ = [str(c) for c in X.columns]
         self.categorical_features_ = [c for c in self.feature_names_in_ if is_categorical(X[c])]
         self.numeric_features_ = [c for c in self.feature_names_in_ if c not in self.categorical_features_]
-        return self._clean(X)
+        self.category_levels_: dict[str, list[str]] = {}
+        for c in self.categorical_features_:
+            counts = pd.Series(self._raw_categories(X, c)).value_counts(sort=False)
+            if len(counts) > self.max_categories:
+                ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+                self.category_levels_[c] = sorted(k for k, _ in ranked[:self.max_categories - 1])
+        return self._clean(X) if clean else X
 
     def _check_missing(self, X: Any) -> pd.DataFrame:
         X = as_frame(X)
@@ -62,34 +97,54 @@ class ColumnsMixin:
                             f"trained on; add {'them' if len(missing) > 1 else 'it'} (extra columns are ignored)")
         return X
 
-    def _numeric_block(self, X: pd.DataFrame) -> np.ndarray:
-        """The numeric training columns as one float array (one copy); bad values raise DataError."""
+    def _numeric_block(self, X: pd.DataFrame, out: np.ndarray | None = None) -> np.ndarray:
+        """The numeric training columns as one float64 array (written into ``out`` when given:
+        one copy of the data), ±inf → NaN; text in a numeric column raises DataError."""
         cols = self.numeric_features_
-        if all(pd.api.types.is_numeric_dtype(X[c]) or pd.api.types.is_bool_dtype(X[c]) for c in cols):
-            arr = X[cols].to_numpy(dtype=float)
-            bad = np.isinf(arr) if self.allow_nan else ~np.isfinite(arr)
-            if not bad.any():
-                return arr
-        # slow path: per-column checks that name the column and row
-        return numeric_columns(X, cols, "model input", allow_nan=self.allow_nan).to_numpy(dtype=float)
+        out = np.empty((len(X), len(cols))) if out is None else out
+        for j, c in enumerate(cols):
+            s = X[c]
+            if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
+                s = numeric_columns(X, [c], "model input", allow_nan=True, inf_as_nan=True)[c]
+            out[:, j] = s.to_numpy(dtype=np.float64, na_value=np.nan)
+        out[np.isinf(out)] = np.nan
+        return out
+
+    @staticmethod
+    def _raw_categories(X: pd.DataFrame, c: str) -> np.ndarray:
+        return X[c].astype("string").fillna(NULL).astype(str).to_numpy()
 
     def _categories(self, X: pd.DataFrame, c: str) -> np.ndarray:
-        return X[c].astype("string").fillna("missing").astype(str).to_numpy()
+        values = self._raw_categories(X, c)
+        levels = getattr(self, "category_levels_", {}).get(c)
+        if levels is not None:
+            values = np.where(pd.Series(values).isin(levels).to_numpy(), values, OTHER)
+        return values
+
+    def _fit_encoder(self, X: pd.DataFrame) -> None:
+        if self.categorical_features_:
+            self.encoder_.fit(pd.DataFrame({c: self._categories(X, c) for c in self.categorical_features_}))
 
     def _encode(self, X: Any) -> np.ndarray:
         """The numeric block, then the categories through the fitted ``encoder_`` (the tree heads'
-        feature order: ordinal codes for gbdt, unseen → NaN; one-hot for the forest)."""
+        feature order: ordinal codes for gbdt, unseen → NaN; one-hot for the forest), built in
+        one float64 array."""
         X = self._check_missing(X)
-        num = self._numeric_block(X)
+        n_num = len(self.numeric_features_)
         if not self.categorical_features_:
-            return num
+            return self._numeric_block(X)
         cats = pd.DataFrame({c: self._categories(X, c) for c in self.categorical_features_})
-        return np.column_stack([num, self.encoder_.transform(cats)])
+        coded = self.encoder_.transform(cats)
+        out = np.empty((len(X), n_num + coded.shape[1]))
+        self._numeric_block(X, out[:, :n_num])
+        out[:, n_num:] = coded
+        return out
 
     def _clean(self, X: Any) -> pd.DataFrame:
-        """Select the training columns (extra ignored, missing named), validate numerics."""
+        """Select the training columns (extra ignored, missing named), numerics as float64
+        (NaN = missing), categories as text with the kept levels."""
         X = self._check_missing(X)
-        out = pd.DataFrame(self._numeric_block(X), columns=self.numeric_features_)
+        out = pd.DataFrame(self._numeric_block(X), columns=self.numeric_features_, index=None)
         for c in self.categorical_features_:
             out[c] = self._categories(X, c)
         return out[self.feature_names_in_]
@@ -97,7 +152,6 @@ class ColumnsMixin:
     @staticmethod
     def _target(y: Any) -> np.ndarray:
         return binary_target(np.asarray(y), "training data", "target")
-
 
 
 class TabularHead(ColumnsMixin, SklearnHead):
@@ -108,7 +162,8 @@ class TabularHead(ColumnsMixin, SklearnHead):
 
 
 class LogRegHead(TabularHead):
-    """Standardised logistic regression (one-hot categories; unseen → all zeros)."""
+    """Standardised logistic regression (one-hot categories; unseen → all zeros); NaN →
+    the training median plus a missing-indicator feature (:func:`linear_preprocessor`)."""
 
     def __init__(self, C: float = 1.0, max_iter: int = 2000, class_weight: str | None = None):
         self.C = C
@@ -118,8 +173,7 @@ class LogRegHead(TabularHead):
     def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None, context: FitContext | None = None
             ) -> LogRegHead:
         Xc = self._fit_columns(X)
-        pre = ColumnTransformer([("num", StandardScaler(), self.numeric_features_),
-                                 ("cat", OneHotEncoder(handle_unknown="ignore"), self.categorical_features_)])
+        pre = linear_preprocessor(self.numeric_features_, self.categorical_features_)
         self.model_ = Pipeline([("pre", pre), ("lr", LogisticRegression(C=self.C, max_iter=self.max_iter,
                                                                         class_weight=self.class_weight))])
         self.model_.fit(Xc, self._target(y))
@@ -145,10 +199,9 @@ class GBDTHead(TabularHead):
     ``validation_fraction`` of train when none is given), patience ``n_iter_no_change``.
     Chosen on ULB validation AUPRC (stratified and temporal) among 8 settings; see
     reference_results.yaml for the measured figures.
-    Categories are ordinal-encoded as native categorical features; unseen → missing.
+    Categories are ordinal-encoded as native categorical features; unseen → missing (or
+    ``(other)`` in a column cut to its ``max_categories`` most frequent); NaN is native.
     """
-
-    allow_nan = True
 
     def __init__(self, learning_rate: float = 0.05, max_iter: int = 1000, max_leaf_nodes: int = 31,
                  min_samples_leaf: int = 20, l2_regularization: float = 1.0, max_features: float = 0.5,
@@ -170,12 +223,11 @@ class GBDTHead(TabularHead):
 
     def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None, context: FitContext | None = None
             ) -> GBDTHead:
-        Xc = self._fit_columns(X)
+        X = self._fit_columns(X, clean=False)
         y = self._target(y)
         self.encoder_ = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan,
                                        encoded_missing_value=np.nan)
-        if self.categorical_features_:
-            self.encoder_.fit(Xc[self.categorical_features_])
+        self._fit_encoder(X)
         seed = self.random_state if self.random_state is not None else (context.seed if context else 0)
         n_num = len(self.numeric_features_)
         mask = [False] * n_num + [True] * len(self.categorical_features_)
@@ -188,9 +240,9 @@ class GBDTHead(TabularHead):
             categorical_features=mask if any(mask) else None)
         use_val = self.early_stopping and X_val is not None and y_val is not None and len(np.unique(y_val)) == 2
         if use_val:
-            self.model_.fit(self._encode(Xc), y, X_val=self._encode(X_val), y_val=self._target(y_val))
+            self.model_.fit(self._encode(X), y, X_val=self._encode(X_val), y_val=self._target(y_val))
         else:
-            self.model_.fit(self._encode(Xc), y)
+            self.model_.fit(self._encode(X), y)
         self.n_iter_ = int(self.model_.n_iter_)
         # scorer-based early stopping leaves a scorer and a bound-method cache of
         # ``_raw_predict`` on the instance: used only while fitting, not persistable by skops
@@ -237,8 +289,11 @@ class ForestHead(TabularHead):
 
     Defaults are scikit-learn's (√(features) per split, fully grown trees,
     ``min_samples_leaf=1``) with 500 trees, not tuned on any benchmark's test folds.
-    The validation split is not used (no early stopping). NaN is refused, as in logreg.
+    The validation split is not used (no early stopping). NaN is native (scikit-learn's trees
+    learn a side per split for it). At most ``max_categories`` one-hot columns per category.
     """
+
+    max_categories = 64
 
     def __init__(self, n_estimators: int = 500, kind: str = "random_forest", max_features: Any = "sqrt",
                  min_samples_leaf: int = 1, max_depth: int | None = None, class_weight: str | None = None,
@@ -256,16 +311,15 @@ class ForestHead(TabularHead):
             ) -> ForestHead:
         if self.kind not in FORESTS:
             raise ConfigError(f"model_params.kind={self.kind!r}: forest kinds are {sorted(FORESTS)}")
-        Xc = self._fit_columns(X)
+        X = self._fit_columns(X, clean=False)
         y = self._target(y)
         self.encoder_ = OneHotEncoder(handle_unknown="ignore", sparse_output=False, dtype=np.float64)
-        if self.categorical_features_:
-            self.encoder_.fit(Xc[self.categorical_features_])
+        self._fit_encoder(X)
         seed = self.random_state if self.random_state is not None else (context.seed if context else 0)
         self.model_ = FORESTS[self.kind](
             n_estimators=self.n_estimators, max_features=self.max_features, min_samples_leaf=self.min_samples_leaf,
             max_depth=self.max_depth, class_weight=self.class_weight, n_jobs=self.n_jobs, random_state=seed)
-        self.model_.fit(self._encode(Xc), y)
+        self.model_.fit(self._encode(X), y)
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -295,6 +349,8 @@ class BlendHead(TabularHead):
     validation split is not used.
     """
 
+    max_categories = ForestHead.max_categories  # both parts see the same categories
+
     def __init__(self, C: float | None = None, Cs: tuple[float, ...] = C_GRID, cv: int = 5, weight: float = 0.5,
                  n_estimators: int = 500, kind: str = "random_forest", min_samples_leaf: int = 1,
                  max_features: Any = "sqrt", n_jobs: int | None = None, random_state: int | None = None):
@@ -321,8 +377,7 @@ class BlendHead(TabularHead):
         grid = sorted(float(c) for c in self.Cs)
         aucs: dict[float, list[float]] = {C: [] for C in grid}
         for tr, te in StratifiedKFold(n_splits, shuffle=True, random_state=seed).split(Xc, y):
-            pre = ColumnTransformer([("num", StandardScaler(), self.numeric_features_),  # as LogRegHead
-                                     ("cat", OneHotEncoder(handle_unknown="ignore"), self.categorical_features_)])
+            pre = linear_preprocessor(self.numeric_features_, self.categorical_features_)  # as LogRegHead
             A, B = pre.fit_transform(Xc.iloc[tr]), pre.transform(Xc.iloc[te])
             for C in grid:
                 lr = LogisticRegression(C=C, max_iter=2000).fit(A, y[tr])
@@ -365,8 +420,6 @@ class BlendHead(TabularHead):
 
 class ScorecardHead(TabularHead):
     """Monotone-WoE logistic scorecard with points and reason codes (see scorecard.py)."""
-
-    allow_nan = True
 
     def __init__(self, n_prebins: int = 20, min_bin_size: float = 0.05, max_bins: int = 8, min_iv: float = 0.02,
                  C: float = 1.0, points0: float = 600.0, odds0: float = 1 / 19, pdo: float = 50.0,

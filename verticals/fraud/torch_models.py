@@ -1,7 +1,9 @@
 """Torch heads of the fraud vertical, trained by the core Trainer (core.torch_head.TorchHead).
 
 Inputs as the sklearn heads: a DataFrame of numeric and categorical columns. Numeric
-columns are standardised (clipped to ±10 sd); each categorical column gets an
+columns are standardised (clipped to ±10 sd); NaN (±inf read as NaN) becomes the training
+median, and each column that had NaN in training adds a 0/1 missing-indicator input after
+the numerics (medians and indicators are saved with the model); each categorical column gets an
 embedding whose index 0 is reserved for categories not seen in training (and
 ``missing``), so an unseen category maps to that learned "unknown" vector.
 
@@ -48,19 +50,32 @@ class TabularTorchHead(ColumnsMixin, TorchHead):
     def fit_preprocessing(self, X: Any, y: Any) -> None:
         Xc = self._fit_columns(X)
         num = Xc[self.numeric_features_].to_numpy(dtype=np.float64)
+        nan = np.isnan(num)
+        self.indicator_ = np.flatnonzero(nan.any(axis=0)).tolist()
+        self.median_ = [float(np.median(v[~m])) if (~m).any() else 0.0 for v, m in zip(num.T, nan.T)]
+        num = np.where(nan, np.asarray(self.median_), num)
         self.mean_ = num.mean(axis=0).tolist() if num.shape[1] else []
-        self.scale_ = (num.std(axis=0) + 1e-9).tolist() if num.shape[1] else []
+        std = num.std(axis=0)  # a constant column: scale 1 (float rounding of x - mean must not blow up)
+        self.scale_ = np.where(std > 1e-12, std + 1e-9, 1.0).tolist() if num.shape[1] else []
         self.vocab_ = {c: sorted(set(Xc[c])) for c in self.categorical_features_}
 
     def get_state(self) -> dict[str, Any]:
         return {"feature_names_in": self.feature_names_in_, "categorical": self.categorical_features_,
-                "numeric": self.numeric_features_, "mean": self.mean_, "scale": self.scale_, "vocab": self.vocab_}
+                "numeric": self.numeric_features_, "mean": self.mean_, "scale": self.scale_, "vocab": self.vocab_,
+                "median": self.median_, "indicator": self.indicator_, "levels": self.category_levels_}
 
     def set_state(self, state: dict[str, Any]) -> None:
         self.feature_names_in_ = state["feature_names_in"]
         self.categorical_features_ = state["categorical"]
         self.numeric_features_ = state["numeric"]
         self.mean_, self.scale_, self.vocab_ = state["mean"], state["scale"], state["vocab"]
+        self.median_ = state.get("median", self.mean_)  # models saved before NaN support: no NaN seen
+        self.indicator_ = state.get("indicator", [])
+        self.category_levels_ = state.get("levels", {})
+
+    def n_inputs(self) -> int:
+        """Width of the numeric input of the network: the numerics, then the missing indicators."""
+        return len(self.numeric_features_) + len(self.indicator_)
 
     def cardinalities(self) -> list[int]:
         return [len(self.vocab_[c]) + 1 for c in self.categorical_features_]  # +1: index 0 = unseen
@@ -69,7 +84,10 @@ class TabularTorchHead(ColumnsMixin, TorchHead):
         Xc = self._clean(X)
         num = Xc[self.numeric_features_].to_numpy(dtype=np.float64)
         if num.shape[1]:
+            nan = np.isnan(num)
+            num = np.where(nan, np.asarray(self.median_), num)
             num = np.clip((num - np.asarray(self.mean_)) / np.asarray(self.scale_), -10, 10)
+            num = np.column_stack([num, nan[:, self.indicator_].astype(np.float64)])
         cat = np.zeros((len(Xc), len(self.categorical_features_)), dtype=np.int64)
         for j, c in enumerate(self.categorical_features_):
             index = {v: i + 1 for i, v in enumerate(self.vocab_[c])}
@@ -112,7 +130,7 @@ class MLPHead(TabularTorchHead):
         self.dropout = dropout
 
     def build_module(self, X: Any, y: Any) -> nn.Module:
-        return _MLP(len(self.numeric_features_), self.cardinalities(), list(self.hidden), self.dropout,
+        return _MLP(self.n_inputs(), self.cardinalities(), list(self.hidden), self.dropout,
                     self.n_outputs_)
 
 
@@ -146,5 +164,5 @@ class FTTransformerHead(TabularTorchHead):
         self.dropout = dropout
 
     def build_module(self, X: Any, y: Any) -> nn.Module:
-        return _FTTransformer(len(self.numeric_features_), self.cardinalities(), self.d_token, self.n_layers,
+        return _FTTransformer(self.n_inputs(), self.cardinalities(), self.d_token, self.n_layers,
                               self.n_heads, self.dropout, self.n_outputs_)

@@ -51,8 +51,10 @@ def require_columns(df: pd.DataFrame, columns: Iterable[str], where: str, what: 
                         f"the file has: {have}. Fix the file or the column names in the config")
 
 
-def numeric_columns(df: pd.DataFrame, columns: Iterable[str], where: str, allow_nan: bool = False) -> pd.DataFrame:
-    """Return ``df[columns]`` as float64; text, NaN (unless allowed) or inf raise DataError."""
+def numeric_columns(df: pd.DataFrame, columns: Iterable[str], where: str, allow_nan: bool = False,
+                    inf_as_nan: bool = False) -> pd.DataFrame:
+    """Return ``df[columns]`` as float64; text, NaN (unless allowed) or inf (unless read as NaN)
+    raise DataError."""
     out = {}
     for c in columns:
         s = df[c]
@@ -64,7 +66,9 @@ def numeric_columns(df: pd.DataFrame, columns: Iterable[str], where: str, allow_
                 raise DataError(f"{where}: column {c!r} must be numeric but row {i} holds {str(s.iloc[i])[:40]!r} "
                                 f"({int(bad.sum())} such rows); fix the values or declare {c!r} categorical")
             s = conv
-        v = s.to_numpy(dtype=float)
+        v = s.to_numpy(dtype=float, na_value=np.nan)
+        if inf_as_nan:
+            v = np.where(np.isinf(v), np.nan, v)
         if np.isinf(v).any():
             i = int(np.flatnonzero(np.isinf(v))[0])
             raise DataError(f"{where}: column {c!r} holds inf at row {i} ({int(np.isinf(v).sum())} rows); "
