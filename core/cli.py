@@ -238,12 +238,16 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command. Errors end in one ``error:`` line: bad input exits 2, an unexpected
     error 1 (its traceback with ``--debug`` / ``VERTICALKIT_DEBUG=1``), Ctrl-C 130, a closed
     pipe (``| head``) 141, quietly."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    debug = args.debug or os.environ.get("VERTICALKIT_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
+    debug = os.environ.get("VERTICALKIT_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
     show_warning = warnings.showwarning
     warnings.showwarning = functools.partial(_show_warning, fallback=show_warning)
     try:
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit:  # --help or a usage error, printed: flush it here (a closed pipe is caught below)
+            sys.stdout.flush()
+            raise
+        debug = debug or args.debug
         code = int(args.func(args) or 0)
         sys.stdout.flush()  # a closed pipe surfaces here rather than at interpreter exit
         return code

@@ -103,6 +103,9 @@ def unregister(vertical_id: str) -> None:
     _extra.pop(vertical_id, None)
 
 
+_warned: set[tuple[str, ...]] = set()  # name clashes already reported in this process
+
+
 class PluginWarning(UserWarning):
     """A plug-in vertical was skipped: it failed to load or reuses a registered name."""
 
@@ -120,7 +123,9 @@ def _entry_points() -> dict[str, metadata.EntryPoint]:
     chosen: dict[str, metadata.EntryPoint] = {}
     for ep in found:
         first = chosen.setdefault(ep.name, ep)
-        if first is not ep and (first.value, _package(first)) != (ep.value, _package(ep)):
+        clash = (ep.name, _package(first), first.value, _package(ep), ep.value)
+        if first is not ep and clash[1:3] != clash[3:] and clash not in _warned:
+            _warned.add(clash)
             warnings.warn(f"plug-in vertical {ep.name!r} of {_package(ep)} ({ep.value}) is ignored: "
                           f"{_package(first)} already registers {ep.name!r} ({first.value}); "
                           f"rename it in the plug-in's entry points", PluginWarning, stacklevel=2)
