@@ -191,11 +191,12 @@ def _run_outputs(out: Path) -> set[str]:
 
 
 def is_run_dir(out: Path) -> bool:
-    """A folder ``verticalkit train`` wrote: its marker, a complete run of an older kit
-    (config.yaml + metrics.json), or an unfinished one (nothing but run outputs)."""
+    """An empty folder, or one ``verticalkit train`` wrote: its marker, a complete run of an older
+    kit (config.yaml + metrics.json), or an unfinished one of an older kit (checkpoints only)."""
     if (out / RUN_MARKER).is_file() or ((out / "config.yaml").is_file() and (out / "metrics.json").is_file()):
         return True
-    return all(p.name in RUN_OUTPUTS for p in out.iterdir())
+    names = {p.name for p in out.iterdir() if not p.name.startswith(f".{RUN_MARKER}.")}  # another rank's temp
+    return not names or ("checkpoints" in names and names <= {"checkpoints", ".staging", "train_log.csv"})
 
 
 def _prepare_out(out: Path, overwrite: bool) -> bool:
@@ -219,7 +220,7 @@ def _prepare_out(out: Path, overwrite: bool) -> bool:
                 path.unlink()
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    if not (out / RUN_MARKER).exists():
+    if not (out / RUN_MARKER).exists() and int(os.environ.get("RANK", "0")) == 0:
         _write_marker(out, [])
     return created
 

@@ -81,15 +81,18 @@ def test_predict_to_another_file_still_works(toy_run_dir, tmp_path, capsys):
 
 # -- train --out into a folder that is not a run ----------------------------------------------------------
 @pytest.mark.parametrize("overwrite", [False, True])
-def test_train_refuses_a_folder_of_user_files(toy, tmp_path, capsys, overwrite):
+@pytest.mark.parametrize("notes", [True, False], ids=["with-notes", "only-a-model-folder"])
+def test_train_refuses_a_folder_of_user_files(toy, tmp_path, capsys, overwrite, notes):
     out = tmp_path / "mine"
     (out / "model").mkdir(parents=True)  # a folder named like a run output, holding the user's files
     (out / "model" / "thesis.tex").write_text("years of work")
-    (out / "notes.txt").write_text("keep me")
+    if notes:
+        (out / "notes.txt").write_text("keep me")
     assert main(["train", "toy", "--out", str(out), *(["--overwrite"] if overwrite else [])]) == 2
     assert "not a verticalkit run" in _one_error_line(capsys)
-    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == ["model", "model/thesis.tex", "notes.txt"]
-    assert (out / "notes.txt").read_text() == "keep me"
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == \
+        ["model", "model/thesis.tex", *(["notes.txt"] if notes else [])]
+    assert (out / "model" / "thesis.tex").read_text() == "years of work"
 
 
 def test_train_into_an_empty_folder_then_overwrite_keeps_foreign_files(toy, tmp_path, capsys):
