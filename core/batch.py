@@ -11,6 +11,7 @@ convert to the column's type sends its row to the errors file; a missing column 
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -137,13 +138,24 @@ def predict_file(predictor: Predictor, input_path: str | Path, output_path: str 
                  chunk_rows: int = 100_000, id_column: str | None = None, progress: bool = True) -> dict[str, Any]:
     """Score ``input_path`` into ``output_path`` (.csv or .parquet); return counts."""
     input_path, output_path = Path(input_path), Path(output_path)
-    if not input_path.exists():
-        raise DataError(f"{input_path}: no such file or folder; check --input")
+    check_paths(input_path, output_path)
     errors: list[tuple[Any, str]] = []
     scored = ((_score(predictor, X, np.asarray(ids), errors, where=str(input_path)), len(ids))
               for X, ids in _chunks(predictor, input_path, chunk_rows, id_column))
     n_rows = write_scored(scored, output_path, progress=progress)
     return summary(output_path, n_rows, errors)
+
+
+def check_paths(input_path: Path, output_path: Path) -> None:
+    """The input exists and neither the output nor its errors file is the input (the atomic
+    rename would replace it), compared as resolved paths (relative paths, symlinks)."""
+    if not input_path.exists():
+        raise DataError(f"{input_path}: no such file or folder; check --input")
+    src = input_path.resolve()
+    for out in (output_path, output_path.with_name(output_path.name + ".errors.csv")):
+        if out.resolve() == src or (out.exists() and os.path.samefile(out, src)):
+            raise DataError(f"--output {output_path} would overwrite the input {input_path}; "
+                            f"write the scores to another file")
 
 
 def write_scored(scored: Iterable[tuple[pd.DataFrame, int]], output_path: Path, *, progress: bool = True) -> int:

@@ -3,25 +3,30 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import os
 import sys
+import traceback
+import warnings
 from pathlib import Path
 
 from .errors import VerticalkitError
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from .registry import get_vertical, list_verticals
+    from .registry import load_verticals
 
-    ids = list_verticals()
-    if not ids:
+    verticals, broken = load_verticals()
+    if not verticals and not broken:
         print("no verticals registered (is verticalkit installed with `pip install -e .`?)")
-    for vid in ids:
-        v = get_vertical(vid)
+    for v in verticals.values():
         print(f"{v.id}: {v.description}")
         print(f"  datasets: {', '.join(v.datasets)}   (default {v.default_dataset})")
         print(f"  models:   {', '.join(v.models)}   (default {v.default_model})")
         print(f"  primary metric: {v.primary_metric}   (each dataset's task sets the one a run uses)")
+    for vid, err in broken.items():
+        print(f"{vid}: BROKEN, not usable: {err}")
     return 0
 
 
@@ -160,6 +165,8 @@ def cmd_new_vertical(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="verticalkit", description="Domain AI solutions kit: train, evaluate, "
                                 "predict, export and serve models of the finance, medical and education verticals.")
+    p.add_argument("--debug", action="store_true",
+                   help="show the traceback of an unexpected error (also: VERTICALKIT_DEBUG=1)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     s = sub.add_parser("list", help="registered verticals, their datasets and models")
@@ -249,16 +256,54 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Run one command. Errors end in one ``error:`` line: bad input exits 2, an unexpected
+    error 1 (its traceback with ``--debug`` / ``VERTICALKIT_DEBUG=1``), Ctrl-C 130, a closed
+    pipe (``| head``) 141, quietly."""
+    debug = os.environ.get("VERTICALKIT_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
+    show_warning = warnings.showwarning
+    warnings.showwarning = functools.partial(_show_warning, fallback=show_warning)
     try:
-        return int(args.func(args) or 0)
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit:  # --help or a usage error, printed: flush it here (a closed pipe is caught below)
+            sys.stdout.flush()
+            raise
+        debug = debug or args.debug
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe surfaces here rather than at interpreter exit
+        return code
     except VerticalkitError as e:
+        if debug:
+            traceback.print_exc()
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away: send what is left of stdout nowhere, so the exit flush is silent
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except Exception as e:  # noqa: BLE001 - the last resort: one line, not a traceback
+        if debug:
+            raise
+        detail = str(e).splitlines()[0] if str(e) else ""
+        print(f"error: unexpected {type(e).__name__}{': ' + detail if detail else ''} "
+              f"(rerun with `verticalkit --debug ...` or VERTICALKIT_DEBUG=1 for the traceback, "
+              f"and please report it)", file=sys.stderr)
+        return 1
+    finally:
+        warnings.showwarning = show_warning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None, *, fallback) -> None:
+    """A plug-in warning as one ``warning:`` line; others as before."""
+    from .registry import PluginWarning
+
+    if issubclass(category, PluginWarning):
+        print(f"warning: {message}", file=sys.stderr)
+    else:
+        fallback(message, category, filename, lineno, file, line)
 
 
 if __name__ == "__main__":

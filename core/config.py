@@ -92,6 +92,49 @@ def _type_ok(value: Any, tp: Any) -> bool:
     return isinstance(value, tp)
 
 
+class Mapping(dict):
+    """A config mapping read from YAML or ``--set`` that also keeps the original text of its
+    scalars YAML turned into a bool, number or null (``no`` → False, ``1.0e3`` → 1000.0)."""
+
+    text: dict[str, str]
+
+    def __init__(self, *args: Any, text: dict[str, str] | None = None, **kw: Any):
+        super().__init__(*args, **kw)
+        self.text = dict(text or {})
+
+
+class _Loader(yaml.SafeLoader):
+    """safe_load whose mappings are :class:`Mapping` (plain scalars keep their text)."""
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode):
+    data = Mapping()
+    yield data
+    data.update(loader.construct_mapping(node))
+    data.text = {loader.construct_object(k): v.value for k, v in node.value
+                 if isinstance(v, yaml.ScalarNode) and v.style is None and v.tag != "tag:yaml.org,2002:str"}
+
+
+_Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
+yaml.add_representer(Mapping, yaml.SafeDumper.represent_dict, Dumper=yaml.SafeDumper)
+
+
+def as_text(updates: dict[str, Any], key: str, value: Any, expects_str: bool, optional: bool) -> Any:
+    """The one place YAML's typing is undone: a key typed str gets the text the user wrote
+    (``mixed_precision: no`` is "no", not False; ``device: 1.0e3`` is "1.0e3"); null stays None
+    only where the key accepts None."""
+    if not expects_str or isinstance(value, str) or (value is None and optional):
+        return value
+    text = getattr(updates, "text", {}).get(key)
+    return text if text is not None else value
+
+
+def _expects_str(tp: Any) -> tuple[bool, bool]:
+    """(accepts str, accepts None) of a type hint."""
+    args = typing.get_args(tp) if typing.get_origin(tp) in (typing.Union, types.UnionType) else (tp,)
+    return str in args, type(None) in args
+
+
 def _coerce(value: Any, tp: Any) -> Any:
     if tp is float or (typing.get_origin(tp) in (typing.Union, types.UnionType) and float in typing.get_args(tp)):
         if isinstance(value, int) and not isinstance(value, bool):
@@ -121,8 +164,11 @@ def merge_into(obj: Any, updates: dict[str, Any], where: str) -> None:
         if isinstance(current, dict) and typing.get_origin(tp) is dict:
             if not isinstance(value, dict):
                 raise ConfigError(f"config key {name!r} is a mapping; set {name}.<key>=<value>")
-            current.update(value)
+            # keep the text of its scalars: the section's types are known only to check_params
+            text = {k: t for k, t in getattr(current, "text", {}).items() if k not in value}
+            setattr(obj, key, Mapping({**current, **value}, text={**text, **getattr(value, "text", {})}))
             continue
+        value = as_text(updates, key, value, *_expects_str(tp))
         if not _type_ok(value, tp):
             raise ConfigError(
                 f"config key {name!r} expects {_type_name(tp)}, got {value!r} ({type(value).__name__}); fix its value"
@@ -132,7 +178,7 @@ def merge_into(obj: Any, updates: dict[str, Any], where: str) -> None:
 
 def parse_set(items: list[str]) -> dict[str, Any]:
     """Turn ``["a.b=1", "c=x"]`` into a nested dict; values parse as YAML scalars."""
-    out: dict[str, Any] = {}
+    out = Mapping()
     for item in items:
         if "=" not in item:
             raise ConfigError(f"--set {item!r}: expected key=value, e.g. --set train.epochs=5")
@@ -144,10 +190,12 @@ def parse_set(items: list[str]) -> dict[str, Any]:
         node = out
         parts = key.strip().split(".")
         for p in parts[:-1]:
-            node = node.setdefault(p, {})
+            node = node.setdefault(p, Mapping())
             if not isinstance(node, dict):
                 raise ConfigError(f"--set {item!r}: {p!r} is set twice as a value and as a section")
         node[parts[-1]] = value
+        if not isinstance(value, str):
+            node.text[parts[-1]] = raw.strip()
     return out
 
 
@@ -156,7 +204,7 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     if not p.is_file():
         raise ConfigError(f"config file {p} not found; check the --config path")
     try:
-        data = yaml.safe_load(p.read_text()) or {}
+        data = yaml.load(p.read_text(), Loader=_Loader) or {}
     except yaml.YAMLError as e:
         raise ConfigError(f"{p}: not valid YAML ({str(e).splitlines()[0]}); fix the syntax") from e
     if not isinstance(data, dict):
@@ -175,6 +223,7 @@ def check_params(given: dict[str, Any], defaults: dict[str, Any], where: str) ->
         if key not in defaults:
             raise ConfigError(f"unknown config key '{where}.{key}'; valid keys of {where}: {', '.join(defaults) or '(none)'}")
         default = defaults[key]
+        value = as_text(given, key, value, isinstance(default, str), True)
         if default is not None and value is not None:
             tp = type(default)
             if tp is float and isinstance(value, int) and not isinstance(value, bool):

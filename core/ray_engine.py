@@ -19,7 +19,7 @@ from typing import Any, Iterator
 import numpy as np
 import pandas as pd
 
-from .batch import _empty_scores, _score, is_table, summary, write_scored
+from .batch import _empty_scores, _score, check_paths, is_table, summary, write_scored
 from .errors import ConfigError, DataError
 from .predictor import Predictor
 from .run import score_columns
@@ -66,8 +66,7 @@ def predict_file_ray(predictor: Predictor, input_path: str | Path, output_path: 
     """Score a CSV / parquet file with Ray Data; same outputs and summary as ``predict_file``."""
     ray = _ray()
     input_path, output_path = Path(input_path), Path(output_path)
-    if not input_path.exists():
-        raise DataError(f"{input_path}: no such file or folder; check --input")
+    check_paths(input_path, output_path)
     if not is_table(input_path):
         raise DataError(f"{input_path}: --engine ray scores CSV / TSV / parquet files; use --engine local for folders")
     started = not ray.is_initialized()

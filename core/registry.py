@@ -7,6 +7,7 @@ object (``verticalkit.verticals.fraud:VERTICAL``).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -102,25 +103,70 @@ def unregister(vertical_id: str) -> None:
     _extra.pop(vertical_id, None)
 
 
-def _entry_points() -> list[metadata.EntryPoint]:
-    return list(metadata.entry_points(group=ENTRY_POINT_GROUP))
+_warned: set[tuple[str, ...]] = set()  # name clashes already reported in this process
+
+
+class PluginWarning(UserWarning):
+    """A plug-in vertical was skipped: it failed to load or reuses a registered name."""
+
+
+def _package(ep: metadata.EntryPoint) -> str:
+    dist = getattr(ep, "dist", None)
+    return dist.name if dist is not None else f"the package providing {ep.value}"
+
+
+def _entry_points() -> dict[str, metadata.EntryPoint]:
+    """One entry point per vertical id. On a name clash the kit's own vertical (else the first
+    found) is kept, and a warning names both packages."""
+    found = list(metadata.entry_points(group=ENTRY_POINT_GROUP))
+    found.sort(key=lambda ep: _package(ep) != "verticalkit")  # stable: built-ins first
+    chosen: dict[str, metadata.EntryPoint] = {}
+    for ep in found:
+        first = chosen.setdefault(ep.name, ep)
+        clash = (ep.name, _package(first), first.value, _package(ep), ep.value)
+        if first is not ep and clash[1:3] != clash[3:] and clash not in _warned:
+            _warned.add(clash)
+            warnings.warn(f"plug-in vertical {ep.name!r} of {_package(ep)} ({ep.value}) is ignored: "
+                          f"{_package(first)} already registers {ep.name!r} ({first.value}); "
+                          f"rename it in the plug-in's entry points", PluginWarning, stacklevel=2)
+    return chosen
+
+
+def _load(ep: metadata.EntryPoint) -> Vertical:
+    """Load one entry point; any failure becomes a ConfigError naming the package."""
+    try:
+        obj = ep.load()
+    except Exception as e:  # noqa: BLE001 - a plug-in may fail in any way; the kit carries on
+        raise ConfigError(f"plug-in vertical {ep.name!r} of {_package(ep)} ({ep.value}) failed to load: "
+                          f"{type(e).__name__}: {e}; fix or uninstall that package") from e
+    if not isinstance(obj, Vertical):
+        raise ConfigError(f"entry point {ep.value!r} of {ep.name!r} is a {type(obj).__name__}, "
+                          f"not a verticalkit Vertical; fix the plug-in's pyproject entry point")
+    return obj
 
 
 def list_verticals() -> list[str]:
     """Ids of every registered vertical, sorted."""
-    return sorted({ep.name for ep in _entry_points()} | set(_extra))
+    return sorted(set(_entry_points()) | set(_extra))
+
+
+def load_verticals() -> tuple[dict[str, Vertical], dict[str, str]]:
+    """Every registered vertical that loads (id → Vertical, sorted) and the broken ones (id → error)."""
+    loaded, broken = {}, {}
+    for vid in list_verticals():
+        try:
+            loaded[vid] = get_vertical(vid)
+        except ConfigError as e:
+            broken[vid] = str(e)
+    return loaded, broken
 
 
 def get_vertical(vertical_id: str) -> Vertical:
     """Load the vertical registered under ``vertical_id``."""
     if vertical_id in _extra:
         return _extra[vertical_id]
-    for ep in _entry_points():
-        if ep.name == vertical_id:
-            obj = ep.load()
-            if not isinstance(obj, Vertical):
-                raise ConfigError(f"entry point {ep.value!r} of {vertical_id!r} is a {type(obj).__name__}, "
-                                  f"not a verticalkit Vertical; fix the plug-in's pyproject entry point")
-            return obj
+    ep = _entry_points().get(vertical_id)
+    if ep is not None:
+        return _load(ep)
     raise ConfigError(f"unknown vertical {vertical_id!r}; registered: {', '.join(list_verticals()) or '(none)'}. "
                       f"A plug-in must be pip-installed to be found")

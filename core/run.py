@@ -15,6 +15,7 @@ and ``verticalkit evaluate <out>`` completes the run.
 from __future__ import annotations
 
 import copy
+import json
 import os
 import platform
 import random
@@ -79,7 +80,7 @@ def resolve_sections(cfg: RunConfig, vertical: Vertical) -> None:
     """Check ``data`` and ``model_params`` against the adapter's and head's parameters."""
     adapter_cls = vertical.dataset(cfg.dataset)
     defaults = {name: getattr(adapter_cls(), name) for name in adapter_cls.param_names()}
-    data = dict(cfg.data)
+    data = copy.copy(cfg.data)  # keeps config.Mapping's text of the values
     data.setdefault("seed", cfg.seed)
     cfg.data = check_params(data, defaults, "data")
     if cfg.data.get("path") is not None:
@@ -175,15 +176,63 @@ def score_columns(task: Task, scores: np.ndarray) -> pd.DataFrame:
     return out
 
 
+RUN_MARKER = ".verticalkit-run"
+# What `verticalkit train` / `evaluate` / `export` write into a run directory; with --overwrite
+# only these (and the names the marker lists) are removed, never other files of the folder.
+RUN_OUTPUTS = ("config.yaml", "model", "metrics.json", "predictions.parquet", "report.html", "model_card.md",
+               "checkpoints", "train_log.csv", ".staging", "eval", "export", "evaluation_pending.json", RUN_MARKER)
+
+
+def _run_outputs(out: Path) -> set[str]:
+    """Names in ``out`` a run wrote: the fixed ones plus those the marker lists (vertical extras)."""
+    names = set(RUN_OUTPUTS)
+    try:
+        listed = json.loads((out / RUN_MARKER).read_text()).get("files", [])
+        names.update(n for n in listed if isinstance(n, str) and "/" not in n and n not in ("", ".", ".."))
+    except (OSError, ValueError, AttributeError):
+        pass
+    return names
+
+
+def is_run_dir(out: Path) -> bool:
+    """An empty folder, or one ``verticalkit train`` wrote: its marker, a complete run of an older
+    kit (config.yaml + metrics.json), or an unfinished one of an older kit (checkpoints only)."""
+    if (out / RUN_MARKER).is_file() or ((out / "config.yaml").is_file() and (out / "metrics.json").is_file()):
+        return True
+    names = {p.name for p in out.iterdir() if not p.name.startswith(f".{RUN_MARKER}.")}  # another rank's temp
+    return not names or ("checkpoints" in names and names <= {"checkpoints", ".staging", "train_log.csv"})
+
+
 def _prepare_out(out: Path, overwrite: bool) -> bool:
-    """Make ``out``; return whether we created it. A complete run is never overwritten silently."""
+    """Make ``out``; return whether we created it. A complete run is never overwritten silently,
+    and a folder that is not a run (the user's files) is never written into."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; choose a folder for the run directory")
+    if out.is_dir() and not is_run_dir(out):
+        others = sorted(p.name for p in out.iterdir() if p.name not in RUN_OUTPUTS)
+        shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+        raise ConfigError(f"--out {out} exists and is not a verticalkit run (it holds {shown}); "
+                          f"choose a new or empty folder (--overwrite only replaces a run)")
     if (out / "metrics.json").exists() and not overwrite:
         raise ConfigError(f"{out} already holds a complete run (metrics.json); choose another --out or pass --overwrite")
     if (out / "metrics.json").exists() and overwrite:
-        shutil.rmtree(out)
+        for name in _run_outputs(out):
+            path = out / name
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            elif path.exists() or path.is_symlink():
+                path.unlink()
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
+    if not (out / RUN_MARKER).exists() and int(os.environ.get("RANK", "0")) == 0:
+        _write_marker(out, [])
     return created
+
+
+def _write_marker(out: Path, files: list[str]) -> None:
+    from .io import atomic_write_text
+
+    atomic_write_text(out / RUN_MARKER, json.dumps({"verticalkit": __version__, "files": sorted(files)}) + "\n")
 
 
 def train(cfg: RunConfig, *, overwrite: bool = False, track: str | None = None) -> Path:
@@ -300,6 +349,8 @@ def write_artifacts(folder: Path, cfg: RunConfig, vertical: Vertical, splits: Da
 
 
 def _publish(staging: Path, out: Path) -> None:
+    names = [item.name for item in staging.iterdir() if item.name != "metrics.json.tmp"]
+    _write_marker(out, sorted(_run_outputs(out) - set(RUN_OUTPUTS) | set(names) - set(RUN_OUTPUTS)))
     for item in staging.iterdir():
         if item.name == "metrics.json.tmp":
             continue

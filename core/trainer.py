@@ -41,7 +41,7 @@ def default_forward(module: nn.Module, batch: Batch) -> torch.Tensor:
 
 
 def resolve_mixed_precision(setting: str, device: str = "auto") -> str:
-    """``auto`` → bf16 on CUDA with bf16 support, fp16 on other CUDA, ``no`` on CPU."""
+    """``auto`` → bf16 on CUDA with bf16 support, fp16 on other CUDA, ``no`` on CPU; else Accelerate's value."""
     if setting != "auto":
         return setting
     if device != "cpu" and torch.cuda.is_available():
@@ -63,7 +63,11 @@ def make_accelerator(mixed_precision: str, cpu: bool):
             raise ConfigError("train.device cannot change inside a distributed run; use one device for every head")
         if device_changes or AcceleratorState().mixed_precision != mixed_precision:
             AcceleratorState._reset_state(reset_partial_state=device_changes)
-    return Accelerator(mixed_precision=mixed_precision, cpu=cpu)
+    try:
+        return Accelerator(mixed_precision=mixed_precision, cpu=cpu)
+    except ValueError as e:  # e.g. fp8 without transformer_engine / torchao, fp16 on a CPU
+        raise ConfigError(f"train.mixed_precision={mixed_precision}: {e}; choose another precision "
+                          f"(auto, no, fp16, bf16, fp8)") from e
 
 
 def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -104,8 +108,8 @@ def check_config(cfg: TrainConfig) -> None:
               (cfg.device in ("auto", "cpu", "cuda"), f"train.device {cfg.device!r} unknown; use auto, cpu or cuda"),
               (cfg.device != "cuda" or torch.cuda.is_available(),
                "train.device is cuda but no CUDA device is visible; set train.device=auto or cpu"),
-              (cfg.mixed_precision in ("auto", "no", "fp16", "bf16"),
-               f"train.mixed_precision {cfg.mixed_precision!r} unknown; use auto, no, fp16 or bf16"),
+              (cfg.mixed_precision in ("auto", "no", "fp16", "bf16", "fp8"),
+               f"train.mixed_precision {cfg.mixed_precision!r} unknown; use auto, no, fp16, bf16 or fp8"),
               (cfg.patience is None or cfg.patience >= 1, "train.patience must be >= 1, or null to disable it"),
               (not cfg.checkpoint_every_steps or cfg.checkpoint_every_steps >= 1,
                "train.checkpoint_every_steps must be >= 1, or null")]

@@ -27,7 +27,7 @@ def test_predictor_roundtrip_identical(toy, tmp_path):
     splits, pred = _fit(toy)
     pred.save(tmp_path / "m")
     again = Predictor.load(tmp_path / "m")
-    assert np.array_equal(pred.predict_score(splits.test.X), again.predict_score(splits.test.X))
+    np.testing.assert_allclose(again.predict_score(splits.test.X), pred.predict_score(splits.test.X), rtol=0, atol=1e-12)
     assert again.task.to_dict() == splits.task.to_dict()
     assert pred.predict_score(splits.test.X).shape == (len(splits.test),)
 

@@ -36,5 +36,8 @@ def test_ray_matches_local(toy, tmp_path):
                             progress=False, num_workers=2, runtime_env={"env_vars": {"PYTHONPATH": TESTS}})
     assert local["rows"] == dist["rows"] == 1998 and local["errors"] == dist["errors"] == 2
     a, b = pd.read_parquet(tmp_path / "local.parquet"), pd.read_parquet(tmp_path / "ray.parquet")
-    pd.testing.assert_frame_equal(a, b, check_exact=True)
+    # Ray workers are other processes (maybe other BLAS threads): scores agree to float rounding,
+    # not bit for bit (2 of 1,998 differed in the last bits on a second machine)
+    pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-9, atol=1e-12)
+    assert (a["id"] == b["id"]).all()
     assert (tmp_path / "local.parquet.errors.csv").read_text() == (tmp_path / "ray.parquet.errors.csv").read_text()

@@ -1,11 +1,9 @@
 """report.html (self-contained, escaped, shows the numbers) and model_card.md (YAML front matter)."""
 
 import base64
-import html
 import json
 import os
 import re
-import subprocess
 from html.parser import HTMLParser
 
 import numpy as np
@@ -223,54 +221,75 @@ def _chromium() -> str | None:
     return None
 
 
-PROBE = """<script>
-window.addEventListener('load', () => {
-  const out = document.createElement('pre');
-  out.id = 'probe';
-  const imgs = Array.from(document.images);
-  const rows = Array.from(document.querySelectorAll('tr')).filter(r => r.offsetParent !== null)
-    .map(r => Array.from(r.cells).map(c => c.innerText.trim()));
-  out.textContent = JSON.stringify({
-    text: document.body.innerText,
-    rows: rows,
-    images: imgs.length,
-    images_drawn: imgs.filter(i => i.complete && i.naturalWidth > 0 && i.getBoundingClientRect().width > 0).length,
-    resources: performance.getEntriesByType('resource').map(e => e.name),
-  });
-  document.body.appendChild(out);
-});
-</script></body>"""
-
-
 @pytest.fixture
 def browser():
     path = _chromium()
     if path is None:
         pytest.skip("no headless Chromium / Chrome found (set VERTICALKIT_CHROMIUM, or install one, e.g. "
-                    "`apt-get install chromium`); playwright's own browser download needs a network")
+                    "`apt-get install chromium`; `.ci/run` does); playwright's own browser download needs a network")
     return path
 
 
-@pytest.mark.slow
-def test_report_renders_in_headless_chromium(browser, toy_run, tmp_path):
-    """Render report.html in headless Chromium, offline (every host name unresolvable): the metric
-    rows of metrics.json are rendered (innerText: what is laid out and not hidden), every plot
-    image decodes and is drawn, and the page loads no resource from outside the file."""
-    text = (toy_run / "report.html").read_text(encoding="utf-8")
-    assert text.count("</body>") == 1
-    page = tmp_path / "probe.html"  # a copy with a probe script appended; the report itself has no script
-    page.write_text(text.replace("</body>", PROBE), encoding="utf-8")
-    cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-           "--host-resolver-rules=MAP * ~NOTFOUND", "--virtual-time-budget=5000",
-           f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", page.as_uri()]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    m = re.search(r'<pre id="probe">(.*?)</pre>', proc.stdout, re.S)
-    assert m, f"the probe did not run: {proc.stdout[-500:]} {proc.stderr[-1000:]}"
-    probe = json.loads(html.unescape(m.group(1)))
+def _open_in_chromium(browser: str, page_file) -> dict:
+    """Open ``page_file`` in headless Chromium (driven by playwright), offline: every request that
+    is not file:// or data: is recorded and aborted. Returns what the page showed and did."""
+    from playwright.sync_api import sync_playwright  # in the test extras
+
+    seen: dict = {"outside": [], "errors": []}
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=browser, args=["--no-sandbox", "--disable-dev-shm-usage"])
+        try:
+            page = chromium.new_context(offline=True).new_page()
+            page.on("console", lambda m: seen["errors"].append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: seen["errors"].append(str(e)))
+
+            def guard(route):
+                if route.request.url.startswith(("file:", "data:")):
+                    route.continue_()
+                else:
+                    seen["outside"].append(route.request.url)
+                    route.abort()
+
+            page.route("**/*", guard)
+            page.goto(page_file.resolve().as_uri(), wait_until="load")
+            seen["images"] = page.evaluate("""Array.from(document.images).map(i => ({
+                src: i.src.slice(0, 40), complete: i.complete, width: i.naturalWidth,
+                drawn: i.getBoundingClientRect().width}))""")
+            seen["text"] = page.evaluate("document.body.innerText")
+            seen["rows"] = page.evaluate("""Array.from(document.querySelectorAll('tr'))
+                .filter(r => r.offsetParent !== null).map(r => Array.from(r.cells).map(c => c.innerText.trim()))""")
+            seen["resources"] = page.evaluate("performance.getEntriesByType('resource').map(e => e.name)")
+        finally:
+            chromium.close()
+    return seen
+
+
+def _check_page(seen: dict) -> None:
+    """Offline, no console error, every <img> decoded (naturalWidth > 0) and drawn."""
+    assert seen["outside"] == [] and all(r.startswith(("data:", "file:")) for r in seen["resources"]), \
+        (seen["outside"], seen["resources"])
+    assert seen["errors"] == []
+    images = seen["images"]
+    assert len(images) >= 2 and all(i["complete"] and i["width"] > 0 and i["drawn"] > 0 for i in images), images
+
+
+def test_report_renders_in_headless_chromium(browser, toy_run):
+    """report.html of a real run in headless Chromium: offline, no console error, every plot drawn,
+    and the metric rows of metrics.json rendered (innerText: laid out and not hidden)."""
+    seen = _open_in_chromium(browser, toy_run / "report.html")
+    _check_page(seen)
     metrics = json.loads((toy_run / "metrics.json").read_text())
+    assert f"Metrics (primary: {metrics['primary']})" in seen["text"]
     for name, row in _metric_rows(metrics["metrics"]).items():
-        assert row in probe["rows"], (name, row)
-    assert f"Metrics (primary: {metrics['primary']})" in probe["text"]
-    assert probe["images"] >= 2 and probe["images_drawn"] == probe["images"]
-    assert all(r.startswith(("data:", "file:")) for r in probe["resources"]), probe["resources"]
+        assert row in seen["rows"], (name, row)
+
+
+@pytest.mark.parametrize("tamper", ['<img src="https://example.com/logo.png">', '<img src="data:image/png;base64,AAAA">',
+                                    "<script>console.error('boom')</script>"], ids=["remote", "broken-image", "console"])
+def test_the_browser_check_rejects_a_bad_page(browser, toy_run, tmp_path, tamper):
+    """The same check on a copy of the report with one fault added fails (the check can fail)."""
+    bad = tmp_path / "bad.html"
+    bad.write_text((toy_run / "report.html").read_text(encoding="utf-8").replace("</body>", tamper + "</body>"),
+                   encoding="utf-8")
+    with pytest.raises(AssertionError):
+        _check_page(_open_in_chromium(browser, bad))

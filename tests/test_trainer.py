@@ -171,7 +171,7 @@ def test_config_checks_and_mixed_precision_choice():
     with pytest.raises(ConfigError, match="train.grad_accum_steps"):
         _trainer(grad_accum_steps=0)
     with pytest.raises(ConfigError, match="train.mixed_precision"):
-        _trainer(mixed_precision="fp8")
+        _trainer(mixed_precision="fp4")
     assert resolve_mixed_precision("auto", "cpu") == "no"
     assert resolve_mixed_precision("bf16", "cpu") == "bf16"
     if not torch.cuda.is_available():

@@ -280,6 +280,16 @@ def _is_number(s: str) -> bool:
         return False
 
 
+def _labels_path(labels: str | Path, folder: str | Path | None) -> Path:
+    """data.labels: a file of the folder, else a path of its own (a relative one from the
+    current directory, resolved), so ``--set data.labels=runs/x/labels.csv`` is not looked up
+    inside the folder a second time."""
+    p = Path(labels).expanduser()
+    if p.is_absolute() or (folder is not None and (Path(folder) / p).is_file()) or not p.is_file():
+        return p
+    return p.resolve()
+
+
 def read_labels_csv(csv: Path, columns_hint: str) -> pd.DataFrame:
     """A labels CSV with at least one row; unreadable or empty files are errors naming the file."""
     if not csv.is_file():
@@ -363,9 +373,9 @@ class DicomFolder(DatasetAdapter):
     def _csv(self) -> tuple[Path, Path]:
         if self.path is not None and Path(self.path).is_file():
             return Path(self.path), Path(self.path).parent
-        if Path(self.labels).is_absolute():
-            root = _find_dir(self.id, self.path)
-            return Path(self.labels), root
+        labels = _labels_path(self.labels, self.path)
+        if labels.is_absolute():
+            return labels, _find_dir(self.id, self.path)
         csv = resolve_source(self.id, (self.labels,), self.path)
         return csv, csv.parent
 
@@ -587,7 +597,8 @@ class ImageFolder(DatasetAdapter):
         return classes
 
     def _load_csv(self, root: Path) -> DatasetSplits:
-        csv = Path(self.labels) if Path(self.labels).is_absolute() else root / self.labels
+        labels = _labels_path(self.labels, root)
+        csv = labels if labels.is_absolute() else root / labels
         table = read_labels_csv(csv, f"file, {self.label_column}")
         key = next((c for c in ("file", "filename", "path") if c in table.columns), None)
         if key is None or self.label_column not in table.columns:
