@@ -149,7 +149,11 @@ def run_baselines(vertical: Any, splits: DatasetSplits, split: str, config: Eval
             simple, info = np.asarray(model_scores), {"model": model, "params": dict(vertical.baseline_params),
                                                       "note": "the run's model is the simple baseline"}
         else:
-            simple, info = simple_baseline_scores(vertical, splits, split, seed)
+            try:
+                simple, info = simple_baseline_scores(vertical, splits, split, seed)
+            except Exception as e:  # noqa: BLE001 - an auxiliary baseline never costs the run its evaluation
+                simple, info = None, {"model": vertical.baseline_model, "params": dict(vertical.baseline_params),
+                                      "skipped": f"the baseline failed: {type(e).__name__}: {str(e)[:200]}"}
         entries["simple"] = {"kind": "simple", "description": describe(info), **info}
         if simple is not None:
             scores["simple"] = simple

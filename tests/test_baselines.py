@@ -149,3 +149,47 @@ def test_simple_baseline_trained_with_the_run_seed_is_deterministic():
     a = run_baselines(v, splits, "test", EvalConfig(n_bootstrap=30), 3, s)
     b = run_baselines(v, splits, "test", EvalConfig(n_bootstrap=30), 3, s)
     assert a["simple"]["lift"] == b["simple"]["lift"] and a["prior"]["metrics"] == b["prior"]["metrics"]
+
+
+class Broken(LogReg):
+    def fit(self, X, y, X_val=None, y_val=None, context=None):
+        raise ValueError("singular matrix")
+
+
+def test_a_failing_simple_baseline_is_a_note_not_a_lost_run(tmp_path):
+    v = register(toy_vertical(models={"logreg": LogReg, "broken": Broken}, baseline_model="broken"))
+    try:
+        out = tmp_path / "run"
+        assert main(["train", "toy", "--out", str(out), "--set", "eval.n_bootstrap=20"]) == 0
+        simple = json.loads((out / "metrics.json").read_text())["baselines"]["simple"]
+        assert "ValueError: singular matrix" in simple["skipped"]
+    finally:
+        unregister(v.id)
+
+
+def test_essay_tfidf_head_on_messy_essays_round_trips(tmp_path):
+    import pandas as pd
+
+    from verticalkit.core.predictor import Predictor
+    from verticalkit.verticals.essay_scoring.baseline import TfidfHead
+    from verticalkit.verticals.essay_scoring.tiny import synthetic_essays
+
+    X, y = synthetic_essays(n=80, seed=1)
+    X = X.astype({"prompt": object, "text": object})
+    X.loc[0, "text"] = ""  # empty essay
+    X.loc[1, "text"] = None  # missing essay
+    X.loc[2, "text"] = "Caf\xe9 na\xefve r\xe9sum\xe9".encode("latin-1")  # bytes in a legacy encoding
+    lone = pd.DataFrame({"text": ["only one essay here"], "prompt": ["Lonely prompt"]})  # no vocabulary possible
+    X = pd.concat([X, lone], ignore_index=True)
+    Y = np.column_stack([np.append(y, 3.0), np.where(X["prompt"] == 1, np.append(y, 3.0), np.nan)])
+    head = TfidfHead().fit(X, Y)
+    pred = head.predict(X)
+    assert pred.shape == Y.shape and np.isfinite(pred[:, 0]).all()
+    assert np.array_equal(np.isnan(pred[:, 1]), np.isnan(Y[:, 1]))  # NaN where the prompt has no such trait
+    assert pred[-1, 0] == 3.0 and (pred[:, 0] >= 0).all() and (pred[:, 0] <= 6).all()
+    task = Task(kind="multioutput", target="t", primary_metric="mcrmse", classes=["a", "b"])
+    Predictor(head, vertical="essay_scoring", model="tfidf", dataset="d", task=task).save(tmp_path / "m")
+    again = Predictor.load(tmp_path / "m").predict_score(X)
+    assert np.allclose(again, pred, equal_nan=True)
+    with pytest.raises(Exception, match="prompt"):
+        head.predict(pd.DataFrame({"text": ["x"], "prompt": [99]}))

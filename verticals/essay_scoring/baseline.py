@@ -1,7 +1,7 @@
 """``tfidf``: the plain essay baseline, TF-IDF word n-grams → ridge, one per prompt and score column.
 
 No handcrafted features, no cut points: predictions are the ridge's values clipped to the prompt's
-training range. One TF-IDF per prompt serves all of its score columns (traits), so a multioutput
+training range (a prompt with one training score, or too few essays for a vocabulary, predicts its mean). One TF-IDF per prompt serves all of its score columns (traits), so a multioutput
 task (``(n, k)`` target, NaN where a prompt has no such trait) costs one vectoriser per prompt.
 It is ``Vertical.baseline_model``: every essay run reports its lift over it (core/baselines.py).
 """
@@ -42,9 +42,13 @@ class TfidfHead(SklearnHead):
         self.tfidf_, self.ridges_, self.ranges_ = {}, {}, {}
         for key in sorted(set(keys)):
             m = keys == key
-            self.tfidf_[key] = self._tfidf().fit(texts[m])
-            self.tfidf_[key].stop_words_ = None  # the pruned terms: not needed to transform
-            design = self.tfidf_[key].transform(texts[m])
+            try:
+                self.tfidf_[key] = self._tfidf().fit(texts[m])
+            except ValueError:  # too few essays or words for min_df=2: the prompt predicts its mean
+                self.tfidf_[key] = None
+            else:
+                self.tfidf_[key].stop_words_ = None  # the pruned terms: not needed to transform
+            design = None if self.tfidf_[key] is None else self.tfidf_[key].transform(texts[m])
             for j in range(self.n_outputs_):
                 ok = ~np.isnan(Y[m, j])
                 if not ok.any():
@@ -53,7 +57,10 @@ class TfidfHead(SklearnHead):
                 lo, hi = float(target.min()), float(target.max())
                 col = f"{key}|{j}"  # string keys: skops-friendly
                 self.ranges_[col] = [lo, hi]
-                self.ridges_[col] = Ridge(alpha=self.alpha).fit(design[ok], (target - lo) / max(hi - lo, 1e-9))
+                if design is None or hi == lo:
+                    self.ridges_[col] = float(np.mean(target))
+                else:
+                    self.ridges_[col] = Ridge(alpha=self.alpha).fit(design[ok], (target - lo) / (hi - lo))
         return self
 
     def predict(self, X) -> np.ndarray:
@@ -67,24 +74,27 @@ class TfidfHead(SklearnHead):
         out = np.full((len(X), self.n_outputs_), np.nan)
         for key in set(keys):
             m = keys == key
-            design = self.tfidf_[key].transform(texts[m])
+            design = None if self.tfidf_[key] is None else self.tfidf_[key].transform(texts[m])
             for j in range(self.n_outputs_):
                 col = f"{key}|{j}"
-                if col in self.ridges_:
+                ridge = self.ridges_.get(col)
+                if isinstance(ridge, float):
+                    out[m, j] = ridge
+                elif ridge is not None:
                     lo, hi = self.ranges_[col]
-                    out[m, j] = np.clip(lo + self.ridges_[col].predict(design) * (hi - lo), lo, hi)
+                    out[m, j] = np.clip(lo + ridge.predict(design) * (hi - lo), lo, hi)
         return out[:, 0] if self.one_output_ else out
 
     def __getstate__(self):
         state = dict(super().__getstate__())
         if "tfidf_" in state:  # terms + idf: skops stores a 20k-entry vocabulary dict node by node
-            state["tfidf_"] = {k: pack_tfidf(v) for k, v in state["tfidf_"].items()}
+            state["tfidf_"] = {k: None if v is None else pack_tfidf(v) for k, v in state["tfidf_"].items()}
         return state
 
     def __setstate__(self, state):
         if "tfidf_" in state:
             state = dict(state)
-            state["tfidf_"] = {k: unpack_tfidf(v, TfidfVectorizer(
+            state["tfidf_"] = {k: None if v is None else unpack_tfidf(v, TfidfVectorizer(
                 ngram_range=(1, state.get("ngram_max", 2)), min_df=2, sublinear_tf=True,
                 max_features=state.get("max_features"))) for k, v in state["tfidf_"].items()}
         super().__setstate__(state)
