@@ -166,7 +166,7 @@ def run_baselines(vertical: Any, splits: DatasetSplits, split: str, config: Eval
 
 def describe(info: dict[str, Any]) -> str:
     params = ", ".join(f"{k}={v}" for k, v in info.get("params", {}).items())
-    return f"the {info['model']!r} head" + (f" ({params})" if params else "") + " on the same training split"
+    return f"the {info['model']} head" + (f" ({params})" if params else "") + " on the same training split"
 
 
 def summary_lines(doc: dict[str, Any]) -> list[str]:
