@@ -92,9 +92,17 @@ def bootstrap_ci(fns: dict[str, Callable[..., float]], y_true, scores, meta=None
             v["ci95"] = [None, None]
         return out
     reps = bootstrap_replicates(fns, y_true, scores, meta, n_boot=n_rep, seed=seed, strata=strata)
-    alpha = (1 - level) / 2
     for name, r in reps.items():
-        r = r[np.isfinite(r)]
-        out[name]["ci95"] = [float(np.quantile(r, alpha)), float(np.quantile(r, 1 - alpha))] if len(r) else [None, None]
-        out[name]["n_boot_valid"] = int(len(r))
+        out[name]["ci95"] = percentile_ci(r, level)
+        out[name]["n_boot_valid"] = int(np.sum(np.isfinite(r)))
     return out
+
+
+def percentile_ci(replicates: np.ndarray, level: float = 0.95) -> list[float | None]:
+    """``[lo, hi]``: the percentile interval of the finite replicates; ``[None, None]`` when none is."""
+    r = np.asarray(replicates, dtype=float)
+    r = r[np.isfinite(r)]
+    if not len(r):
+        return [None, None]
+    alpha = (1 - level) / 2
+    return [float(np.quantile(r, alpha)), float(np.quantile(r, 1 - alpha))]

@@ -65,6 +65,11 @@ def _print_metrics(metrics: dict) -> None:
         ci_txt = f"  [{ci[0]:.4f}, {ci[1]:.4f}]" if None not in ci else ""
         star = " *" if name == primary else ""
         print(f"  {name:<24} {m['value']:.4f}{ci_txt}{star}")
+    from .baselines import summary_lines
+    from .operating_points import summary_lines as operating_lines
+
+    for line in summary_lines(metrics) + operating_lines(metrics):
+        print(line)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

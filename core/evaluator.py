@@ -16,6 +16,7 @@ from .config import EvalConfig
 from .data import Task
 from .errors import ConfigError, DataError
 from .metrics import task_metrics
+from .operating_points import operating_points
 from .thresholds import confusion_at, expected_cost, select_thresholds
 
 # meta columns tabulated by default when present (evaluate(subgroup_columns=...) overrides)
@@ -47,6 +48,8 @@ class EvalResult:
     subgroups: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     curves: dict[str, Any] = field(default_factory=dict)
     bootstrap: dict[str, Any] = field(default_factory=dict)
+    operating_points: dict[str, Any] = field(default_factory=dict)  # binary: core/operating_points.py
+    baselines: dict[str, Any] = field(default_factory=dict)  # filled by core/baselines.py (the run pipeline)
     y_true: np.ndarray | None = None
     scores: np.ndarray | None = None
 
@@ -218,6 +221,7 @@ def evaluate(task: Task, y_true, scores, meta: pd.DataFrame | None = None, extra
     threshold = None
     if task.kind == "binary":
         threshold = _binary_extras(result, y, s, config, val)
+        result.operating_points = operating_points(y, s, result.thresholds, result.threshold_source, config, seed)
     elif task.kind in ("multiclass", "multilabel"):
         _class_extras(result, task, y, s, config)
     else:
@@ -248,7 +252,8 @@ def metrics_json(result: EvalResult, *, vertical: str, dataset: str, model: str,
     """The ``metrics.json`` document of docs/architecture.md, strict JSON (NaN → null).
 
     Extra keys: ``bootstrap`` (replicates, level, method), ``thresholds`` (binary, with
-    ``chosen_on``), ``calibration`` (without the bins), ``subgroups``.
+    ``chosen_on``), ``operating_points`` (binary: rates with CIs at the validation-chosen
+    thresholds), ``baselines`` (when computed), ``calibration`` (without the bins), ``subgroups``.
     """
     doc = {
         "vertical": vertical, "dataset": dataset, "model": model, "split": split, "n": int(n), "seed": int(seed),
@@ -259,6 +264,10 @@ def metrics_json(result: EvalResult, *, vertical: str, dataset: str, model: str,
         doc["bootstrap"] = result.bootstrap
     if result.thresholds:
         doc["thresholds"] = {"chosen_on": result.threshold_source, **result.thresholds}
+    if result.operating_points:
+        doc["operating_points"] = result.operating_points
+    if result.baselines:
+        doc["baselines"] = result.baselines
     if result.calibration:
         doc["calibration"] = {k: v for k, v in result.calibration.items() if k != "reliability"}
     if result.subgroups:

@@ -73,6 +73,10 @@ class Vertical:
     # explain: ``fn(predictor, X) -> list[list]`` reason codes per row (e.g. top score contributions);
     # explains: ``fn(predictor) -> bool``, whether explain gives reason codes for this model
     # (/v1/predict computes them by default only then; ``?explain=true`` always); None: always.
+    # The simple baseline beside every result (core/baselines.py): a head of ``models`` trained with
+    # ``baseline_params`` over its defaults; keep it plain and cheap (seconds). None: the prior only.
+    baseline_model: str | None = None
+    baseline_params: dict[str, Any] = field(default_factory=dict)
     serve_example: dict[str, Any] | None = None
     request_to_input: Callable[[list[dict[str, Any]]], Any] | None = None
     explain: Callable[..., list[Any]] | None = None

@@ -162,6 +162,46 @@ def _distribution_plots(plt, result: EvalResult, task: Task) -> list[str]:
     return out
 
 
+def _ci(v: dict[str, Any] | None) -> list[Any]:
+    return (v or {}).get("ci95") or [None, None]
+
+
+def _baselines_section(result: EvalResult) -> str:
+    """The model beside the prior and the simple baseline, with its lift (paired bootstrap CI)."""
+    primary = result.primary
+    others = list(dict.fromkeys(m for b in result.baselines.values() for m in b.get("metrics", {}) if m != primary))
+    model_row: dict[str, Any] = {"baseline": "this model", "description": "", primary: result.metrics[primary]["value"],
+                                 f"{primary} ci": _ci(result.metrics[primary])}
+    model_row.update({m: result.metrics.get(m, {}).get("value") for m in others})
+    rows = [model_row]
+    for name, b in result.baselines.items():
+        m = b.get("metrics", {})
+        row = {"baseline": name, "description": b.get("skipped") and f"skipped: {b['skipped']}" or b.get("description"),
+               primary: (m.get(primary) or {}).get("value"), f"{primary} ci": _ci(m.get(primary)),
+               "model lift": (b.get("lift") or {}).get("value"), "lift ci": _ci(b.get("lift"))}
+        row.update({k: (m.get(k) or {}).get("value") for k in others})
+        rows.append(row)
+    cols = ["baseline", "description", primary, f"{primary} ci", "model lift", "lift ci", *others]
+    return ("<h2>Baselines</h2><p class='muted'>Same split. Lift: the model minus the baseline on "
+            f"{html.escape(primary)} (sign flipped where lower is better: positive = the model is better), "
+            "CI from the paired bootstrap (the same resampled rows score both).</p>" + _table(rows, cols))
+
+
+def _operating_points_section(ops: dict[str, Any]) -> str:
+    rows = []
+    for method, point in ops.items():
+        if not isinstance(point, dict):
+            continue
+        row: dict[str, Any] = {"operating point": method, "threshold": point.get("threshold")}
+        for rate in ("sensitivity", "specificity", "ppv", "accuracy"):
+            row[rate], row[f"{rate} ci"] = (point.get(rate) or {}).get("value"), _ci(point.get(rate))
+        rows.append(row)
+    cols = ["operating point", "threshold"] + [c for r in ("sensitivity", "specificity", "ppv", "accuracy")
+                                               for c in (r, f"{r} ci")]
+    return (f"<h2>Operating points</h2><p class='muted'>thresholds chosen on {html.escape(str(ops.get('chosen_on')))}; "
+            "rates on this split with bootstrap CIs</p>" + _table(rows, cols))
+
+
 def write_report(path: str | Path, result: EvalResult, *, title: str, task: Task, info: dict[str, Any],
                  extra_sections: Sequence[tuple[str, str]] = ()) -> Path:
     """Write report.html atomically and return its path.
@@ -186,6 +226,8 @@ def write_report(path: str | Path, result: EvalResult, *, title: str, task: Task
         parts.append(f"<p class='muted'>{level:.0%} CIs: {esc(str(result.bootstrap.get('n')))} bootstrap replicates "
                      f"({esc(str(result.bootstrap.get('method')))}), seed {esc(str(result.bootstrap.get('seed')))}."
                      "</p>")
+    if result.baselines:
+        parts.append(_baselines_section(result))
     parts.append("<h2>Plots</h2><div class='plots'>" + "".join(_plots(result, task)) + "</div>")
     if result.thresholds:
         parts.append(f"<h2>Decision thresholds</h2><p class='muted'>chosen on {esc(result.threshold_source)}; "
@@ -193,6 +235,8 @@ def write_report(path: str | Path, result: EvalResult, *, title: str, task: Task
         rows = [{"method": k, **v} for k, v in result.thresholds.items()]
         parts.append(_table(rows, ["method", "threshold", "sensitivity", "specificity", "precision", "npv", "flagged",
                                    "tp", "fp", "fn", "tn", "expected_cost"]))
+    if result.operating_points:
+        parts.append(_operating_points_section(result.operating_points))
     if result.calibration:
         cal = {k: v for k, v in result.calibration.items() if k != "reliability"}
         parts.append("<h2>Calibration</h2>" + _table([{"field": k, "value": v} for k, v in cal.items()],

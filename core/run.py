@@ -128,6 +128,11 @@ def evaluate_split(predictor: Predictor, splits: DatasetSplits, split: str, cfg:
         val = (splits.val.y, predictor.predict_score(splits.val.X))
     result = evaluate(splits.task, part.y, scores, meta=part.meta, extra_metrics=vertical.metrics,
                       config=cfg.eval, seed=cfg.seed, val=val)
+    if cfg.eval.baselines:
+        from .baselines import run_baselines
+
+        result.baselines = run_baselines(vertical, splits, split, cfg.eval, cfg.seed, scores, cfg.model,
+                                         cfg.model_params)
     mj = metrics_json(result, vertical=cfg.vertical, dataset=cfg.dataset, model=cfg.model, split=split,
                       n=len(part), seed=cfg.seed, train_seconds=train_seconds, versions=versions())
     return Evaluation(mj, result, scores)

@@ -192,6 +192,22 @@ def _same(a: Any, b: Any) -> bool:
     return a.shape == b.shape and bool(np.allclose(a, b, rtol=SAME_RTOL, atol=SAME_ATOL, equal_nan=True))
 
 
+def check_baselines(vertical: Vertical, splits: DatasetSplits, seed: int, scores: np.ndarray) -> dict[str, Any]:
+    """The prior and the vertical's simple baseline train on the tiny data and give a lift."""
+    from .baselines import run_baselines
+    from .config import EvalConfig
+
+    out = run_baselines(vertical, splits, "test", EvalConfig(n_bootstrap=20), seed, scores)
+    expected = ["prior"] + (["simple"] if vertical.baseline_model else [])
+    for name in expected:
+        entry = out.get(name, {})
+        lift = entry.get("lift", {}).get("value")
+        if "skipped" in entry or lift is None or not np.isfinite(lift):
+            raise _fail(vertical, f"the {name} baseline gave no lift on the tiny data ({entry.get('skipped', '')})",
+                        "make Vertical.baseline_model a cheap head that trains on tiny_data")
+    return {name: out[name]["lift"]["value"] for name in expected}
+
+
 def check_vertical(vertical: Vertical | str, seed: int = 0, models: list[str] | None = None) -> dict[str, Any]:
     """Check ``vertical`` end to end on its tiny data; return a small report."""
     from .reproduce import load_reference_results
@@ -213,6 +229,9 @@ def check_vertical(vertical: Vertical | str, seed: int = 0, models: list[str] | 
     if unknown:
         raise _fail(vertical, f"check_configs names models {unknown} it does not register",
                     "key Vertical.check_configs by names in Vertical.models")
+    if vertical.baseline_model is not None and vertical.baseline_model not in vertical.models:
+        raise _fail(vertical, f"baseline_model {vertical.baseline_model!r} is not among its models",
+                    "name one of Vertical.models (or None for the prior baseline only)")
     try:
         refs = load_reference_results(vertical)
     except Exception as e:  # noqa: BLE001 - re-raised with the fix
@@ -264,6 +283,7 @@ def check_vertical(vertical: Vertical | str, seed: int = 0, models: list[str] | 
                     raise _fail(vertical, f"model {model!r} does not reload to identical outputs",
                                 "save every fitted attribute the head's predict uses (save/load)")
                 report["models"][model] = {"n_test": len(splits.test), "reloaded_identical": True}
+            report["baselines"] = check_baselines(vertical, splits, seed, scores)
     finally:
         if registered_here:
             unregister(vertical.id)

@@ -13,11 +13,15 @@ from verticalkit.core.testing import VerticalCheckError, check_vertical, protoco
 def test_every_registered_vertical_conforms(vertical_id):
     report = check_vertical(get_vertical(vertical_id))
     assert report["models"] and all(m["reloaded_identical"] for m in report["models"].values())
+    assert "prior" in report["baselines"] and ("simple" in report["baselines"]) == bool(
+        get_vertical(vertical_id).baseline_model)
 
 
 def test_toy_passes():
     report = check_vertical(toy_vertical())
     assert report["models"]["logreg"]["reloaded_identical"]
+    assert set(report["baselines"]) == {"prior"}
+    assert set(check_vertical(toy_vertical(baseline_model="logreg"))["baselines"]) == {"prior", "simple"}
 
 
 def test_catches_seed_ignoring_head():

@@ -5,7 +5,8 @@ every trait as a multioutput task; prompts 7-8 from ASAP's rater traits), ``essa
 (AES 2.0 / ELLIPSE / generic). Models: ``features`` (TF-IDF + handcrafted → ridge), ``encoder``
 (frozen transformer, chunked, + features → ridge), both per prompt with QWK cut points;
 ``finetune`` (any Hugging Face encoder fine-tuned with the core Trainer, regression or ordinal
-head; a GPU job); ``traits`` (one features / encoder head per trait column).
+head; a GPU job); ``traits`` (one features / encoder head per trait column); ``tfidf`` (plain TF-IDF →
+ridge per prompt and score column: the baseline every run reports its lift over).
 Primary metric: QWK per prompt on its own range, averaged over prompts (and over traits).
 """
 
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from verticalkit.core.registry import Vertical
 
+from .baseline import TfidfHead
 from .data import ASAP, ASAPPlusPlus, EssayCSV
 from .finetune import FinetuneHead
 from .metrics import METRICS
@@ -34,10 +36,12 @@ VERTICAL = Vertical(
     id="essay_scoring",
     description="automated essay scoring: holistic scores per prompt, QWK against human raters",
     datasets={ASAP.id: ASAP, ASAPPlusPlus.id: ASAPPlusPlus, EssayCSV.id: EssayCSV},
-    models={"features": FeaturesHead, "encoder": EncoderHead, "finetune": FinetuneHead, "traits": TraitsHead},
+    models={"features": FeaturesHead, "encoder": EncoderHead, "finetune": FinetuneHead, "traits": TraitsHead,
+            "tfidf": TfidfHead},
     primary_metric="qwk",
     default_dataset=ASAP.id,
     default_model="features",
+    baseline_model="tfidf",  # plain TF-IDF -> ridge per prompt (and trait): every run's lift over it
     reference_results=Path(__file__).with_name("reference_results.yaml"),
     tiny_data=tiny_data,
     metrics=METRICS,

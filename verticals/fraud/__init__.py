@@ -105,6 +105,7 @@ VERTICAL = Vertical(
     primary_metric="auprc",
     default_dataset=SimulatedTransactions.id,
     default_model="gbdt",
+    baseline_model="logreg",  # the baseline beside every run: raw numeric columns + one-hot categories
     reference_results=Path(__file__).with_name("reference_results.yaml"),
     tiny_data=tiny_data,
     metrics=METRICS,

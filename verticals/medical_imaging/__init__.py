@@ -40,6 +40,7 @@ VERTICAL = Vertical(
     primary_metric="roc_auc",
     default_dataset="pneumoniamnist",
     default_model="cnn",
+    baseline_model="logreg",  # the baseline beside every run: logistic regression on 28 px pixels
     reference_results=Path(__file__).with_name("reference_results.yaml"),
     tiny_data=tiny_data,
     default_configs={"cnn": {"train": dict(TORCH_TRAIN)},
