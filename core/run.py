@@ -208,7 +208,8 @@ def train(cfg: RunConfig, *, overwrite: bool = False) -> Path:
             return out
         predictor = Predictor(head, vertical=cfg.vertical, model=cfg.model, dataset=cfg.dataset,
                               task=splits.task, input_schema=input_schema(splits.train.X),
-                              info={"protocol": splits.protocol, **_jsonable(splits.info)})
+                              info={"protocol": splits.protocol, **_jsonable(splits.info)},
+                              table_schema=splits.info.get("table_schema"))
         predictor.save(staging / "model")
         ev = evaluate_split(predictor, splits, "test", cfg, vertical, train_seconds)
         predictions_frame(splits.task, splits.test, ev.scores, predictor).to_parquet(staging / "predictions.parquet")

@@ -1,0 +1,133 @@
+"""Reading a user's own table: a fast, encoding- and separator-tolerant CSV reader with
+progress output.
+
+:func:`read_any_table` reads CSV (plain or .gz, any of ``, ; TAB |``, UTF-8 with or
+without BOM, Latin-1) and parquet with pyarrow's multithreaded reader. Text columns are
+read dictionary-encoded, so they arrive as pandas ``category`` columns: a text column
+costs one integer per row plus its distinct values, and every later parse (money,
+flags, dates) runs on the distinct values only. Schema inference is in :mod:`.schema`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .errors import DataError
+
+SEPARATORS = (",", ";", "\t", "|")
+NULL_TOKENS = ["", "NA", "N/A", "n/a", "NaN", "nan", "NULL", "null", "None", "none", "#N/A", "-NaN", "-nan", "?"]
+
+
+def _head_bytes(path: Path, n: int = 1 << 22) -> bytes:
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rb") as f:
+        return f.read(n)
+
+
+def sniff(path: Path) -> tuple[str, str]:
+    """``(separator, encoding)`` of a CSV from its first 4 MB: the separator most frequent in
+    the header line (and as frequent in the next lines); UTF-8 unless that fails to decode."""
+    head = _head_bytes(path)
+    try:
+        text = head.decode("utf-8")
+        encoding = "utf8"
+    except UnicodeDecodeError as e:
+        # a multi-byte character cut at the 4 MB boundary is still UTF-8
+        encoding = "utf8" if e.start >= len(head) - 4 else "latin1"
+        text = head.decode("utf-8", errors="ignore") if encoding == "utf8" else head.decode("latin1")
+    lines = [ln for ln in text.lstrip("\ufeff").splitlines()[:20] if ln.strip()]
+    if not lines:
+        return ",", encoding
+    counts = {s: lines[0].count(s) for s in SEPARATORS}
+    best = max(SEPARATORS, key=lambda s: (counts[s], s == ","))
+    return (best if counts[best] else ","), encoding
+
+
+class _Progress(io.RawIOBase):
+    """A read-only file that prints how far a long read got (to stderr, every few seconds)."""
+
+    def __init__(self, f: Any, total: int, label: str, every: float = 5.0):
+        self.f, self.total, self.label, self.every = f, max(total, 1), label, every
+        self.done = 0
+        self.t0 = self.last = time.monotonic()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        n = self.f.readinto(b)
+        self.done += n or 0
+        now = time.monotonic()
+        if now - self.last >= self.every:
+            self.last = now
+            print(f"reading {self.label}: {self.done / 2**20:,.0f} / {self.total / 2**20:,.0f} MB "
+                  f"({100 * self.done / self.total:.0f}%, {now - self.t0:.0f} s)", file=sys.stderr, flush=True)
+        return n
+
+
+def read_any_table(path: str | Path, sep: str | None = None, encoding: str | None = None,
+                   progress: bool = True) -> pd.DataFrame:
+    """Read a CSV / TSV (optionally .gz) or parquet file into pandas; DataError when it cannot be.
+
+    ``sep`` / ``encoding``: None sniffs them. Text columns come back as ``category``.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pc
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file; check data.path")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: the file is empty; point data.path at a file with a header row and data")
+    if path.suffix.lower() in (".parquet", ".pq"):
+        try:
+            return pd.read_parquet(path)
+        except (OSError, ValueError, pa.ArrowException) as e:
+            raise DataError(f"{path}: cannot be read as parquet ({str(e).splitlines()[0]})") from e
+    guessed_sep, guessed_enc = sniff(path)
+    sep = sep or guessed_sep
+    encoding = encoding or guessed_enc
+    convert = pc.ConvertOptions(null_values=NULL_TOKENS, strings_can_be_null=True, auto_dict_encode=True,
+                                auto_dict_max_cardinality=1 << 30)
+    for attempt in (encoding, "latin1"):
+        raw = open(path, "rb")
+        stream: Any = _Progress(raw, path.stat().st_size, path.name) if progress else raw
+        if path.name.lower().endswith(".gz"):
+            stream = pa.CompressedInputStream(pa.PythonFile(stream, mode="r"), "gzip")
+        try:
+            table = pc.read_csv(stream, read_options=pc.ReadOptions(encoding=attempt, block_size=1 << 24),
+                                parse_options=pc.ParseOptions(delimiter=sep, newlines_in_values=False),
+                                convert_options=convert)
+            break
+        except pa.ArrowInvalid as e:
+            msg = str(e).splitlines()[0]
+            if "UTF8" in msg.upper() and attempt != "latin1":
+                continue  # not UTF-8 after the sniffed head: read it again as Latin-1
+            if "Empty CSV" in msg:
+                raise DataError(f"{path}: the file is empty (no header row); point data.path at a CSV "
+                                f"with data") from e
+            raise DataError(f"{path}: cannot be parsed as a table ({msg}); check the separator (data.sep, "
+                            f"sniffed {sep!r}) and that it is a CSV/parquet file") from e
+        finally:
+            raw.close()
+    if table.num_rows == 0:
+        raise DataError(f"{path}: the file has a header but no data rows")
+    # self_destruct frees each Arrow column once converted: peak memory stays near one copy
+    df = table.to_pandas(self_destruct=True, split_blocks=True)
+    del table
+    df.columns = [str(c).strip() for c in df.columns]
+    if df.shape[1] == 1 and any(d in str(df.columns[0]) for d in SEPARATORS if d != sep):
+        raise DataError(f"{path}: the header parses as a single column {str(df.columns[0])[:60]!r} with "
+                        f"separator {sep!r}: wrong separator? set data.sep (e.g. ';' or '\\t') or leave it unset")
+    dup = df.columns[df.columns.duplicated()].tolist()
+    if dup:
+        raise DataError(f"{path}: column name{'s' if len(dup) > 1 else ''} {dup[:5]} appear more than once in the "
+                        f"header; rename them")
+    return df
