@@ -174,7 +174,7 @@ def infer_column(s: pd.Series) -> ColumnSpec:
     u = u[u != ""]
     sample = u.sample(min(len(u), SAMPLE), random_state=0) if len(u) > SAMPLE else u
     low = sample.str.lower()
-    if len(u) <= 2 and low.isin(TRUE_TOKENS | FALSE_TOKENS).all():
+    if low.nunique() <= 2 and low.isin(TRUE_TOKENS | FALSE_TOKENS).all():
         return ColumnSpec("boolean")
     nums = parse_numbers(sample)
     share = float(nums.notna().mean())
@@ -194,7 +194,7 @@ def infer_column(s: pd.Series) -> ColumnSpec:
 def date_features(name: str, d: pd.Series, spec: ColumnSpec) -> dict[str, np.ndarray]:
     """Day of week, month, hour (when times vary) and days before the reference date."""
     ref = pd.Timestamp(spec.reference) if spec.reference else d.max()
-    feats = {f"{name}__dow": d.dt.dayofweek.to_numpy(dtype=float, na_value=np.nan),
+    feats = {f"{name}__dow": d.dt.day_of_week.to_numpy(dtype=float, na_value=np.nan),
              f"{name}__month": d.dt.month.to_numpy(dtype=float, na_value=np.nan)}
     if spec.hour:
         feats[f"{name}__hour"] = d.dt.hour.to_numpy(dtype=float, na_value=np.nan)

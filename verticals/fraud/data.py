@@ -461,7 +461,7 @@ def time_seconds(t: pd.Series, where: str, column: str) -> np.ndarray:
 def target_values(s: pd.Series, where: str, column: str, positive: object | None) -> tuple[np.ndarray, object]:
     """A two-valued target (numbers or text, no empty cells) as 0/1, and the value that is 1.
 
-    Default positive: 1, True, bad, fraud, yes (case-insensitive) when present; otherwise
+    Default positive: 1, True, t, Y, yes, bad, fraud (case-insensitive) when present; otherwise
     ``positive`` must be set. Not exactly two values: a DataError naming them.
     """
     if isinstance(s.dtype, pd.CategoricalDtype):
@@ -469,6 +469,8 @@ def target_values(s: pd.Series, where: str, column: str, positive: object | None
     text = not pd.api.types.is_numeric_dtype(s)
     if text:
         s = s.astype("string").str.strip()
+    elif pd.api.types.is_float_dtype(s) and (s.dropna() == s.dropna().round()).all():
+        s = s.astype("Int64")  # 0/1 read as floats because of empty cells
     counts = s.value_counts()
     seen = ", ".join(f"{v!r} ({n:,})" for v, n in counts.head(6).items()) + (" ..." if len(counts) > 6 else "")
     if len(counts) != 2:
@@ -478,7 +480,7 @@ def target_values(s: pd.Series, where: str, column: str, positive: object | None
     labels = list(counts.index)
     if positive is None:
         lowered = {str(v).lower(): v for v in labels}
-        found = [lowered[k] for k in ("1", "1.0", "true", "bad", "fraud", "yes") if k in lowered]
+        found = [lowered[k] for k in ("1", "1.0", "true", "t", "y", "yes", "bad", "fraud") if k in lowered]
         if not found:
             raise DataError(f"{where}: target {column!r} has values {seen}; say which one is positive with "
                             f"--set data.positive_label=VALUE")
@@ -489,6 +491,7 @@ def target_values(s: pd.Series, where: str, column: str, positive: object | None
         if not match:
             raise DataError(f"{where}: data.positive_label={positive!r} is not among the target values {seen}")
         positive = match[0]
+    positive = positive.item() if hasattr(positive, "item") else positive
     return (s == positive).to_numpy(dtype=bool, na_value=False).astype(int), positive
 
 
