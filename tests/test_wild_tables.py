@@ -222,3 +222,17 @@ def test_inspect_cli(tmp_path, capsys):
     assert "data.time_column=event_time --set data.protocol=temporal" in out
     assert main(["data", "inspect", str(path), "--target", "nope"]) == 2
     assert "error: " in capsys.readouterr().err
+
+
+def test_leak_named_in_console_and_report(tmp_path, capsys):
+    df = wild_frame(n=400, seed=10, missing=0.0, n_text_values=20, inf_cells=0, dup_ids=False, empty_targets=0)
+    df["recovery_amount"] = np.where(df["status"] == "Charged Off", "$1,000", "$0")
+    path = write_wild(df, tmp_path / "t.csv")
+    run = tmp_path / "run"
+    assert main(["train", "fraud", "--dataset", "csv", "--model", "logreg", "--out", str(run),
+                 "--set", f"data.path={path}", "--set", "data.target=status",
+                 "--set", "data.positive_label=Charged Off"]) == 0
+    assert "'recovery_amount' alone separates the target" in capsys.readouterr().err
+    report = (run / "report.html").read_text()
+    assert "Leakage warning" in report and "recovery_amount (ROC-AUC 1.0000)" in report
+    assert "Input columns (inferred kinds)" in report and "<td>money</td>" in report
