@@ -22,7 +22,8 @@ import pandas as pd
 from .errors import DataError
 
 SEPARATORS = (",", ";", "\t", "|")
-NULL_TOKENS = ["", "NA", "N/A", "n/a", "NaN", "nan", "NULL", "null", "None", "none", "#N/A", "-NaN", "-nan", "?"]
+# cells read as missing ("none" is not one: it is a real category in credit data, e.g. "other_parties")
+NULL_TOKENS = ["", "NA", "N/A", "n/a", "NaN", "nan", "NULL", "null", "#N/A", "-NaN", "-nan", "?"]
 
 
 def _head_bytes(path: Path, n: int = 1 << 22) -> bytes:

@@ -236,3 +236,14 @@ def test_leak_named_in_console_and_report(tmp_path, capsys):
     report = (run / "report.html").read_text()
     assert "Leakage warning" in report and "recovery_amount (ROC-AUC 1.0000)" in report
     assert "Input columns (inferred kinds)" in report and "<td>money</td>" in report
+
+
+def test_one_value_with_gaps_is_kept_and_none_is_a_category(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("a,b,c,y\n" + "".join(f"{'yes' if i % 3 else 'none'},{'x' if i % 2 else ''},5,{i % 2}\n"
+                                          for i in range(40)))
+    df = read_any_table(path, progress=False)
+    schema = TableSchema.infer(df, exclude=["y"])
+    assert {c: s.kind for c, s in schema.columns.items()} == {"a": "categorical", "b": "categorical",
+                                                               "c": "constant"}
+    assert set(schema.transform(df)["a"].astype(str)) == {"yes", "none"}

@@ -85,3 +85,40 @@ def write_wild(df: pd.DataFrame, path: str | Path, *, sep: str = ",", encoding: 
     data = text.encode(encoding, errors="replace")
     path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + data)
     return path
+
+
+def wide_frame(n: int = 500_000, n_cols: int = 120, seed: int = 0, prevalence: float = 0.035) -> pd.DataFrame:
+    """A card-transaction table like the issue's (vectorised, for benchmarks): an id, a time in
+    seconds, five text columns (one with 1,500 values), a money-string column, T/F flags, a
+    date, a constant, and numeric columns each 0-90% empty; ``prevalence`` fraud."""
+    rng = np.random.default_rng(seed)
+    df: dict[str, object] = {"TransactionID": np.arange(3_000_000, 3_000_000 + n),
+                             "TransactionDT": np.sort(rng.integers(86_400, 86_400 * 180, n))}
+    device = rng.zipf(1.3, n) % 1500
+    df["ProductCD"] = rng.choice(["W", "C", "R", "H", "S"], n, p=[0.7, 0.12, 0.08, 0.06, 0.04])
+    df["card4"] = rng.choice(["visa", "mastercard", "american express", "discover"], n, p=[0.65, 0.3, 0.03, 0.02])
+    df["card6"] = rng.choice(["debit", "credit", "charge card"], n, p=[0.75, 0.249, 0.001])
+    df["P_emaildomain"] = np.char.add("mail", (rng.zipf(1.5, n) % 60).astype(str))
+    df["DeviceInfo"] = np.char.add("device-", device.astype(str))
+    amount = rng.lognormal(4.0, 1.1, n)
+    df["amount_str"] = np.char.add(np.char.add("$", np.round(amount, 2).astype(str)), " ")
+    df["M1"] = rng.choice(["T", "F"], n, p=[0.6, 0.4])
+    df["M2"] = rng.choice(["T", "F"], n, p=[0.3, 0.7])
+    df["signup"] = (pd.Timestamp("2017-11-30") - pd.to_timedelta(rng.integers(0, 3000, n), unit="D")
+                    ).strftime("%d-%b-%y")
+    df["constant"] = 1.0
+    n_num = n_cols - len(df)
+    num = rng.normal(size=(n, n_num)).astype(np.float64)
+    logit = (np.log(prevalence / (1 - prevalence)) - 3.25 + 1.6 * num[:, 0] + 1.2 * num[:, 1] - 1.0 * num[:, 2]
+             + 0.8 * (np.log(amount) - 4) + 2.0 * (device % 37 == 0) + 1.2 * (df["ProductCD"] == "C"))
+    for j in range(n_num):
+        col = num[:, j]
+        if j % 4 == 3:
+            col = np.round(np.abs(col) * 100)  # count-like integers
+        empty = rng.random(n) < rng.uniform(0, 0.9)
+        if j < 3:  # missingness itself carries signal, as in card data
+            logit = logit + 0.4 * empty
+        col[empty] = np.nan
+        df[f"V{j + 1}"] = col
+    df["isFraud"] = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    return pd.DataFrame(df)
