@@ -120,6 +120,7 @@ def main() -> int:
     ap.add_argument("--rows", type=int, default=500_000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--models", default="baseline,gbdt,lightgbm")
+    ap.add_argument("--name", help="results file name (default wild_tables, or wild_tables_<rows> below 500k rows)")
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -141,7 +142,8 @@ def main() -> int:
                      "note": f"load {load['seconds']:.1f} s; file {path.stat().st_size / 2**20:,.0f} MB; table as "
                              f"read {load['table_mb']:,.0f} MB; features {load['features_mb']:,.0f} MB "
                              f"({load['n_features']} columns); RSS after imports {load['rss_after_imports_mb']:,.0f} MB;"
-                             f" peak / table {load['peak_rss_mb'] / load['table_mb']:.2f}×"})
+                             f" (peak − after imports) / table as read "
+                             f"{(load['peak_rss_mb'] - load['rss_after_imports_mb']) / load['table_mb']:.2f}×"})
         for model in [m for m in args.models.split(",") if m]:
             res = (run_child("baseline", str(path)) if model == "baseline"
                    else run_child("kit", str(path), model, str(Path(tmp) / f"run-{model}")))
@@ -153,8 +155,9 @@ def main() -> int:
             rows.append({"step": name, "rows": args.rows, "wall_s": round(res["wall_s"], 1),
                          "peak_rss_mb": round(res["peak_rss_mb"]), "auprc": round(res["auprc"], 4),
                          "note": f"fit {res['fit_seconds']:.1f} s" if res.get("fit_seconds") else ""})
-    cmd = f"OMP_NUM_THREADS=2 {COMMAND} --rows {args.rows} --models {args.models}"
-    save_results("wild_tables" if args.rows >= 500_000 else f"wild_tables_{args.rows}", rows, cmd,
+    cmd = f"OMP_NUM_THREADS=2 {COMMAND} --rows {args.rows} --models '{args.models}'"
+    name = args.name or ("wild_tables" if args.rows >= 500_000 else f"wild_tables_{args.rows}")
+    save_results(name, rows, cmd,
                  notes=f"Table: tests/wild.py wide_frame(rows, seed={args.seed}), 121 columns; temporal 80/20 by "
                        f"TransactionDT (validation: the latest 10% of the training period), AUPRC on the test 20%. "
                        f"Wall time and peak RSS (VmHWM) of each step's own process.")

@@ -304,9 +304,8 @@ class TableSchema:
             if spec.kind == "categorical":
                 out[c] = self._category(s)
                 continue
-            if spec.kind == "boolean":
-                v = (s.astype(float).to_numpy() if pd.api.types.is_bool_dtype(s) else
-                     _on_uniques(s, _bool_values).to_numpy(dtype=float))
+            if spec.kind == "boolean" and _is_text(s):
+                v = _on_uniques(s, _bool_values).to_numpy(dtype=float)
             elif _is_text(s):
                 v = _on_uniques(s, parse_numbers).to_numpy(dtype=float)
             else:
@@ -321,7 +320,8 @@ class TableSchema:
             if counts is not None and lost:
                 counts[c] = lost
             out[c] = v
-        return pd.DataFrame(out, index=df.index)[feats]
+        # copy=False: the columns stay the arrays built above (no consolidating copy of the whole table)
+        return pd.DataFrame(out, index=df.index, copy=False)
 
     @staticmethod
     def _category(s: pd.Series) -> pd.Series:

@@ -247,3 +247,14 @@ def test_one_value_with_gaps_is_kept_and_none_is_a_category(tmp_path):
     assert {c: s.kind for c, s in schema.columns.items()} == {"a": "categorical", "b": "categorical",
                                                                "c": "constant"}
     assert set(schema.transform(df)["a"].astype(str)) == {"yes", "none"}
+
+
+def test_transform_is_idempotent_on_prepared_frames():
+    """Evaluation and serving hand the predictor frames that are already features (without date
+    columns their names are the raw names): a second pass must not change them (Y/N flags did)."""
+    df = wild_frame(n=300, seed=13).drop(columns=["event_time", "opened"])
+    schema = TableSchema.infer(df, exclude=["status"])
+    once = schema.transform(df)
+    twice = schema.transform(once)
+    assert once["flag"].notna().sum() > 100
+    pd.testing.assert_frame_equal(once, twice, check_categorical=False)

@@ -422,13 +422,14 @@ class TabularCSV(DatasetAdapter):
             tr, va, te = stratified_split(len(y), y, self.test_size, self.val_size, self.seed)
         if len(np.unique(y[tr])) < 2:
             raise DataError(f"{file}: the training split holds a single class; the file has too few positives")
-        leaks = separating_columns(X.iloc[tr], y[tr], self.leakage_threshold, seed=self.seed)
+        splits = [_split(X, y, ids, i, meta, groups) for i in (tr, va, te)]
+        del X
+        leaks = separating_columns(splits[0].X, y[tr], self.leakage_threshold, seed=self.seed)
         for c, auc in leaks:
             print(f"warning: column {c!r} alone separates the target (ROC-AUC {auc:.4f} on train): a leak "
                   f"(known only after the outcome)? drop it with --set data.drop=[{c}] if so", file=sys.stderr)
         meta = meta if meta.shape[1] else None
         task = Task(kind="binary", target=self.target, primary_metric="auprc", classes=["0", "1"])
-        splits = [_split(X, y, ids, i, meta, groups) for i in (tr, va, te)]
         return DatasetSplits(self.id, task, *splits, protocol=f"{self.protocol}-seed{self.seed}",
                              info={"file": str(file), "n_rows": len(y), "rows_without_target": int((~keep).sum()),
                                    "positive_label": str(positive),
