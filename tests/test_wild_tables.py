@@ -258,3 +258,20 @@ def test_transform_is_idempotent_on_prepared_frames():
     twice = schema.transform(once)
     assert once["flag"].notna().sum() > 100
     pd.testing.assert_frame_equal(once, twice, check_categorical=False)
+
+
+def test_reader_types_from_whole_file_when_a_late_block_disagrees(tmp_path):
+    """Blocks are read one at a time (memory); a value the first block's types cannot take
+    (text after thousands of numbers, an int column turning float) still reads."""
+    n = 5000
+    df = pd.DataFrame({"a": np.arange(n).astype(object), "b": np.arange(n).astype(object), "c": [None] * n,
+                       "y": np.arange(n) % 2})
+    df.loc[n - 1, "a"] = "oops"
+    df.loc[n - 2, "b"] = 1.5
+    df.loc[n - 3, "c"] = "late"
+    df.to_csv(tmp_path / "t.csv", index=False)
+    got = read_any_table(tmp_path / "t.csv", progress=False, block_size=4096)
+    assert len(got) == n and got["b"].dtype == np.float64 and got["c"].notna().sum() == 1
+    schema = TableSchema.infer(got, exclude=["y"])
+    X = schema.transform(got)
+    assert schema.columns["a"].kind == "id" or X["a"].isna().sum() == 1

@@ -4,6 +4,7 @@ UCI German credit and any CSV / parquet file with a named binary target."""
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -359,7 +360,10 @@ class TabularCSV(DatasetAdapter):
             raise ConfigError(f"data.columns must map column names to kinds, e.g. --set data.columns.card4=categorical;"
                               f" got {self.columns!r}")
         file = Path(self.path)
+        t0 = time.perf_counter()
         df = read_any_table(file, sep=self.sep, encoding=self.encoding, progress=self.verbose)
+        self._say(f"read {file.name}: {len(df):,} rows × {df.shape[1]} columns in {time.perf_counter() - t0:.1f} s; "
+                  f"inferring column types ...")
         named = [c for c in (self.target, self.id_column, self.time_column, self.group_column) if c]
         require_columns(df, named, str(file))
         return df, file
