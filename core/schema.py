@@ -224,8 +224,8 @@ class TableSchema:
 
     # -- inference ---------------------------------------------------------------------
     @classmethod
-    def infer(cls, df: pd.DataFrame, exclude: list[str] = (), overrides: dict[str, str] | None = None,
-              drop: list[str] = (), where: str = "data") -> TableSchema:
+    def infer(cls, df: pd.DataFrame, exclude: tuple | list = (), overrides: dict[str, str] | None = None,
+              drop: tuple | list = (), where: str = "data") -> TableSchema:
         """Infer every column of ``df`` but ``exclude`` (target, time, id, group columns).
 
         ``overrides``: ``{column: kind}`` from the config (kinds: numeric, money, boolean,

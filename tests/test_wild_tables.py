@@ -121,7 +121,7 @@ def test_string_target_needs_positive_label_and_three_values_refused(tmp_path):
 
 def test_overrides_validated(tmp_path):
     path = write_wild(wild_frame(n=300, seed=4), tmp_path / "t.csv")
-    s = adapter(path, columns={"n_items": "categorical", "amount": "drop"}, drop=["city"]).load()
+    s = adapter(path, columns={"n_items": "categorical", "amount": "drop"}, drop="city").load()  # one name: a str
     got = kinds(s)
     assert got["n_items"] == "categorical" and got["amount"] == "drop" and got["city"] == "drop"
     assert isinstance(s.train.X["n_items"].dtype, pd.CategoricalDtype) and "city" not in s.train.X

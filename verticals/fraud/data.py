@@ -370,7 +370,7 @@ class TabularCSV(DatasetAdapter):
 
     def schema(self, df: pd.DataFrame, file: Path) -> TableSchema:
         overrides = {**{c: "categorical" for c in self.categorical_columns or []}, **(self.columns or {})}
-        drop = [*(self.drop or []), *(self.drop_columns or [])]
+        drop = [*_as_list(self.drop), *_as_list(self.drop_columns)]
         named = [c for c in (self.target, self.id_column, self.time_column, self.group_column) if c]
         return TableSchema.infer(df, exclude=named, overrides=overrides, drop=drop, where=str(file))
 
@@ -439,6 +439,11 @@ class TabularCSV(DatasetAdapter):
                                    "positive_label": str(positive),
                                    "leakage": [f"{c} (ROC-AUC {auc:.4f})" for c, auc in leaks],
                                    "table_schema": schema.to_dict()})
+
+
+def _as_list(v: object) -> list:
+    """``--set data.drop=city`` (one name) or ``data.drop=[a,b]``."""
+    return [] if v is None else [v] if isinstance(v, str) else list(v)  # type: ignore[arg-type]
 
 
 def time_seconds(t: pd.Series, where: str, column: str) -> np.ndarray:
