@@ -13,10 +13,10 @@ Kinds (what a column becomes for the heads):
   ``<col>__days`` (days before the latest date of the training data).
 * ``id`` (unique per row), ``constant`` (one value or empty) and ``drop``: left out.
 
-skrub 0.11 was measured first (see benchmarks/results/wild_tables.md): ``Cleaner`` leaves
-``"$60,000.00 "``, ``"12%"``, ``Y/N`` and numeric strings as text and ``ToDatetime`` rejects
-``28-Feb-97`` and columns mixing formats, so the parsing here is the kit's own; it runs on
-each column's distinct values only.
+skrub 0.11 was tried first: its ``Cleaner`` left ``"$60,000.00 "``, ``"12%"``, ``Y/N`` and
+even plain numeric strings (``"1"``, ``"2"``) as text, and ``ToDatetime`` rejected ``28-Feb-97``
+and a column mixing ISO and ``dd/mm/yyyy`` dates (RejectColumn), so the parsing here is the
+kit's own; it runs on each column's distinct values only.
 """
 
 from __future__ import annotations
