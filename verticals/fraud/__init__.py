@@ -92,7 +92,6 @@ def explain(predictor: Any, X: Any, k: int = 4) -> list[list[str]]:
     scores have no additive, per-attribute form a reason can be read from, and a perturbation
     search per request would cost more than the scoring; their one entry says so.
     """
-    sections += table_sections(splits.info)
     head = predictor.head
     if isinstance(head, ScorecardHead):
         rc = head.reason_codes(X, k=k)
