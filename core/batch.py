@@ -46,8 +46,11 @@ def read_table_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
             for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=chunk_rows):
                 yield batch.to_pandas()
         else:
-            sep = "\t" if name.endswith(".tsv") else ","
-            yield from pd.read_csv(path, chunksize=chunk_rows, sep=sep)
+            from .tabular import NULL_TOKENS, sniff
+
+            sep, encoding = sniff(path)  # the separator and encoding of the file (as training read its own)
+            yield from pd.read_csv(path, chunksize=chunk_rows, sep="\t" if name.endswith(".tsv") else sep,
+                                   encoding=encoding, na_values=NULL_TOKENS)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as e:
         raise DataError(f"{path}: cannot read as a table ({str(e).splitlines()[0]}); "
                         f"give a comma-separated CSV with a header row, or a parquet file") from e
@@ -93,6 +96,7 @@ ROW_ERRORS = (VerticalkitError, ValueError, TypeError)
 
 def _score(predictor: Predictor, X: Any, ids: np.ndarray, errors: list[tuple[Any, str]],
            where: str = "input") -> pd.DataFrame:
+    X = predictor.prepare(X)  # raw table columns (money strings, dates) → the model's features
     X, ids = check_rows(predictor, X, ids, errors, where)
     if len(ids) == 0:
         return scored_frame(predictor, X, ids, np.arange(0), _empty_scores(predictor))

@@ -151,6 +151,11 @@ def cmd_data(args: argparse.Namespace) -> int:
                 print(line)
                 ok &= good
         return 0 if ok else 1
+    if args.data_cmd == "inspect":
+        from .inspect import inspect_file
+
+        print(inspect_file(args.file, target=args.target, sep=args.sep, vertical=args.vertical))
+        return 0
     if args.data_cmd == "fetch":
         for path in catalogue.fetch_card(catalogue.get_card(args.id)):
             print(f"fetched {path}")
@@ -236,12 +241,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", help="keep the run directories here (default: a temporary folder)")
     s.set_defaults(func=cmd_reproduce)
 
-    s = sub.add_parser("data", help="the dataset catalogue: list, verify, fetch")
+    s = sub.add_parser("data", help="the dataset catalogue: list, verify, fetch; inspect a table")
     dsub = s.add_subparsers(dest="data_cmd", required=True, metavar="ACTION")
     d = dsub.add_parser("list", help="every dataset card and where its files were found")
     d.set_defaults(func=cmd_data)
     d = dsub.add_parser("verify", help="check found files against the card's checksums")
     d.add_argument("id", nargs="?", help="dataset id (default: all)")
+    d.set_defaults(func=cmd_data)
+    d = dsub.add_parser("inspect", help="a table's inferred column types, missing values, candidate target / id / "
+                        "time columns, leakage warnings and the train command to run")
+    d.add_argument("file")
+    d.add_argument("--target", help="the label column (default: guessed)")
+    d.add_argument("--sep", help="column separator (default: sniffed)")
+    d.add_argument("--vertical", default="fraud", help="vertical of the suggested train command (default fraud)")
     d.set_defaults(func=cmd_data)
     d = dsub.add_parser("fetch", help="download a dataset from its card's source (checksum-checked)")
     d.add_argument("id")

@@ -3,6 +3,7 @@
 Saved layout (``<out>/model/``)::
 
     predictor.json   format version, kit version, vertical, model, dataset, task, input schema
+    schema.json      (tables read with inferred column types) how raw columns become features
     head/            the head's own files (safetensors + config.json, or model.skops)
 """
 
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from . import __version__
 from .data import Task
@@ -27,7 +29,8 @@ class Predictor:
     """A trained head plus what is needed to use it: task, vertical, input schema."""
 
     def __init__(self, head: Head, *, vertical: str, model: str, dataset: str, task: Task,
-                 input_schema: dict[str, Any] | None = None, info: dict[str, Any] | None = None):
+                 input_schema: dict[str, Any] | None = None, info: dict[str, Any] | None = None,
+                 table_schema: dict[str, Any] | None = None):
         self.head = head
         self.vertical = vertical
         self.model = model
@@ -36,17 +39,30 @@ class Predictor:
         self.input_schema = input_schema or {}
         self.info = info or {}
         self.path: Path | None = None  # the folder it was loaded from (Predictor.load)
+        self.table_schema = table_schema
+        self._schema = None
+
+    def prepare(self, X: Any) -> Any:
+        """A raw table through the saved column schema (money strings, dates, flags → features);
+        anything else, or a frame that already holds the features, as it is."""
+        if self.table_schema is None or not isinstance(X, pd.DataFrame):
+            return X
+        if self._schema is None:
+            from .schema import TableSchema
+
+            self._schema = TableSchema.from_dict(self.table_schema)
+        return self._schema.transform(X)
 
     # -- prediction -----------------------------------------------------------------
     def predict(self, X: Any) -> np.ndarray:
         """Class labels (indices) for classification; scores for ordinal / regression."""
-        return np.asarray(self.head.predict(X))
+        return np.asarray(self.head.predict(self.prepare(X)))
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """``(n, k)`` class probabilities; only for classification tasks."""
         if not self.task.is_classification:
             raise TypeError(f"predict_proba is for classification tasks; this is a {self.task.kind} task: use predict_score")
-        return np.asarray(self.head.predict_proba(X))
+        return np.asarray(self.head.predict_proba(self.prepare(X)))
 
     def predict_score(self, X: Any) -> np.ndarray:
         """The canonical score the evaluator uses: P(positive) for binary, ``(n, k)``
@@ -55,7 +71,7 @@ class Predictor:
             return self.predict_proba(X)[:, 1]
         if self.task.is_classification:
             return self.predict_proba(X)
-        return np.asarray(self.head.predict(X), dtype=float)
+        return np.asarray(self.head.predict(self.prepare(X)), dtype=float)
 
     # -- persistence ----------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
@@ -74,6 +90,8 @@ class Predictor:
                 "input_schema": self.input_schema,
                 "info": self.info,
             })
+            if self.table_schema is not None:
+                write_json(tmp / "schema.json", self.table_schema)
         return path
 
     @classmethod
@@ -101,9 +119,11 @@ class Predictor:
             raise ModelLoadError(f"{meta_file}: vertical {meta['vertical']!r} has no model {meta['model']!r} "
                                  f"(it has {', '.join(vertical.models)}); install the plug-in that defines it")
         head = head_cls.load(path / "head")
+        schema_file = path / "schema.json"
+        table_schema = json.loads(schema_file.read_text()) if schema_file.is_file() else None
         predictor = cls(head, vertical=meta["vertical"], model=meta["model"], dataset=meta["dataset"],
                         task=Task.from_dict(meta["task"]), input_schema=meta.get("input_schema"),
-                        info=meta.get("info"))
+                        info=meta.get("info"), table_schema=table_schema)
         predictor.path = path
         return predictor
 

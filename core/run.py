@@ -277,7 +277,8 @@ def _train(cfg: RunConfig, *, overwrite: bool) -> Path:
             return out
         predictor = Predictor(head, vertical=cfg.vertical, model=cfg.model, dataset=cfg.dataset,
                               task=splits.task, input_schema=input_schema(splits.train.X),
-                              info={"protocol": splits.protocol, **_jsonable(splits.info)})
+                              info={"protocol": splits.protocol, **_jsonable(splits.info)},
+                              table_schema=splits.info.get("table_schema"))
         predictor.save(staging / "model")
         save_config(cfg, staging / "config.yaml")
         try:

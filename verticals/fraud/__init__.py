@@ -41,6 +41,7 @@ def report_sections(predictor: Any, splits: DatasetSplits, scores: np.ndarray, r
                  f"<p>Population stability index of the test scores against the training scores: "
                  f"<b>{value:.4f}</b> [95% CI {lo:.4f}, {hi:.4f}] ({verdict}; &lt; 0.1 stable, 0.1–0.25 some shift, &gt; 0.25 major shift; "
                  f"deciles of the training scores).</p>")]
+    sections += table_sections(splits.info)
     head = predictor.head
     if isinstance(head, ScorecardHead):
         sections.append(("Scorecard points table",
@@ -50,6 +51,23 @@ def report_sections(predictor: Any, splits: DatasetSplits, scores: np.ndarray, r
         rc.insert(0, "id", splits.test.ids[:5])
         sections.append(("Reason codes (first 5 test applicants)", rc.to_html(index=False, escape=True)))
     return [(html.escape(t), h) for t, h in sections]
+
+
+def table_sections(info: dict[str, Any]) -> list[tuple[str, str]]:
+    """Own tables (dataset ``csv``): leakage warnings and the inferred column kinds."""
+    sections = []
+    if info.get("leakage"):
+        items = "".join(f"<li>{html.escape(x)}</li>" for x in info["leakage"])
+        sections.append(("Leakage warning", "<p>These columns alone separate the target almost perfectly on the "
+                         "training rows (ROC-AUC ≥ 0.99): values known only after the outcome? Check them and drop "
+                         f"them with <code>--set data.drop=[...]</code>.</p><ul>{items}</ul>"))
+    schema = info.get("table_schema")
+    if schema:
+        rows = "".join(f"<tr><td>{html.escape(str(c))}</td><td>{html.escape(s['kind'])}</td>"
+                       f"<td>{html.escape(s.get('note', ''))}</td></tr>" for c, s in schema["columns"].items())
+        sections.append(("Input columns (inferred kinds)", "<table><tr><th>column</th><th>kind</th><th>note</th>"
+                         f"</tr>{rows}</table>"))
+    return sections
 
 
 # One German credit applicant (embedded data, test fold 0): the /v1/predict example in the

@@ -3,6 +3,8 @@ UCI German credit and any CSV / parquet file with a named binary target."""
 
 from __future__ import annotations
 
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -11,12 +13,15 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from verticalkit.core.data import DatasetAdapter, DatasetSplits, Split, Task
 from verticalkit.core.errors import ConfigError, DataError
+from verticalkit.core.schema import ColumnSpec, TableSchema, find_date_formats, parse_datetime, parse_numbers, \
+    separating_columns
 from verticalkit.core.sources import resolve_source
 from verticalkit.core.splits import grouped_split, stratified_split, temporal_split
+from verticalkit.core.tabular import read_any_table
 
 from .features import TransactionFeatures
 from .simulate import generate_transactions
-from .validate import binary_target, numeric_columns, read_table, unique_ids
+from .validate import binary_target, numeric_columns, read_table, require_columns, unique_ids
 
 FRAUD_TASK = dict(kind="binary", primary_metric="auprc", classes=["legit", "fraud"])
 
@@ -294,90 +299,215 @@ class GermanCredit(DatasetAdapter):
 
 
 class TabularCSV(DatasetAdapter):
-    """Any CSV / parquet file with a binary target.
+    """Any CSV / parquet table with a binary target: column types inferred from the data.
 
-    ``target``: the label column; ``id_column``: unique row ids (default: row number);
-    ``time_column``: numeric or datetime, enables ``protocol="temporal"``;
-    ``categorical_columns``: text columns used as categories (all other columns but
-    ``drop_columns`` must be numeric); ``group_column``: e.g. customer id, kept on one
-    side of every split (``protocol="grouped"``). NaN/inf in numeric columns raise a
-    DataError; empty categorical cells become the category ``"missing"``.
+    Every column but ``target`` / ``id_column`` / ``time_column`` / ``group_column`` is
+    inferred (:class:`verticalkit.core.schema.TableSchema`): numbers, money / percent
+    strings, Y/N flags, dates (expanded into day-of-week, month, hour, age in days),
+    categories of any cardinality; id-like and constant columns are left out with a note.
+    ``columns``: ``{column: kind}`` overrides (numeric, money, boolean, categorical,
+    datetime, drop); ``drop``: columns to leave out (``categorical_columns`` /
+    ``drop_columns`` are the older spellings). Missing cells and ±inf become NaN; rows with
+    an empty target (or, under ``protocol="temporal"``, an empty time) are left out with a
+    printed count. ``positive_label``: the target value that is 1 (needed when it is not
+    one of 1 / True / bad / fraud / yes). ``sep`` / ``encoding``: None sniffs them.
+    The inferred schema is printed, kept in ``info["table_schema"]`` and saved with the
+    model, so ``verticalkit predict`` parses raw files the same way. A column that alone
+    separates the target (ROC-AUC ≥ ``leakage_threshold`` on train) is warned about.
     """
 
     id = "csv"
-    description = "any CSV / parquet transaction or applicant table with a binary target"
+    description = "any CSV / parquet transaction or applicant table with a binary target (types inferred)"
     files = ()
     card = None
     table_target, table_suffix = "target", ".parquet"  # vk.train("fraud", data=frame, target="is_fraud")
 
     def __init__(self, path: str | Path | None = None, seed: int = 42, download: bool = False,
                  target: str = "Class", id_column: str | None = None, time_column: str | None = None,
+                 columns: dict | None = None, drop: list | None = None,
                  categorical_columns: list[str] | None = None, drop_columns: list[str] | None = None,
-                 group_column: str | None = None, positive_label: str | int | None = None, sep: str = ",",
-                 protocol: str = "stratified", test_size: float = 0.2, val_size: float = 0.1):
+                 group_column: str | None = None, positive_label: str | int | None = None, sep: str | None = None,
+                 encoding: str | None = None, protocol: str = "stratified", test_size: float = 0.2,
+                 val_size: float = 0.1, leakage_threshold: float = 0.99, verbose: bool = True):
         super().__init__(path, seed, download)
         self.target = target
         self.id_column = id_column
         self.time_column = time_column
+        self.columns = columns
+        self.drop = drop
         self.categorical_columns = categorical_columns
         self.drop_columns = drop_columns
         self.group_column = group_column
         self.positive_label = positive_label
         self.sep = sep
+        self.encoding = encoding
         self.protocol = protocol
         self.test_size = test_size
         self.val_size = val_size
+        self.leakage_threshold = leakage_threshold
+        self.verbose = verbose
 
-    def load(self) -> DatasetSplits:
+    def _say(self, msg: str) -> None:
+        if self.verbose:
+            print(msg, flush=True)
+
+    def read(self) -> tuple[pd.DataFrame, Path]:
+        """The raw table, with the configured columns checked."""
         if self.path is None:
             raise ConfigError("dataset 'csv' needs data.path (the CSV or parquet file) and data.target")
         if self.protocol not in ("stratified", "temporal", "grouped"):
             raise ConfigError(f"data.protocol={self.protocol!r}: choose stratified, temporal or grouped")
+        if self.columns is not None and not isinstance(self.columns, dict):
+            raise ConfigError(f"data.columns must map column names to kinds, e.g. --set data.columns.card4=categorical;"
+                              f" got {self.columns!r}")
         file = Path(self.path)
-        named = [c for c in (self.id_column, self.time_column, self.group_column) if c]
-        cats = list(self.categorical_columns or [])
-        df = read_table(file, sep=self.sep, expected=[self.target, *named, *cats, *(self.drop_columns or [])])
-        y = binary_target(df[self.target], str(file), self.target, self.positive_label)
+        t0 = time.perf_counter()
+        df = read_any_table(file, sep=self.sep, encoding=self.encoding, progress=self.verbose)
+        self._say(f"read {file.name}: {len(df):,} rows × {df.shape[1]} columns in {time.perf_counter() - t0:.1f} s; "
+                  f"inferring column types ...")
+        named = [c for c in (self.target, self.id_column, self.time_column, self.group_column) if c]
+        require_columns(df, named, str(file))
+        return df, file
+
+    def schema(self, df: pd.DataFrame, file: Path) -> TableSchema:
+        overrides = {**{c: "categorical" for c in self.categorical_columns or []}, **(self.columns or {})}
+        drop = [*_as_list(self.drop), *_as_list(self.drop_columns)]
+        named = [c for c in (self.target, self.id_column, self.time_column, self.group_column) if c]
+        return TableSchema.infer(df, exclude=named, overrides=overrides, drop=drop, where=str(file))
+
+    def load(self) -> DatasetSplits:
+        df, file = self.read()
+        keep = df[self.target].notna().to_numpy()
+        if not keep.all():
+            self._say(f"{int((~keep).sum()):,} rows with an empty target {self.target!r} left out")
+        times = None
+        if self.time_column:
+            times = time_seconds(df[self.time_column], str(file), self.time_column)
+            if np.isnan(times).any() and self.protocol == "temporal":
+                self._say(f"{int(np.isnan(times[keep]).sum()):,} rows with an empty time {self.time_column!r} "
+                          f"left out")
+                keep &= ~np.isnan(times)
+        if not keep.all():
+            df = df[keep].reset_index(drop=True)
+            times = None if times is None else times[keep]
+        if len(df) == 0:
+            raise DataError(f"{file}: no row has both a target {self.target!r} and a time; check the columns")
+        y, positive = target_values(df[self.target], str(file), self.target, self.positive_label)
         ids = (unique_ids(df[self.id_column], str(file), self.id_column) if self.id_column
                else np.array([f"row-{i}" for i in range(len(df))]))
-        skip = {self.target, *named, *(self.drop_columns or [])}
-        numeric = [c for c in df.columns if c not in skip and c not in cats]
-        if not numeric and not cats:
-            raise DataError(f"{file}: no feature columns left besides target/id/time; check the config")
-        X = numeric_columns(df, numeric, str(file))
-        for c in cats:
-            X[c] = df[c].astype("string").fillna("missing").astype(str)
-        X = X[[c for c in df.columns if c in X.columns]]
+        schema = self.schema(df, file)
+        if not schema.used:
+            raise DataError(f"{file}: no feature columns left besides target/id/time (all id-like, constant or "
+                            f"dropped); check the file or set data.columns")
+        counts: dict[str, int] = {}
+        X = schema.transform(df, counts)
+        self._say(f"{file.name}: {len(df):,} rows, {len(schema.columns)} columns → {X.shape[1]} features; "
+                  f"target {self.target!r} positive = {positive!r} ({y.mean():.2%})\n" + schema.describe(df))
+        if counts:
+            self._say("cells read as missing (inf or not a number): "
+                      + ", ".join(f"{c} {n:,}" for c, n in list(counts.items())[:10]))
         meta = pd.DataFrame(index=df.index)
         groups = None
         if self.group_column:
             groups = df[self.group_column].astype(str).to_numpy()
             meta["customer_id"] = groups
-        if self.time_column:
-            t = df[self.time_column]
-            if not pd.api.types.is_numeric_dtype(t):
-                parsed = pd.to_datetime(t, errors="coerce")
-                if parsed.isna().any():
-                    i = int(np.flatnonzero(parsed.isna().to_numpy())[0])
-                    raise DataError(f"{file}: time column {self.time_column!r} row {i} ({str(t.iloc[i])[:30]!r}) "
-                                    f"is neither a number nor a date")
-                t = (parsed - parsed.min()).dt.total_seconds()
-            times = numeric_columns(pd.DataFrame({self.time_column: t}), [self.time_column], str(file))
-            meta["time"] = times[self.time_column].to_numpy()
-            meta["day"] = (meta["time"] // 86400).astype(int)
+        if times is not None:
+            meta["time"] = times
+            meta["day"] = np.floor(times / 86400)
+        del df
         if self.protocol == "temporal":
-            if not self.time_column:
+            if times is None:
                 raise ConfigError("data.protocol=temporal needs data.time_column")
-            tr, va, te = temporal_split(meta["time"].to_numpy(), self.test_size, self.val_size)
+            tr, va, te = temporal_split(times, self.test_size, self.val_size)
         elif self.protocol == "grouped":
             if groups is None:
                 raise ConfigError("data.protocol=grouped needs data.group_column")
             tr, va, te = grouped_split(groups, y, self.test_size, self.val_size, self.seed)
         else:
-            tr, va, te = stratified_split(len(df), y, self.test_size, self.val_size, self.seed)
+            tr, va, te = stratified_split(len(y), y, self.test_size, self.val_size, self.seed)
         if len(np.unique(y[tr])) < 2:
             raise DataError(f"{file}: the training split holds a single class; the file has too few positives")
+        splits = [_split(X, y, ids, i, meta, groups) for i in (tr, va, te)]
+        del X
+        leaks = separating_columns(splits[0].X, y[tr], self.leakage_threshold, seed=self.seed)
+        for c, auc in leaks:
+            print(f"warning: column {c!r} alone separates the target (ROC-AUC {auc:.4f} on train): a leak "
+                  f"(known only after the outcome)? drop it with --set data.drop=[{c}] if so", file=sys.stderr)
         meta = meta if meta.shape[1] else None
         task = Task(kind="binary", target=self.target, primary_metric="auprc", classes=["0", "1"])
-        return DatasetSplits(self.id, task, *(_split(X, y, ids, i, meta, groups) for i in (tr, va, te)),
-                             protocol=f"{self.protocol}-seed{self.seed}", info={"file": str(file)})
+        return DatasetSplits(self.id, task, *splits, protocol=f"{self.protocol}-seed{self.seed}",
+                             info={"file": str(file), "n_rows": len(y), "rows_without_target": int((~keep).sum()),
+                                   "positive_label": str(positive),
+                                   "leakage": [f"{c} (ROC-AUC {auc:.4f})" for c, auc in leaks],
+                                   "table_schema": schema.to_dict()})
+
+
+def _as_list(v: object) -> list:
+    """``--set data.drop=city`` (one name) or ``data.drop=[a,b]``."""
+    return [] if v is None else [v] if isinstance(v, str) else list(v)  # type: ignore[arg-type]
+
+
+def time_seconds(t: pd.Series, where: str, column: str) -> np.ndarray:
+    """A time column as seconds (numbers as they are; dates since the earliest), NaN when empty."""
+    if pd.api.types.is_numeric_dtype(t) and not isinstance(t.dtype, pd.CategoricalDtype):
+        v = t.to_numpy(dtype=float, na_value=np.nan)
+        return np.where(np.isinf(v), np.nan, v)
+    formats = ["ISO8601"] if pd.api.types.is_datetime64_any_dtype(t) else find_date_formats(
+        pd.Series(t.dropna().unique()), min_share=0.99)
+    if not formats:
+        nums = parse_numbers(pd.Series(t.dropna().unique()))
+        if nums.notna().all():
+            return TableSchema({column: ColumnSpec("numeric")}).transform(t.to_frame())[column].to_numpy()
+        bad = t.dropna().iloc[0]
+        raise DataError(f"{where}: time column {column!r} holds values like {str(bad)[:30]!r} that are neither "
+                        f"numbers nor dates in a known format; give seconds or ISO dates (2024-01-31 12:00)")
+    d = parse_datetime(t, formats)
+    if (d.isna() & t.notna()).any():
+        i = int(np.flatnonzero((d.isna() & t.notna()).to_numpy())[0])
+        raise DataError(f"{where}: time column {column!r} row {i} ({str(t.iloc[i])[:30]!r}) is neither a number "
+                        f"nor a date like the others ({', '.join(formats)})")
+    return ((d - d.min()).dt.total_seconds()).to_numpy(dtype=float, na_value=np.nan)
+
+
+def target_values(s: pd.Series, where: str, column: str, positive: object | None) -> tuple[np.ndarray, object]:
+    """A two-valued target (numbers or text, no empty cells) as 0/1, and the value that is 1.
+
+    Default positive: 1, True, t, Y, yes, bad, fraud (case-insensitive) when present; otherwise
+    ``positive`` must be set. Not exactly two values: a DataError naming them.
+    """
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        s = s.astype(s.cat.categories.dtype)
+    text = not pd.api.types.is_numeric_dtype(s)
+    if text:
+        s = s.astype("string").str.strip()
+    elif pd.api.types.is_float_dtype(s) and (s.dropna() == s.dropna().round()).all():
+        s = s.astype("Int64")  # 0/1 read as floats because of empty cells
+    counts = s.value_counts()
+    seen = ", ".join(f"{v!r} ({n:,})" for v, n in counts.head(6).items()) + (" ..." if len(counts) > 6 else "")
+    if len(counts) != 2:
+        raise DataError(f"{where}: target {column!r} has {len(counts)} value{'s' if len(counts) != 1 else ''} "
+                        f"({seen}); the fraud vertical predicts a binary target: map it to two values "
+                        f"(or pick another data.target)")
+    labels = list(counts.index)
+    if positive is None:
+        lowered = {str(v).lower(): v for v in labels}
+        found = [lowered[k] for k in ("1", "1.0", "true", "t", "y", "yes", "bad", "fraud") if k in lowered]
+        if not found:
+            raise DataError(f"{where}: target {column!r} has values {seen}; say which one is positive with "
+                            f"--set data.positive_label=VALUE")
+        positive = found[0]
+    else:
+        match = [v for v in labels if v == positive or str(v) == str(positive)
+                 or (not text and _num(positive) == v)]
+        if not match:
+            raise DataError(f"{where}: data.positive_label={positive!r} is not among the target values {seen}")
+        positive = match[0]
+    positive = positive.item() if hasattr(positive, "item") else positive
+    return (s == positive).to_numpy(dtype=bool, na_value=False).astype(int), positive
+
+
+def _num(v: object) -> float | None:
+    try:
+        return float(v)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
