@@ -210,13 +210,10 @@ def train(vertical: str, dataset: str | None = None, model: str | None = None, *
     if frame is not None:
         if frame.empty:
             raise DataError("data: the DataFrame has no rows")
-        if (out / "metrics.json").exists():
-            if not overwrite:
-                raise ConfigError(f"{out} already holds a complete run (metrics.json); choose another out= "
-                                  f"or pass overwrite=True")
-            shutil.rmtree(out)  # what train(overwrite=True) does; done first so the table written below stays
-            overwrite = False
-        created = not out.exists()
+        # the run folder's checks (a user's folder is refused; overwrite removes only run outputs) come
+        # first, so that the table written below stays
+        created = runlib.prepare_out(out, overwrite)
+        overwrite = False
         cfg.data["path"] = str(write_frame(frame, out / "data", adapter_cls.table_suffix).resolve())
     try:
         runlib.train(cfg, overwrite=overwrite)

@@ -185,7 +185,8 @@ RUN_MARKER = ".verticalkit-run"
 # What `verticalkit train` / `evaluate` / `export` write into a run directory; with --overwrite
 # only these (and the names the marker lists) are removed, never other files of the folder.
 RUN_OUTPUTS = ("config.yaml", "model", "metrics.json", "predictions.parquet", "report.html", "model_card.md",
-               "checkpoints", "train_log.csv", ".staging", "eval", "export", "evaluation_pending.json", RUN_MARKER)
+               "checkpoints", "train_log.csv", ".staging", "eval", "export", "evaluation_pending.json",
+               "data", RUN_MARKER)  # data/: a DataFrame given to vk.train, saved for the adapter
 
 
 def _run_outputs(out: Path) -> set[str]:
@@ -208,7 +209,7 @@ def is_run_dir(out: Path) -> bool:
     return not names or ("checkpoints" in names and names <= {"checkpoints", ".staging", "train_log.csv"})
 
 
-def _prepare_out(out: Path, overwrite: bool) -> bool:
+def prepare_out(out: Path, overwrite: bool) -> bool:
     """Make ``out``; return whether we created it. A complete run is never overwritten silently,
     and a folder that is not a run (the user's files) is never written into."""
     if out.exists() and not out.is_dir():
@@ -259,7 +260,7 @@ def _train(cfg: RunConfig, *, overwrite: bool) -> Path:
     seed_everything(cfg.seed)
     splits = load_splits(cfg, vertical)  # data errors surface before anything is written
     head = make_head(cfg, vertical)
-    created = _prepare_out(out, overwrite)
+    created = prepare_out(out, overwrite)
     staging = out / ".staging"
     try:
         if staging.exists():
