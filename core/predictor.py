@@ -4,6 +4,7 @@ Saved layout (``<out>/model/``)::
 
     predictor.json   format version, kit version, vertical, model, dataset, task, input schema
     head/            the head's own files (safetensors + config.json, or model.skops)
+    manifest.json    SHA-256 of every file above, checked before the head is loaded (manifest.py)
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from .data import Task
 from .errors import ModelLoadError
 from .heads import Head, write_json
 from .io import atomic_dir
+from .manifest import verify_manifest, write_manifest
 
 FORMAT_VERSION = 1
 
@@ -73,6 +75,7 @@ class Predictor:
                 "input_schema": self.input_schema,
                 "info": self.info,
             })
+            write_manifest(tmp)
         return path
 
     @classmethod
@@ -94,6 +97,7 @@ class Predictor:
                 f"{meta.get('verticalkit_version', '?')}; this verticalkit {__version__} reads format "
                 f"{FORMAT_VERSION}: retrain the model or install the verticalkit version that saved it"
             )
+        verify_manifest(path)  # before any head file is read
         vertical = get_vertical(meta["vertical"])
         head_cls = vertical.models.get(meta["model"])
         if head_cls is None:
