@@ -92,8 +92,8 @@ class BodyLimit:
 def plain_records(payload: Any, columns: dict[str, str], max_records: int) -> list[dict[str, Any]] | None:
     """``payload["records"]`` when every record has exactly ``columns`` with values of the
     plain JSON type of the column (float: int or finite float; int: int in int64; bool: bool; other: str),
-    else None. Anything this refuses goes to the validating route, so it may refuse more
-    than pydantic does (a bool for a float, a numeric string) but never accepts less."""
+    else None: the route's rules (``serving_schemas._field_spec``), never looser. Anything this
+    refuses goes to the validating route, which answers it."""
     if type(payload) is not dict or len(payload) != 1:
         return None
     records = payload.get("records")

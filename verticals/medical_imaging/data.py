@@ -23,7 +23,7 @@ from verticalkit.core.sources import candidate_dirs, resolve_source
 from verticalkit.core.splits import grouped_split, stratified_split
 
 from .dicom import VOI_MODES, hash_patient_id, read_dicom
-from .ids import check_mode, sample_id
+from .ids import check_mode, read_named, sample_id
 from .images import IMAGE_SUFFIXES, is_dicom_file, match_channels, read_image, resize
 from .medmnist import FLAGS, SIZES, Flag
 
@@ -317,7 +317,7 @@ class DicomFolder(DatasetAdapter):
         window = (self.window_center, self.window_width) if self.window_center is not None else None
         images, meta_rows, groups = [], [], []
         for f in files:
-            img = read_dicom(f, voi_mode=self.voi, window=window)
+            img = read_named(lambda f: read_dicom(f, voi_mode=self.voi, window=window), f, root, self.ids)
             images.append(resize(img.frame(self.frame if img.pixels.shape[0] > 1 else 0), self.image_size))
             m = img.meta
             groups.append(m["patient"] or hash_patient_id(f.relative_to(root)))
@@ -431,7 +431,8 @@ class ImageFolder(DatasetAdapter):
                         sides.append(top.name if official else "")
         if not files:
             raise DataError(f"{root}: no images ({', '.join(IMAGE_SUFFIXES)}) in the class folders")
-        X = _stack([resize(read_image(f), self.image_size) for f in files], self.channels)
+        X = _stack([resize(read_named(read_image, f, root, self.ids), self.image_size) for f in files],
+                   self.channels)
         y = np.asarray(labels, dtype=np.int64)
         ids = np.asarray([sample_id(f, root, self.ids) for f in files])
         full = Split(X=X, y=y, ids=ids)
@@ -459,7 +460,8 @@ class ImageFolder(DatasetAdapter):
                                                                                    regex=False).any()
         y, classes = (_multilabel(values, self.label_separator, str(csv)) if multilabel
                       else _labels_to_index(values, str(csv)))
-        X = _stack([resize(read_image(f), self.image_size) for f in files], self.channels)
+        X = _stack([resize(read_named(read_image, f, root, self.ids), self.image_size) for f in files],
+                   self.channels)
         full = Split(X=X, y=y, ids=np.asarray([sample_id(f, root, self.ids) for f in files]))
         tr, va, te = stratified_split(len(y), None if multilabel else y, test_size=self.test_size,
                                       val_size=self.val_size, seed=self.seed)
