@@ -194,7 +194,7 @@ def create_app(model_dir: str | Path, *, token_env: str = "VERTICALKIT_TOKEN", t
               dependencies=auth_deps)
     def infer(model_name: str, req: V2InferRequest) -> V2InferResponse:
         _model(model_name)
-        check_v2_inputs(req.inputs, columns, predictor.input_schema.get("shape"))
+        check_v2_inputs(req.inputs, columns, predictor.input_schema)
         arrays = {t.name: v2_to_array(t) for t in req.inputs}
         if columns is not None:
             missing = [c for c in columns if c not in arrays]

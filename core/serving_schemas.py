@@ -251,10 +251,13 @@ _V2_FOR_KIND = {"f": ("FP", "IN", "UI"), "i": ("IN", "UI"), "u": ("IN", "UI"), "
 
 
 def check_v2_inputs(tensors: list[V2Tensor], columns: dict[str, str] | None,
-                    array_shape: list[int | None] | None = None) -> None:
+                    schema: dict[str, Any] | None = None) -> None:
     """Refuse (DataError naming the tensor) what a model cannot take: unknown or repeated
-    tensor names, a datatype that does not fit the column, a shape other than ``[n]`` (table
-    columns) or ``[n, *schema shape]`` (array models), an empty batch."""
+    tensor names, a datatype that does not fit the column (or the numeric array the model
+    takes), a shape other than ``[n]`` (table columns) or ``[n, *schema shape]`` (array
+    models), an empty batch. ``schema``: the predictor's saved input schema."""
+    schema = schema or {}
+    numeric_array = schema.get("type") == "array" and _kind(str(schema.get("dtype"))) in "fiu"
     names = [t.name for t in tensors]
     expected = list(columns) if columns is not None else ["input"]
     for name in names:
@@ -272,9 +275,9 @@ def check_v2_inputs(tensors: list[V2Tensor], columns: dict[str, str] | None,
             if len(t.shape) != 1:
                 raise DataError(f"inputs[{t.name}]: shape {t.shape}; a column tensor has shape [n]")
         else:
-            if t.datatype in ("BYTES", "BOOL"):
+            if numeric_array and t.datatype in ("BYTES", "BOOL"):
                 raise DataError(f"inputs[{t.name}]: datatype {t.datatype}; this model takes a numeric tensor")
-            want = list(array_shape or [])
+            want = list(schema.get("shape") or []) if schema.get("type") == "array" else []
             if want and (len(t.shape) != len(want) or any(w is not None and w != s
                                                           for w, s in zip(want[1:], t.shape[1:]))):
                 raise DataError(f"inputs[{t.name}]: shape {t.shape}; this model takes "

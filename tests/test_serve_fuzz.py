@@ -203,3 +203,19 @@ def test_backends_agree_on_the_listed_cases(apps):
         bad = json.loads(json.dumps(body))
         bad["inputs"].append({"name": "extra", "datatype": "FP64", "shape": [1], "data": [1.0]})
         assert _post(client, f"/v2/models/{NAME}/infer", json.dumps(bad)) == 422
+
+
+def test_v2_checks_for_array_and_text_models():
+    from verticalkit.core.errors import DataError
+    from verticalkit.core.serving_schemas import V2Tensor, check_v2_inputs
+
+    image = {"type": "array", "shape": [None, 1, 8, 8], "dtype": "float32"}
+    ok = V2Tensor(name="input", datatype="FP32", shape=[2, 1, 8, 8], data=[0.5] * 128)
+    check_v2_inputs([ok], None, image)
+    for bad, match in ((dict(shape=[2, 1, 8, 7]), r"shape \[2, 1, 8, 7\]"), (dict(shape=[128]), "shape"),
+                       (dict(datatype="BYTES"), "numeric tensor"), (dict(name="x"), "unknown tensor 'x'"),
+                       (dict(shape=[0, 1, 8, 8], data=[]), "at least one row")):
+        with pytest.raises(DataError, match=match):
+            check_v2_inputs([ok.model_copy(update=bad)], None, image)
+    # a model without a numeric array schema (essays: texts) keeps BYTES
+    check_v2_inputs([V2Tensor(name="input", datatype="BYTES", shape=[1], data=["an essay"])], None, {"type": "list"})
