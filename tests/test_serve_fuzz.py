@@ -162,7 +162,7 @@ def _fuzz(apps, data, backend):
         assert 400 <= status < 500, (backend, endpoint, status, body)
 
 
-SMALL = settings(max_examples=120, deadline=None, derandomize=True,
+SMALL = settings(max_examples=80, deadline=None, derandomize=True,
                  suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
