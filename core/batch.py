@@ -56,8 +56,8 @@ def read_table_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
                         f"give a comma-separated CSV with a header row, or a parquet file") from e
 
 
-def _chunks(predictor: Predictor, path: Path, chunk_rows: int, id_column: str | None
-            ) -> Iterator[tuple[Any, np.ndarray]]:
+def _chunks(predictor: Predictor, path: Path, chunk_rows: int, id_column: str | None,
+            id_map: str | None = None) -> Iterator[tuple[Any, np.ndarray]]:
     if is_table(path):
         offset = 0
         for df in read_table_chunks(path, chunk_rows):
@@ -73,7 +73,8 @@ def _chunks(predictor: Predictor, path: Path, chunk_rows: int, id_column: str | 
     vertical = get_vertical(predictor.vertical)
     if vertical.read_input is None:
         raise DataError(f"{path}: not a CSV/TSV/parquet file, and vertical {predictor.vertical!r} reads no other input")
-    yield from vertical.read_input(path, chunk_rows, predictor.info)
+    # id_map_file: where a vertical whose ids hide file names keeps the id → file map (0o600)
+    yield from vertical.read_input(path, chunk_rows, {**predictor.info, "id_map_file": id_map})
 
 
 def check_rows(predictor: Predictor, X: Any, ids: np.ndarray, errors: list[tuple[Any, str]], where: str = "input"
@@ -145,7 +146,8 @@ def predict_file(predictor: Predictor, input_path: str | Path, output_path: str 
     check_paths(input_path, output_path)
     errors: list[tuple[Any, str]] = []
     scored = ((_score(predictor, X, np.asarray(ids), errors, where=str(input_path)), len(ids))
-              for X, ids in _chunks(predictor, input_path, chunk_rows, id_column))
+              for X, ids in _chunks(predictor, input_path, chunk_rows, id_column,
+                                    str(output_path.with_name(output_path.name + ".ids.csv"))))
     n_rows = write_scored(scored, output_path, progress=progress)
     return summary(output_path, n_rows, errors)
 

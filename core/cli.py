@@ -9,7 +9,6 @@ import os
 import sys
 import traceback
 import warnings
-from pathlib import Path
 
 from .errors import VerticalkitError
 

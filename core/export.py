@@ -5,6 +5,7 @@
     model.onnx | model.pt | model.pt2
     export.json          inputs, outputs, how to read the score, exporter, parity result
     preprocessing.json   only when a step runs outside the graph (a documented contract)
+    manifest.json        SHA-256 of each file above, checked when the export is loaded
 
 The table contract (``preprocessing.json`` with ``"contract": "verticalkit.table/1"``), for
 heads whose graph takes tensors built from a table with text columns (string → code
@@ -60,6 +61,7 @@ import pandas as pd
 from .errors import ConfigError, ModelLoadError
 from .heads import write_json
 from .io import atomic_dir
+from .manifest import verify_manifest, write_manifest
 from .predictor import Predictor
 from .serving_schemas import table_columns
 
@@ -248,6 +250,7 @@ def export(predictor: Predictor, out: str | Path, fmt: str = "onnx", *, X_sample
             raise ConfigError(f"exported {fmt} model differs from the Predictor by {diff:.3g} > {tolerance} on "
                               f"{len(expected)} sample rows; the head's export hook does not match its predict")
         write_json(tmp / "export.json", doc)
+        write_manifest(tmp)
     return doc
 
 
@@ -345,6 +348,7 @@ class ExportedScorer:
         if doc is None:
             if not (self.folder / "export.json").is_file():
                 raise ConfigError(f"{self.folder}: no export.json; run `verticalkit export DIR --format onnx` first")
+            verify_manifest(self.folder)
             doc = json.loads((self.folder / "export.json").read_text())
         self.doc, self.predictor = doc, predictor
         self._to_inputs = None  # a head's own input mapping (SklearnExport.to_onnx_inputs)

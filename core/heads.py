@@ -27,11 +27,15 @@ from .config import TrainConfig
 from .data import Task
 from .errors import ModelLoadError
 
-# Type prefixes a saved skops file may contain; anything else is refused at load.
-TRUSTED_PREFIXES = (
-    "sklearn.", "numpy.", "scipy.", "verticalkit.", "builtins.", "collections.", "pandas.",
-    "_operator.", "math.",
-)
+# Exact type names a saved skops file may hold beyond skops's own trusted defaults (which
+# cover scikit-learn estimators, numpy and builtin containers): what
+# ``skops.io.get_untrusted_types`` reports for the heads the kit saves (tests/test_model_trust.py
+# checks every registered skops head). A head adds its own in ``SklearnHead.trusted_types``;
+# anything else is refused at load, by exact name, never by prefix.
+TRUSTED_TYPES = frozenset({
+    "sklearn.tree._tree.Tree",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+})
 
 
 @dataclass
@@ -78,6 +82,7 @@ class SklearnHead(Head):
     """A head persisted with skops: the whole fitted estimator, types checked on load."""
 
     skops_file = "model.skops"
+    trusted_types: tuple[str, ...] = ()  # exact type names this head's file holds besides TRUSTED_TYPES
 
     def save(self, path: str | Path) -> None:
         import skops.io as sio
@@ -97,13 +102,11 @@ class SklearnHead(Head):
         if not file.is_file():
             raise ModelLoadError(f"{file} not found; the folder does not hold a saved {cls.__name__}")
         untrusted = sio.get_untrusted_types(file=file)
-        # The head's own package is installed (registered) code, so its types are trusted too.
-        own = cls.__module__.split(".")[0] + "."
-        refused = [t for t in untrusted if not t.startswith((*TRUSTED_PREFIXES, own))]
+        refused = sorted(set(untrusted) - cls.allowed_types())
         if refused:
             raise ModelLoadError(
-                f"{file}: refuses to load types outside scikit-learn/numpy/verticalkit: {refused}; "
-                f"only load models you trust, re-saved by verticalkit"
+                f"{file}: holds type(s) {', '.join(refused)} that a {cls.__name__} never saves; refusing to "
+                f"load it (loading could run code): only load models saved by verticalkit, or retrain"
             )
         from .packing import unpack_vocabularies
 
@@ -111,6 +114,14 @@ class SklearnHead(Head):
         if not isinstance(obj, cls):
             raise ModelLoadError(f"{file} holds a {type(obj).__name__}, not a {cls.__name__}; check the model name")
         return obj
+
+    @classmethod
+    def allowed_types(cls) -> frozenset[str]:
+        """The exact type names a file of this head may hold: the core list, the class's own
+        name and ``trusted_types`` of the class and its bases."""
+        own = {f"{c.__module__}.{c.__qualname__}" for c in cls.__mro__ if issubclass(c, SklearnHead)}
+        extra = {t for c in cls.__mro__ for t in getattr(c, "trusted_types", ())}
+        return TRUSTED_TYPES | own | extra
 
 
 def write_json(path: str | Path, obj: Any) -> None:

@@ -5,6 +5,7 @@ Saved layout (``<out>/model/``)::
     predictor.json   format version, kit version, vertical, model, dataset, task, input schema
     schema.json      (tables read with inferred column types) how raw columns become features
     head/            the head's own files (safetensors + config.json, or model.skops)
+    manifest.json    SHA-256 of every file above, checked before the head is loaded (manifest.py)
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from .data import Task
 from .errors import ModelLoadError
 from .heads import Head, write_json
 from .io import atomic_dir
+from .manifest import verify_manifest, write_manifest
 
 FORMAT_VERSION = 1
 
@@ -92,6 +94,7 @@ class Predictor:
             })
             if self.table_schema is not None:
                 write_json(tmp / "schema.json", self.table_schema)
+            write_manifest(tmp)
         return path
 
     @classmethod
@@ -113,6 +116,7 @@ class Predictor:
                 f"{meta.get('verticalkit_version', '?')}; this verticalkit {__version__} reads format "
                 f"{FORMAT_VERSION}: retrain the model or install the verticalkit version that saved it"
             )
+        verify_manifest(path)  # before any head file is read
         vertical = get_vertical(meta["vertical"])
         head_cls = vertical.models.get(meta["model"])
         if head_cls is None:

@@ -57,8 +57,8 @@ from .predictor import Predictor, resolve_model_dir
 from .registry import get_vertical
 from .serve_middleware import BodyLimit, RecordsFastPath
 from .serving_schemas import (PredictResponse, V2InferRequest, V2InferResponse, _kind, array_to_v2,
-                              coerce_table, record_model, request_model, table_columns, v2_datatype,
-                              v2_to_array)
+                              check_v2_inputs, coerce_table, record_model, request_model, table_columns,
+                              v2_datatype, v2_to_array)
 
 log = logging.getLogger("verticalkit.serve")
 
@@ -198,12 +198,13 @@ def create_app(model_dir: str | Path, *, token_env: str = "VERTICALKIT_TOKEN", t
               dependencies=auth_deps)
     def infer(model_name: str, req: V2InferRequest) -> V2InferResponse:
         _model(model_name)
+        check_v2_inputs(req.inputs, columns, predictor.input_schema)
         arrays = {t.name: v2_to_array(t) for t in req.inputs}
         if columns is not None:
             missing = [c for c in columns if c not in arrays]
             if missing:
                 raise DataError(f"inputs: missing tensor(s) {missing}; send one tensor per column of {list(columns)}")
-            n = {len(a.reshape(-1)) for c, a in arrays.items() if c in columns}
+            n = {len(a) for a in arrays.values()}
             if len(n) != 1:
                 raise DataError(f"inputs: column tensors have different lengths {sorted(n)}")
             X, ok, reasons = coerce_table(pd.DataFrame({c: arrays[c].reshape(-1) for c in columns}), columns,

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import secrets
 from typing import Any, Awaitable, Callable
 
-from .serving_schemas import _kind
+from .serving_schemas import INT64, _kind
 
 Receive = Callable[[], Awaitable[dict]]
 Send = Callable[[dict], Awaitable[None]]
@@ -90,9 +91,9 @@ class BodyLimit:
 
 def plain_records(payload: Any, columns: dict[str, str], max_records: int) -> list[dict[str, Any]] | None:
     """``payload["records"]`` when every record has exactly ``columns`` with values of the
-    plain JSON type of the column (float: int or float; int: int; bool: bool; other: str),
-    else None. Anything this refuses goes to the validating route, so it may refuse more
-    than pydantic does (a bool for a float, a numeric string) but never accepts less."""
+    plain JSON type of the column (float: int or finite float; int: int in int64; bool: bool; other: str),
+    else None: the route's rules (``serving_schemas._field_spec``), never looser. Anything this
+    refuses goes to the validating route, which answers it."""
     if type(payload) is not dict or len(payload) != 1:
         return None
     records = payload.get("records")
@@ -109,10 +110,10 @@ def plain_records(payload: Any, columns: dict[str, str], max_records: int) -> li
     return records
 
 
-_PLAIN: dict[str, Callable[[Any], bool]] = {
-    "f": lambda v: type(v) is float or type(v) is int,
-    "i": lambda v: type(v) is int,
-    "u": lambda v: type(v) is int and v >= 0,
+_PLAIN: dict[str, Callable[[Any], bool]] = {  # the route's rules (serving_schemas._field_spec), or stricter
+    "f": lambda v: (type(v) is float and math.isfinite(v)) or type(v) is int,
+    "i": lambda v: type(v) is int and INT64[0] <= v <= INT64[1],
+    "u": lambda v: type(v) is int and 0 <= v <= INT64[1],
     "b": lambda v: type(v) is bool,
     "O": lambda v: type(v) is str,
 }

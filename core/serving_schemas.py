@@ -9,8 +9,9 @@
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -62,13 +63,17 @@ def coerce_table(df: pd.DataFrame, columns: dict[str, str], *, where: str = "inp
 
     Returns ``(clean, ok, reasons)``: ``clean`` holds the rows that convert (schema
     dtypes), ``ok`` is a boolean mask over ``df``'s rows, ``reasons`` one message per
-    bad row naming the column and the value. A missing column raises DataError.
+    bad row naming the column and the value (text in a numeric column, a fraction in an
+    integer one, ±inf anywhere: the one check both serving backends and batch scoring
+    share). A missing column raises DataError.
     """
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise DataError(f"{where}: missing column(s) {missing}; the model was trained on columns {list(columns)}")
     dtypes = df.dtypes
-    if all(_compatible(dtypes[c], t) for c, t in columns.items()):  # fast path: nothing to check per row
+    if all(_compatible(dtypes[c], t) for c, t in columns.items()) and not any(
+            dtypes[c].kind == "f" and np.isinf(df[c].to_numpy()).any() for c in columns
+            if isinstance(dtypes[c], np.dtype)):  # fast path: nothing to check per row
         sub = df[list(columns)]
         cast = {c: t for c, t in columns.items() if str(dtypes[c]) != t}
         sub = sub.astype(cast) if cast else sub
@@ -95,6 +100,11 @@ def coerce_table(df: pd.DataFrame, columns: dict[str, str], *, where: str = "inp
             for j in np.flatnonzero(bad):
                 why[j].append(f"column {col!r}: {s.iloc[j]!r} is not an integer")
             ok &= ~bad
+        if kind == "f" and getattr(s.dtype, "kind", "O") == "f":  # every backend refuses ±inf alike
+            bad = np.isinf(s.to_numpy(dtype=float, na_value=np.nan))
+            for j in np.flatnonzero(bad):
+                why[j].append(f"column {col!r}: {s.iloc[j]!r} is not a finite number")
+            ok &= ~bad
         out[col] = s
     clean = pd.DataFrame(out, index=df.index)[ok]
     for col, dtype in columns.items():
@@ -119,12 +129,24 @@ def _compatible(have: Any, want: str) -> bool:
 
 # -- friendly /v1/predict ---------------------------------------------------------------
 _PY_TYPES = {"f": float, "i": int, "u": int, "b": bool}
+INT64 = (-2 ** 63, 2 ** 63 - 1)
+
+
+def _field_spec(kind: str) -> dict[str, Any]:
+    """Strict JSON types (no ``true`` / ``"1.5"`` for a number, no number for a string), finite
+    floats and integers that fit int64: what /v1/predict, /v2 and the fast path all accept."""
+    if kind == "f":
+        return {"strict": True, "allow_inf_nan": False}
+    if kind in "iu":
+        return {"strict": True, "ge": 0 if kind == "u" else INT64[0], "le": INT64[1]}
+    return {"strict": True}
 
 
 def record_model(columns: dict[str, str] | None, example: dict[str, Any] | None = None) -> type[BaseModel]:
     """A pydantic model of one record: typed, required fields from the table schema.
 
-    Extra fields are refused (a typo in a field name is an error, not a silent default).
+    Extra fields are refused (a typo in a field name is an error, not a silent default), and
+    values must have the column's JSON type exactly (:func:`_field_spec`).
     Without a table schema, any JSON object is accepted and the vertical's
     ``request_to_input`` hook checks it.
     """
@@ -134,8 +156,9 @@ def record_model(columns: dict[str, str] | None, example: dict[str, Any] | None 
                             json_schema_extra={"examples": [example]} if example else None))
     fields: dict[str, Any] = {}
     for col, dtype in columns.items():
-        py = _PY_TYPES.get(_kind(dtype), str)
-        fields[_safe(col)] = (py, Field(..., alias=col) if _safe(col) != col else ...)
+        kind = _kind(dtype)
+        alias = {"alias": col} if _safe(col) != col else {}
+        fields[_safe(col)] = (_PY_TYPES.get(kind, str), Field(..., **alias, **_field_spec(kind)))
     return create_model("Record", __config__=ConfigDict(**cfg, populate_by_name=True), **fields)
 
 
@@ -148,7 +171,7 @@ def _safe(name: str) -> str:
 
 
 def request_model(record: type[BaseModel], max_records: int) -> type[BaseModel]:
-    return create_model("PredictRequest",
+    return create_model("PredictRequest", __config__=ConfigDict(extra="forbid"),
                         records=(list[record], Field(..., min_length=1, max_length=max_records,
                                                      description="input records, one per prediction")))
 
@@ -174,7 +197,7 @@ class PredictResponse(BaseModel):
 class V2Tensor(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
-    shape: list[int] = Field(..., min_length=1)
+    shape: list[Annotated[int, Field(strict=True, ge=0)]] = Field(..., min_length=1)
     datatype: Literal["BOOL", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64",
                       "FP16", "FP32", "FP64", "BYTES"]
     data: list[Any]
@@ -197,12 +220,70 @@ class V2InferResponse(BaseModel):
 
 
 def v2_to_array(t: V2Tensor) -> np.ndarray:
-    """A v2 tensor as a numpy array of its shape; DataError naming the tensor when inconsistent."""
-    n = int(np.prod(t.shape))
-    flat = np.asarray(_flatten(t.data), dtype=V2_DTYPES[t.datatype])
-    if flat.size != n:
-        raise DataError(f"inputs[{t.name}]: shape {t.shape} needs {n} values, got {flat.size}")
-    return flat.reshape(t.shape)
+    """A v2 tensor as a numpy array of its shape; DataError naming the tensor when its values
+    do not have its datatype's JSON type (finite numbers, integers in range, booleans, strings)
+    or do not fill its shape."""
+    n = math.prod(t.shape)
+    flat = _flatten(t.data)
+    if len(flat) != n:
+        raise DataError(f"inputs[{t.name}]: shape {t.shape} needs {n} values, got {len(flat)}")
+    ok, what = _V2_VALUE[t.datatype[:2] if t.datatype[:2] in ("FP", "IN", "UI") else t.datatype]
+    dtype = np.dtype(V2_DTYPES[t.datatype])
+    lo, hi = (np.iinfo(dtype).min, np.iinfo(dtype).max) if dtype.kind in "iu" else (None, None)
+    for i, v in enumerate(flat):
+        if not ok(v):
+            raise DataError(f"inputs[{t.name}]: value {i} ({str(v)[:40]!r}) is not {what}, as {t.datatype} data must be")
+        if lo is not None and not lo <= v <= hi:
+            raise DataError(f"inputs[{t.name}]: value {i} ({v}) is outside the {t.datatype} range [{lo}, {hi}]")
+    return np.asarray(flat, dtype=dtype).reshape(t.shape)
+
+
+_V2_VALUE: dict[str, tuple[Any, str]] = {
+    "FP": (lambda v: (type(v) is float and math.isfinite(v)) or type(v) is int, "a finite number"),
+    "IN": (lambda v: type(v) is int, "an integer"),
+    "UI": (lambda v: type(v) is int, "an integer"),
+    "BOOL": (lambda v: type(v) is bool, "a boolean"),
+    "BYTES": (lambda v: type(v) is str, "a string"),
+}
+
+# Datatypes a table column of each kind accepts on /v2 (the metadata endpoint names the exact one).
+_V2_FOR_KIND = {"f": ("FP", "IN", "UI"), "i": ("IN", "UI"), "u": ("IN", "UI"), "b": ("BOOL",), "O": ("BYTES",)}
+
+
+def check_v2_inputs(tensors: list[V2Tensor], columns: dict[str, str] | None,
+                    schema: dict[str, Any] | None = None) -> None:
+    """Refuse (DataError naming the tensor) what a model cannot take: unknown or repeated
+    tensor names, a datatype that does not fit the column (or the numeric array the model
+    takes), a shape other than ``[n]`` (table columns) or ``[n, *schema shape]`` (array
+    models), an empty batch. ``schema``: the predictor's saved input schema."""
+    schema = schema or {}
+    numeric_array = schema.get("type") == "array" and _kind(str(schema.get("dtype"))) in "fiu"
+    names = [t.name for t in tensors]
+    expected = list(columns) if columns is not None else ["input"]
+    for name in names:
+        if name not in expected:
+            raise DataError(f"inputs: unknown tensor {name!r}; this model takes {expected}")
+        if names.count(name) > 1:
+            raise DataError(f"inputs: tensor {name!r} sent twice")
+    for t in tensors:
+        if columns is not None:
+            kind = _kind(columns[t.name])
+            if not t.datatype.startswith(_V2_FOR_KIND[kind]):
+                want = "BYTES" if kind == "O" else "BOOL" if kind == "b" else "a numeric datatype"
+                raise DataError(f"inputs[{t.name}]: datatype {t.datatype} does not fit column {t.name!r} "
+                                f"({columns[t.name]}); send {want}")
+            if len(t.shape) != 1:
+                raise DataError(f"inputs[{t.name}]: shape {t.shape}; a column tensor has shape [n]")
+        else:
+            if numeric_array and t.datatype in ("BYTES", "BOOL"):
+                raise DataError(f"inputs[{t.name}]: datatype {t.datatype}; this model takes a numeric tensor")
+            want = list(schema.get("shape") or []) if schema.get("type") == "array" else []
+            if want and (len(t.shape) != len(want) or any(w is not None and w != s
+                                                          for w, s in zip(want[1:], t.shape[1:]))):
+                raise DataError(f"inputs[{t.name}]: shape {t.shape}; this model takes "
+                                f"{['n' if w is None else w for w in want]}")
+        if t.shape[0] < 1:
+            raise DataError(f"inputs[{t.name}]: shape {t.shape}; send at least one row")
 
 
 def _flatten(data: list[Any]) -> list[Any]:

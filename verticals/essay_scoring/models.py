@@ -68,6 +68,8 @@ class PromptHead(SklearnHead):
     precompute something for all prompts at once (e.g. embeddings).
     """
 
+    trusted_types = ("verticalkit.verticals.essay_scoring.flags.ReviewFlagger",)  # see core.heads.TRUSTED_TYPES
+
     thresholds: bool = True
 
     def _prepare(self, texts: list[str]) -> None:

@@ -46,6 +46,10 @@ class TraitsHead(SklearnHead):
     1-D predictions (one trait), so the head also serves single-score tasks.
     """
 
+    # the base heads it holds, one per trait (see core.heads.TRUSTED_TYPES)
+    trusted_types = tuple(f"verticalkit.verticals.essay_scoring.{t}" for t in (
+        "flags.ReviewFlagger", "models.FeaturesHead", "models.EncoderHead"))
+
     def __init__(self, base: str = "features", base_params: dict | None = None):
         self.base = base
         self.base_params = base_params

@@ -15,7 +15,6 @@ category is ``(other)`` instead, as the rare ones were in training.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,8 +26,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.impute import SimpleImputer
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
-from verticalkit.core.errors import ConfigError, DataError, ModelLoadError
-from verticalkit.core.heads import TRUSTED_PREFIXES, FitContext, SklearnHead
+from verticalkit.core.errors import ConfigError, DataError
+from verticalkit.core.heads import FitContext, SklearnHead
 
 from . import scorecard as sc
 from .validate import binary_target, numeric_columns
@@ -157,6 +156,12 @@ class ColumnsMixin:
 class TabularHead(ColumnsMixin, SklearnHead):
     """A scikit-learn tabular head, persisted with skops."""
 
+    # Exact types a fraud head's skops file may hold (see core.heads.TRUSTED_TYPES): the blend's
+    # members, and ``partial(sklearn.utils.validation.check_array, ...)``, which scikit-learn's
+    # native categorical support stores in a gbdt.
+    trusted_types = (f"{__name__}.LogRegHead", f"{__name__}.ForestHead", "functools.partial",
+                     "sklearn.utils.validation.check_array")
+
     def predict(self, X: Any) -> np.ndarray:
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
 
@@ -259,25 +264,6 @@ class GBDTHead(TabularHead):
         from .export import export_gbdt
 
         return export_gbdt(self)
-
-    @classmethod
-    def load(cls, path: str | Path) -> GBDTHead:
-        """As SklearnHead.load, also trusting ``functools.partial``: scikit-learn's native
-        categorical support stores ``partial(sklearn.utils.check_array, ...)`` in the model."""
-        import skops.io as sio
-
-        file = Path(path) / cls.skops_file
-        if not file.is_file():
-            raise ModelLoadError(f"{file} not found; the folder does not hold a saved {cls.__name__}")
-        untrusted = sio.get_untrusted_types(file=file)
-        refused = [t for t in untrusted if not t.startswith((*TRUSTED_PREFIXES, "verticalkit.", "functools.partial"))]
-        if refused:
-            raise ModelLoadError(f"{file}: refuses to load types outside scikit-learn/numpy/verticalkit: {refused}; "
-                                 f"only load models you trust, re-saved by verticalkit")
-        obj = sio.load(file, trusted=untrusted)
-        if not isinstance(obj, cls):
-            raise ModelLoadError(f"{file} holds a {type(obj).__name__}, not a {cls.__name__}; check the model name")
-        return obj
 
 
 FORESTS = {"random_forest": RandomForestClassifier, "extra_trees": ExtraTreesClassifier}

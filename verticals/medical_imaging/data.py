@@ -27,7 +27,7 @@ from verticalkit.core.sources import candidate_dirs, resolve_source
 from verticalkit.core.splits import grouped_split, stratified_split
 
 from .dicom import VOI_MODES, hash_patient_id, read_dicom
-from .ids import check_mode, sample_id
+from .ids import check_mode, read_named, sample_id
 from .images import IMAGE_SUFFIXES, decode_errors, decode_image, is_dicom_file, match_channels, resize
 from .medmnist import FLAGS, SIZES, Flag
 
@@ -408,7 +408,7 @@ class DicomFolder(DatasetAdapter):
         window = (self.window_center, self.window_width) if self.window_center is not None else None
         images, meta_rows, groups = [], [], []
         for f in files:
-            img = read_dicom(f, voi_mode=self.voi, window=window)
+            img = read_named(lambda f: read_dicom(f, voi_mode=self.voi, window=window), f, root, self.ids)
             images.append(resize(img.frame(self.frame if img.pixels.shape[0] > 1 else 0), self.image_size))
             m = img.meta
             groups.append(m["patient"] or hash_patient_id(f.relative_to(root)))

@@ -15,13 +15,16 @@ training run's mode, ``hash`` when the run did not come from a folder):
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import os
+import tempfile
 from pathlib import Path
+from typing import Any, Callable
 
 import pandas as pd
 
-from verticalkit.core.errors import ConfigError
+from verticalkit.core.errors import ConfigError, VerticalkitError
 
 ID_MODES = ("hash", "sop_uid", "path")
 SALT_ENV = "VERTICALKIT_ID_SALT"
@@ -77,3 +80,49 @@ def id_table(folder: str | Path, mode: str = "hash") -> pd.DataFrame:
     base = root if root.is_dir() else root.parent
     return pd.DataFrame({"path": [f.relative_to(base).as_posix() for f in files],
                          "id": [sample_id(f, base, check_mode(mode, "mode")) for f in files]})
+
+
+MAP_HINT = "the file behind an id is listed in {map}"
+
+
+def write_id_map(dest: str | Path, rows: list[tuple[str, str]]) -> Path:
+    """Write ``id,path`` rows to ``dest``, readable by its owner only (0o600: it links ids to
+    possibly identifying file names), created that way, then moved into place."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")  # mode 0o600
+    try:
+        with os.fdopen(fd, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["id", "path"])
+            w.writerows(rows)
+        os.replace(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return dest
+
+
+def file_error(message: str, f: Path, root: Path, sid: str, mode: str, map_file: str | Path | None) -> str:
+    """A read error about file ``f`` as it may be shown: the path replaced by the sample id
+    (unless ids are paths) and, when there is one, where the id → path map is."""
+    if mode == "path":
+        return message
+    message = scrub(message, f, root, sid)
+    return f"{message} ({MAP_HINT.format(map=map_file)})" if map_file else message
+
+
+ID_TABLE_HINT = ("ids name files here because file names may identify patients; list each file's id with "
+                 "`python -c \"from verticalkit.verticals.medical_imaging.ids import id_table; "
+                 "print(id_table('DATA_PATH').to_string())\"` at the site")
+
+
+def read_named(reader: Callable[[Path], Any], f: Path, root: Path, mode: str) -> Any:
+    """``reader(f)``, its errors naming the file by its sample id, not its path (training data)."""
+    try:
+        return reader(f)
+    except VerticalkitError as e:
+        if mode == "path":
+            raise
+        message = file_error(str(e), f, root, sample_id(f, root, mode), mode, None)
+        raise type(e)(f"{message}; {ID_TABLE_HINT}") from None

@@ -11,7 +11,7 @@ import numpy as np
 from verticalkit.core.errors import DataError, VerticalkitError
 
 from .dicom import read_dicom
-from .ids import check_mode, sample_id, scrub
+from .ids import check_mode, file_error, sample_id, write_id_map
 from .images import IMAGE_SUFFIXES, is_dicom_file, read_image
 from .models import BadInput
 
@@ -48,21 +48,26 @@ def read_input(path: str | Path, chunk_rows: int = 256, info: dict[str, Any] | N
     has none, so file names, which may hold patient names, stay out of the outputs).
     A file that cannot be read comes alone in its chunk as a :class:`BadInput` (its reason
     naming the id, not the path), so the batch scorer reports it and scores the rest.
+    ``info["id_map_file"]`` (set by ``verticalkit predict``: ``<output>.ids.csv``): where the
+    id → relative path map of every input file is written (mode 0o600); reasons point to it.
     """
     path = Path(path)
     root = path if path.is_dir() else path.parent
     mode = check_mode(str((info or {}).get("ids") or "hash"), "the run's ids mode")
+    map_file = (info or {}).get("id_map_file") if mode != "path" else None
     chunk_rows = max(1, min(int(chunk_rows), 256))
     images: list[Any] = []
     ids: list[str] = []
-    for f in input_files(path):
-        sid = sample_id(f, root, mode)
+    files = input_files(path)
+    sids = [sample_id(f, root, mode) for f in files]
+    if map_file:  # before any error points to it
+        write_id_map(map_file, [(sid, f.relative_to(root).as_posix()) for f, sid in zip(files, sids)])
+    for f, sid in zip(files, sids):
         try:
             images.append(load_any(f, info))
             ids.append(sid)
         except VerticalkitError as e:
-            reason = str(e) if mode == "path" else scrub(str(e), f, root, sid)
-            yield [BadInput(reason)], np.asarray([sid])
+            yield [BadInput(file_error(str(e), f, root, sid, mode, map_file))], np.asarray([sid])
             continue
         if len(images) >= chunk_rows:
             yield images, np.asarray(ids)
