@@ -35,6 +35,7 @@ from .errors import ModelLoadError
 TRUSTED_TYPES = frozenset({
     "sklearn.tree._tree.Tree",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "numpy.dtype",  # SimpleImputer's fitted dtype; skops rebuilds it from an empty .npy array, no pickle
 })
 
 
