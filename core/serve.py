@@ -10,7 +10,8 @@
   at the run's saved threshold (binary), and reason codes from the vertical's ``explain``
   hook (``?explain=true|false``; by default only where the vertical's ``explains`` says the
   model has informative ones); response contract in ``PREDICT_DOC`` / the OpenAPI docs;
-* ``/docs`` and ``/openapi.json``.
+* ``/docs`` and ``/openapi.json``;
+* ``GET /``: a demo page (form, upload, results) on the same endpoints (:mod:`.serve_page`).
 
 Validation errors are 422 with the fields named, bodies over ``max_body_bytes`` 413, and
 when the environment variable ``token_env`` (default ``VERTICALKIT_TOKEN``) is set every
@@ -56,6 +57,7 @@ from .model_input import input_adapter, to_model_input
 from .predictor import Predictor, resolve_model_dir
 from .registry import get_vertical
 from .serve_middleware import BodyLimit, RecordsFastPath
+from .serve_page import add_demo_page, demo_form
 from .serving_schemas import (PredictResponse, V2InferRequest, V2InferResponse, _kind, array_to_v2,
                               coerce_table, record_model, request_model, table_columns, v2_datatype,
                               v2_to_array)
@@ -288,6 +290,9 @@ def create_app(model_dir: str | Path, *, token_env: str = "VERTICALKIT_TOKEN", t
                       dependencies=auth_deps,
                       summary="score records: probability / score, decision at the saved threshold, reasons",
                       description=PREDICT_DOC)
+
+    add_demo_page(app, name=name, title=app.title, form=demo_form(vertical.demo, columns is not None),
+                  example=vertical.serve_example, explain=vertical.demo_explain and vertical.explain is not None)
 
     def _predict(X: Any) -> np.ndarray:
         t0 = time.perf_counter()
