@@ -82,7 +82,8 @@ PREDICT_DOC = """Score one or more records (fields: the training table's columns
 Response (`PredictResponse`): `model`, `threshold` (binary: the run's saved decision threshold) and
 `threshold_source`, and one entry per record in `predictions` with every key present (null when not
 applicable): `score` (binary: P(positive); ordinal / regression: the prediction), `probabilities`
-(class → probability, multi-class / multi-label), `decision` (binary: 1 when score ≥ threshold),
+(class → probability, multi-class / multi-label), `scores` (output → value, multi-output, e.g. essay
+traits; null where an output does not apply), `decision` (binary: 1 when score ≥ threshold),
 `label`, `reasons` (reason codes from the vertical's explain hook).
 
 `?explain=true` always computes reason codes, `?explain=false` never; without the flag they are computed
@@ -260,7 +261,8 @@ def create_app(model_dir: str | Path, *, token_env: str = "VERTICALKIT_TOKEN", t
         return [_prediction(s) for s in _predict(feeds_of(records)).tolist()]
 
     def _prediction(s: Any) -> dict[str, Any]:
-        p: dict[str, Any] = {"score": None, "probabilities": None, "decision": None, "label": None, "reasons": None}
+        p: dict[str, Any] = {"score": None, "probabilities": None, "scores": None, "decision": None, "label": None,
+                             "reasons": None}
         if kind == "binary":
             d = int(s >= threshold)
             p.update(score=float(s), decision=d, label=classes[d] if len(classes) == 2 else str(d))
@@ -269,6 +271,9 @@ def create_app(model_dir: str | Path, *, token_env: str = "VERTICALKIT_TOKEN", t
             p["probabilities"] = {c: float(v) for c, v in zip(names, s)}
             if kind == "multiclass":
                 p["label"] = names[int(np.argmax(s))]
+        elif kind == "multioutput":  # one value per output (essay traits); NaN: not scored for this input
+            names = classes if len(classes) == len(s) else [str(j) for j in range(len(s))]
+            p["scores"] = {c: None if v != v else float(v) for c, v in zip(names, s)}
         else:
             p["score"] = float(s)
         return p

@@ -14,6 +14,7 @@ import time
 from html.parser import HTMLParser
 
 import numpy as np
+import pandas as pd
 import pytest
 
 pytest.importorskip("fastapi", reason="serving tests need FastAPI (pip install 'verticalkit[serve]')")
@@ -73,6 +74,17 @@ def essay_run(tmp_path_factory):
     s = tiny_data(0)
     return _save(tmp_path_factory.mktemp("page") / "essay", FeaturesHead().fit(s.train.X, s.train.y), s,
                  "essay_scoring", "features")
+
+
+@pytest.fixture(scope="module")
+def traits_run(tmp_path_factory):
+    from verticalkit.core.heads import FitContext
+    from verticalkit.verticals.essay_scoring.tiny import tiny_traits
+    from verticalkit.verticals.essay_scoring.traits import TraitsHead
+
+    s = tiny_traits(0)
+    head = TraitsHead().fit(s.train.X, s.train.y, context=FitContext(task=s.task, seed=0))
+    return _save(tmp_path_factory.mktemp("page") / "traits", head, s, "essay_scoring", "traits")
 
 
 RUNS = {"fraud": "fraud_run", "medical_imaging": "medical_run", "essay_scoring": "essay_run"}
@@ -163,6 +175,23 @@ def test_essay_reasons_are_review_flags(essay_run):
     assert r.status_code == 200, r.text
     p = r.json()["predictions"]
     assert "repetitive" in p[0]["reasons"] and "repetitive" not in p[1]["reasons"]
+
+
+def test_trait_scores_are_served(traits_run):
+    """A multi-trait essay model: /v1/predict gives ``scores`` (trait → score; null for a trait the
+    prompt has none of), equal to the Predictor's; before, it answered 500."""
+    client = TestClient(create_app(traits_run, token=""))
+    records = [{"text": "Computers help people learn. They are useful to talk with friends.", "prompt": 1},
+               {"text": "Computers help people learn. They are useful to talk with friends.", "prompt": 2}]
+    r = client.post("/v1/predict", json={"records": records})
+    assert r.status_code == 200, r.text
+    p = r.json()["predictions"]
+    want = Predictor.load(traits_run / "model").predict_score(
+        pd.DataFrame.from_records(records).astype({"prompt": "int64"}))
+    assert set(p[0]["scores"]) == {"Content", "Organization"} and p[0]["score"] is None
+    assert p[0]["scores"]["Content"] == pytest.approx(float(want[0, 0]), abs=1e-6)
+    assert p[0]["scores"]["Organization"] == pytest.approx(float(want[0, 1]), abs=1e-6)
+    assert np.isnan(want[1, 1]) and p[1]["scores"]["Organization"] is None
 
 
 # -- headless Chromium against a real server ----------------------------------------------------------
@@ -318,8 +347,9 @@ def test_medical_page_in_headless_chromium(browser_path, medical_run, tmp_path):
         pw.stop()
 
 
-def test_essay_page_in_headless_chromium(browser_path, essay_run):
-    """The pre-filled essay scores; a repetitive one shows its review flag."""
+def test_essay_page_in_headless_chromium(browser_path, essay_run, traits_run):
+    """The pre-filled essay scores; a repetitive one shows its review flag; a traits model shows
+    the trait scores."""
     pw, browser = _chromium_session(browser_path)
     try:
         with _Server(create_app(essay_run, token=TOKEN)) as url:
@@ -332,6 +362,14 @@ def test_essay_page_in_headless_chromium(browser_path, essay_run):
             page.fill("#f-text", "The same sentence again. " * 30)
             page.click("#submit")
             page.wait_for_selector("#reasons:has-text('repetitive')")
+            assert errors == [] and outside == []
+        with _Server(create_app(traits_run, token=TOKEN)) as url:  # a multi-trait model: the trait scores
+            page, errors, outside = _open(browser, url)
+            _login(page, errors=errors)
+            page.click("#submit")
+            page.wait_for_selector("#scores")
+            rows = page.locator("#scores tr").all_inner_texts()
+            assert any(r.startswith("Content") for r in rows) and any(r.startswith("Organization") for r in rows)
             assert errors == [] and outside == []
     finally:
         browser.close()
