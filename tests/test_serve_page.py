@@ -166,6 +166,33 @@ def test_medical_explain_gives_a_grad_cam_overlay_png(medical_run):
     assert pred[0]["score"] == pytest.approx(plain["score"], abs=1e-6)
 
 
+SECRET = {"PatientName": "Doe^Janet^Secretname", "PatientID": "PID-998877", "InstitutionName": "St Hidden"}
+
+
+def _dicom(tmp_path):
+    """pydicom's bundled CT slice with identifying header values written in."""
+    pydicom = pytest.importorskip("pydicom")
+    from pydicom.data import get_testdata_file
+
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    for k, v in SECRET.items():
+        setattr(ds, k, v)
+    out = tmp_path / "Doe_Janet.dcm"
+    ds.save_as(out)
+    return out
+
+
+def test_dicom_upload_scores_without_header_values(medical_run, tmp_path):
+    import base64
+
+    client = TestClient(create_app(medical_run, token=""))
+    raw = _dicom(tmp_path).read_bytes()
+    r = client.post("/v1/predict?explain=true", json={"records": [{"image_base64": base64.b64encode(raw).decode()}]})
+    assert r.status_code == 200, r.text
+    assert r.json()["predictions"][0]["reasons"][0]["overlay"].startswith("data:image/png;base64,")
+    assert not any(v.split("^")[0] in r.text or v.split("^")[-1] in r.text for v in SECRET.values())
+
+
 def test_essay_reasons_are_review_flags(essay_run):
     client = TestClient(create_app(essay_run, token=""))
     text = "The same sentence again. " * 30
@@ -341,6 +368,14 @@ def test_medical_page_in_headless_chromium(browser_path, medical_run, tmp_path):
             page.wait_for_selector("#preview img")
             page.click("#submit")
             page.wait_for_selector("#overlay")
+            page.evaluate("document.getElementById('result').replaceChildren()")
+            page.set_input_files("#image", str(_dicom(tmp_path)))  # DICOM: no preview, no header value shown
+            page.wait_for_selector("#submit:enabled")
+            assert page.locator("#preview").inner_html() == ""
+            page.click("#submit")
+            page.wait_for_selector("#overlay")
+            shown = page.inner_text("body")
+            assert not any(v.split("^")[-1] in shown for v in SECRET.values())
             assert errors == [] and outside == []
     finally:
         browser.close()
