@@ -81,6 +81,11 @@ class Vertical:
     request_to_input: Callable[[list[dict[str, Any]]], Any] | None = None
     explain: Callable[..., list[Any]] | None = None
     explains: Callable[[Any], bool] | None = None
+    # demo: the form of the demo page at ``/`` of ``verticalkit serve`` (core/serve_page.py):
+    # "table" | "image" | "text" | "json"; None: "table" for table models, else "json".
+    # demo_explain: the page asks /v1/predict for reason codes (``?explain=true``), e.g. an overlay.
+    demo: str | None = None
+    demo_explain: bool = False
 
     def dataset(self, dataset_id: str) -> type[DatasetAdapter]:
         if dataset_id not in self.datasets:

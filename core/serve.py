@@ -10,7 +10,8 @@
   at the run's saved threshold (binary), and reason codes from the vertical's ``explain``
   hook (``?explain=true|false``; by default only where the vertical's ``explains`` says the
   model has informative ones); response contract in ``PREDICT_DOC`` / the OpenAPI docs;
-* ``/docs`` and ``/openapi.json``.
+* ``/docs`` and ``/openapi.json``;
+* ``GET /``: a demo page (form, upload, results) on the same endpoints (:mod:`.serve_page`).
 
 Validation errors are 422 with the fields named, bodies over ``max_body_bytes`` 413, and
 when the environment variable ``token_env`` (default ``VERTICALKIT_TOKEN``) is set every
@@ -56,6 +57,7 @@ from .model_input import input_adapter, to_model_input
 from .predictor import Predictor, resolve_model_dir
 from .registry import get_vertical
 from .serve_middleware import BodyLimit, RecordsFastPath
+from .serve_page import add_demo_page, demo_form
 from .serving_schemas import (PredictResponse, V2InferRequest, V2InferResponse, _kind, array_to_v2,
                               check_v2_inputs, coerce_table, record_model, request_model, table_columns,
                               v2_datatype, v2_to_array)
@@ -80,7 +82,8 @@ PREDICT_DOC = """Score one or more records (fields: the training table's columns
 Response (`PredictResponse`): `model`, `threshold` (binary: the run's saved decision threshold) and
 `threshold_source`, and one entry per record in `predictions` with every key present (null when not
 applicable): `score` (binary: P(positive); ordinal / regression: the prediction), `probabilities`
-(class → probability, multi-class / multi-label), `decision` (binary: 1 when score ≥ threshold),
+(class → probability, multi-class / multi-label), `scores` (output → value, multi-output, e.g. essay
+traits; null where an output does not apply), `decision` (binary: 1 when score ≥ threshold),
 `label`, `reasons` (reason codes from the vertical's explain hook).
 
 `?explain=true` always computes reason codes, `?explain=false` never; without the flag they are computed
@@ -259,7 +262,8 @@ def create_app(model_dir: str | Path, *, token_env: str = "VERTICALKIT_TOKEN", t
         return [_prediction(s) for s in _predict(feeds_of(records)).tolist()]
 
     def _prediction(s: Any) -> dict[str, Any]:
-        p: dict[str, Any] = {"score": None, "probabilities": None, "decision": None, "label": None, "reasons": None}
+        p: dict[str, Any] = {"score": None, "probabilities": None, "scores": None, "decision": None, "label": None,
+                             "reasons": None}
         if kind == "binary":
             d = int(s >= threshold)
             p.update(score=float(s), decision=d, label=classes[d] if len(classes) == 2 else str(d))
@@ -268,6 +272,9 @@ def create_app(model_dir: str | Path, *, token_env: str = "VERTICALKIT_TOKEN", t
             p["probabilities"] = {c: float(v) for c, v in zip(names, s)}
             if kind == "multiclass":
                 p["label"] = names[int(np.argmax(s))]
+        elif kind == "multioutput":  # one value per output (essay traits); NaN: not scored for this input
+            names = classes if len(classes) == len(s) else [str(j) for j in range(len(s))]
+            p["scores"] = {c: None if v != v else float(v) for c, v in zip(names, s)}
         else:
             p["score"] = float(s)
         return p
@@ -289,6 +296,9 @@ def create_app(model_dir: str | Path, *, token_env: str = "VERTICALKIT_TOKEN", t
                       dependencies=auth_deps,
                       summary="score records: probability / score, decision at the saved threshold, reasons",
                       description=PREDICT_DOC)
+
+    add_demo_page(app, name=name, title=app.title, form=demo_form(vertical.demo, columns is not None),
+                  example=vertical.serve_example, explain=vertical.demo_explain and vertical.explain is not None)
 
     def _predict(X: Any) -> np.ndarray:
         t0 = time.perf_counter()

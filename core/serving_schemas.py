@@ -181,6 +181,8 @@ class Prediction(BaseModel):
                                                   "ordinal / regression tasks")
     probabilities: dict[str, float] | None = Field(None, description="class → probability (multi-class / "
                                                                      "multi-label)")
+    scores: dict[str, float | None] | None = Field(None, description="output → value (multi-output, e.g. essay "
+                                                                    "traits; null: not scored for this input)")
     decision: int | None = Field(None, description="binary: 1 when score ≥ threshold")
     label: str | None = None
     reasons: list[Any] | None = Field(None, description="reason codes from the vertical's explain hook")

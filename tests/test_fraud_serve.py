@@ -155,7 +155,7 @@ def test_onnx_fast_path_matches_predictor(onnx_runs, german, name):
     assert {k: v for k, v in fast.items() if k != "predictions"} == \
         {k: v for k, v in slow.items() if k != "predictions"}
     for f, s in zip(fast["predictions"], slow["predictions"]):
-        assert set(f) == set(s) == {"score", "probabilities", "decision", "label", "reasons"}
+        assert set(f) == set(s) == {"score", "probabilities", "scores", "decision", "label", "reasons"}
         assert f["reasons"] == s["reasons"]
         if abs(s["score"] - body.threshold) > tol:
             assert f["decision"] == s["decision"] and f["label"] == s["label"]

@@ -17,6 +17,7 @@ from verticalkit.core.registry import Vertical
 from .baseline import TfidfHead
 from .data import ASAP, ASAPPlusPlus, EssayCSV
 from .finetune import FinetuneHead
+from .flags import review_reasons
 from .metrics import METRICS
 from .models import EncoderHead, FeaturesHead
 from .tiny import tiny_data
@@ -56,5 +57,7 @@ VERTICAL = Vertical(
     intended_use=("Second-reader prototype for essay scores: a human reviews flagged and disputed essays. Not for "
                   "high-stakes grading on its own; scores move under padding and keyword stuffing (see the "
                   "robustness table in the report)."),
+    demo="text",
+    explain=review_reasons,  # review flags: cheap, so on by default (explains: None)
     serve_example={"text": "Dear local newspaper, I think computers help people learn about the world.", "prompt": 1},
 )

@@ -101,3 +101,12 @@ class ReviewFlagger:
 def basic_flags(texts) -> pd.Series:
     """Flags that need no training statistics: empty, too_long, repetitive."""
     return ReviewFlagger().flags(texts, np.zeros(len(texts), dtype=int))
+
+
+def review_reasons(predictor, X) -> list[list[str]]:
+    """/v1/predict reason codes of an essay model: its review flags (empty list: nothing unusual).
+    Heads that keep their training statistics (``review_flags``: the finetune head) give every flag;
+    the others the flags that need none (empty, too_long, repetitive)."""
+    head = predictor.head
+    flags = head.review_flags(X) if hasattr(head, "review_flags") else basic_flags(X["text"].astype(str).tolist())
+    return [[f for f in str(s).split(";") if f] for s in flags]

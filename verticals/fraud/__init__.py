@@ -136,6 +136,7 @@ VERTICAL = Vertical(
                      "ft_transformer": {"train": dict(TORCH_TRAIN, lr=5e-4)}},
     report_sections=report_sections,
     serve_example=SERVE_EXAMPLE,
+    demo="table",
     explain=explain,
     explains=explains,
     intended_use=("Ranking card transactions for analyst review and scoring credit applicants with explainable "

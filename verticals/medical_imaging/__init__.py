@@ -18,7 +18,7 @@ from verticalkit.core.registry import Vertical
 from .data import adapters
 from .inputs import SERVE_EXAMPLE, read_input, request_to_input
 from .models import CNNHead, LogRegHead, MobileNetV2Head
-from .report import report_sections
+from .report import explain, report_sections
 from .timm_models import ResNet18Head, TimmHead
 from .tiny import tiny_data
 
@@ -57,4 +57,8 @@ VERTICAL = Vertical(
     clinical=True,
     serve_example=SERVE_EXAMPLE,
     request_to_input=request_to_input,
+    explain=explain,  # Grad-CAM overlays: only on ?explain=true (the demo page asks for them)
+    explains=lambda predictor: False,
+    demo="image",
+    demo_explain=True,
 )

@@ -153,3 +153,46 @@ def report_sections(predictor: Any, splits: DatasetSplits, scores: np.ndarray, r
             "convolutional feature map; red = regions that raised the score. An explanation aid, not a "
             "localisation: check it against the images.</p>")
     return out + [("Grad-CAM gallery (test split)", note + body)]
+
+
+OVERLAY_PX = 224  # side of the served overlay (the model's input, upscaled)
+
+
+def overlay_png(image: np.ndarray, cam: np.ndarray) -> str:
+    """A PNG data URI: the ``(C, H, W)`` image in grey with the Grad-CAM map blended in (jet, 35%)."""
+    from matplotlib import colormaps
+    from PIL import Image
+
+    grey = image.mean(axis=0) if image.ndim == 3 else image
+    rgb = 0.65 * np.repeat(grey[..., None], 3, axis=-1) + 0.35 * colormaps["jet"](cam)[..., :3]
+    pic = Image.fromarray((np.clip(rgb, 0, 1) * 255).astype(np.uint8)).resize((OVERLAY_PX, OVERLAY_PX),
+                                                                               Image.Resampling.BILINEAR)
+    buf = io.BytesIO()
+    pic.save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def explain(predictor: Any, X: Any) -> list[list[Any]]:
+    """/v1/predict reason codes of an image model: one Grad-CAM overlay per image (``{"title",
+    "overlay": PNG data URI}``) of the positive class (binary) or the top class; for heads without
+    a convolutional feature map, one line saying so."""
+    head, kind = predictor.head, predictor.task.kind
+    if not isinstance(head, ImageTorchHead):
+        return [[f"no Grad-CAM: the {predictor.model} head has no convolutional feature map"]] * len(X)
+    images = torch.from_numpy(to_float_images(X, head.in_channels_, head.image_size_))
+    classes = list(predictor.task.classes)
+    if getattr(head, "coral_", False):
+        target = [0] * len(images)  # CORAL: one shared score
+    elif kind == "binary":
+        target = [1] * len(images)
+    else:
+        target = np.asarray(predictor.predict_score(X)).reshape(len(images), -1).argmax(axis=1).tolist()
+    try:
+        cams = grad_cam(head.module_, images, target)
+    except ValueError as e:  # e.g. a transformer backbone without a spatial feature map
+        return [[f"no Grad-CAM: {e}"]] * len(X)
+    out = []
+    for img, cam, t in zip(images.numpy(), cams, target):
+        name = "the score" if getattr(head, "coral_", False) else classes[t] if t < len(classes) else f"class {t}"
+        out.append([{"title": f"Grad-CAM of {name} (red: regions that raised it)", "overlay": overlay_png(img, cam)}])
+    return out
