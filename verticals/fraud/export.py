@@ -572,6 +572,28 @@ def export_torch(head: Any) -> Any:
 
 
 # -- lightgbm -------------------------------------------------------------------------------------
+def _booster_graph(n_num: int, split_tables: list[np.ndarray], split_cols: list[int], attrs: dict[str, list],
+                   base: float):
+    """The graph of a booster dumped into ``TreeEnsembleRegressor`` attributes: the numeric block,
+    then one derived 0/1 feature per categorical split (a lookup of the column's code in that
+    split's table), summed into the log-odds from ``base``."""
+
+    def build(g: _Builder, inp: dict[str, str]) -> str:
+        parts = [inp["num"]] if n_num else []
+        if split_tables:
+            codes = g.op("Gather", inp["cat"], g.const(np.array(split_cols, np.int64)), axis=1)
+            offsets = np.cumsum([0] + [len(t) for t in split_tables[:-1]]).astype(np.int64)
+            idx = g.op("Add", codes, g.const(offsets[None, :], np.int64))
+            parts.append(g.op("Gather", g.const(np.concatenate(split_tables).astype(np.float32)), idx, axis=0))
+        if not parts:
+            parts.append(g.op("Cast", g.op("Gather", inp["cat"], g.const([0], np.int64), axis=1), to=1))
+        x = parts[0] if len(parts) == 1 else g.op("Concat", *parts, axis=1)
+        return g.op("TreeEnsembleRegressor", x, domain="ai.onnx.ml", version=3, n_targets=1,
+                    aggregate_function="SUM", post_transform="NONE", base_values=[base], **attrs)
+
+    return build
+
+
 def export_lightgbm(head: Any) -> Any:
     """The LightGBM trees (``dump_model``) as an ONNX-ML ``TreeEnsembleRegressor`` summing leaf
     values into the log-odds. Numeric splits ``x <= t`` (float32-floored t) send NaN to the
@@ -633,20 +655,7 @@ def export_lightgbm(head: Any) -> Any:
         add(t, tree["tree_structure"], {})
     points = {c: gaps(thresholds.get(j, [])) for j, c in enumerate(head.numeric_features_)}
 
-    def build(g: _Builder, inp: dict[str, str]) -> str:
-        parts = [inp["num"]] if n_num else []
-        if split_tables:
-            codes = g.op("Gather", inp["cat"], g.const(np.array(split_cols, np.int64)), axis=1)
-            offsets = np.cumsum([0] + [len(t) for t in split_tables[:-1]]).astype(np.int64)
-            idx = g.op("Add", codes, g.const(offsets[None, :], np.int64))
-            parts.append(g.op("Gather", g.const(np.concatenate(split_tables).astype(np.float32)), idx, axis=0))
-        if not parts:
-            parts.append(g.op("Cast", g.op("Gather", inp["cat"], g.const([0], np.int64), axis=1), to=1))
-        x = parts[0] if len(parts) == 1 else g.op("Concat", *parts, axis=1)
-        return g.op("TreeEnsembleRegressor", x, domain="ai.onnx.ml", version=3, n_targets=1,
-                    aggregate_function="SUM", post_transform="NONE", base_values=[0.0], **attrs)
-
-    return _export(head, build, vocab, points)
+    return _export(head, _booster_graph(n_num, split_tables, split_cols, attrs, 0.0), vocab, points)
 
 
 # -- xgboost --------------------------------------------------------------------------------------
@@ -708,17 +717,4 @@ def export_xgboost(head: Any) -> Any:
     base_logit = float(np.log(base / (1 - base)))
     points = {c: gaps(thresholds.get(j, [])) for j, c in enumerate(head.numeric_features_)}
 
-    def build(g: _Builder, inp: dict[str, str]) -> str:
-        parts = [inp["num"]] if n_num else []
-        if split_tables:
-            codes = g.op("Gather", inp["cat"], g.const(np.array(split_cols, np.int64)), axis=1)
-            offsets = np.cumsum([0] + [len(t) for t in split_tables[:-1]]).astype(np.int64)
-            idx = g.op("Add", codes, g.const(offsets[None, :], np.int64))
-            parts.append(g.op("Gather", g.const(np.concatenate(split_tables).astype(np.float32)), idx, axis=0))
-        if not parts:
-            parts.append(g.op("Cast", g.op("Gather", inp["cat"], g.const([0], np.int64), axis=1), to=1))
-        x = parts[0] if len(parts) == 1 else g.op("Concat", *parts, axis=1)
-        return g.op("TreeEnsembleRegressor", x, domain="ai.onnx.ml", version=3, n_targets=1,
-                    aggregate_function="SUM", post_transform="NONE", base_values=[base_logit], **attrs)
-
-    return _export(head, build, vocab, points)
+    return _export(head, _booster_graph(n_num, split_tables, split_cols, attrs, base_logit), vocab, points)
