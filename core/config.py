@@ -58,6 +58,16 @@ class EvalConfig:
 
 
 @dataclass
+class MonitorConfig:
+    """``verticalkit monitor`` thresholds: a feature (or the score) drifts when its PSI exceeds ``psi``
+    or its test's p-value is below ``p_value`` divided by the number of columns tested (Bonferroni)."""
+
+    psi: float = 0.2
+    p_value: float = 0.01
+    n_bootstrap: int = 200  # replicates of the primary metric's CI on a labelled batch
+
+
+@dataclass
 class RunConfig:
     """Everything ``verticalkit train`` needs; saved resolved as ``<out>/config.yaml``."""
 
@@ -70,6 +80,7 @@ class RunConfig:
     model_params: dict[str, Any] = field(default_factory=dict)  # keys: the head's parameters
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

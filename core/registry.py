@@ -76,6 +76,11 @@ class Vertical:
     request_to_input: Callable[[list[dict[str, Any]]], Any] | None = None
     explain: Callable[..., list[Any]] | None = None
     explains: Callable[[Any], bool] | None = None
+    # Monitoring hook (core/monitor.py), optional: ``fn(X, state) -> DataFrame`` of per-sample
+    # "monitor features" whose drift ``verticalkit monitor`` measures (essays: length, vocabulary,
+    # readability; images: intensity, size). ``state`` is a JSON-able dict, empty at training time,
+    # where the hook may keep what later calls need (a reference vocabulary); None: a table's columns.
+    monitor_features: Callable[[Any, dict[str, Any]], pd.DataFrame] | None = None
 
     def dataset(self, dataset_id: str) -> type[DatasetAdapter]:
         if dataset_id not in self.datasets:

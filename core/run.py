@@ -3,7 +3,7 @@
 Run directory (docs/architecture.md)::
 
     <out>/config.yaml  model/  metrics.json  predictions.parquet  report.html
-    <out>/model_card.md  checkpoints/ (torch heads)  train_log.csv (torch heads)
+    <out>/model_card.md  monitor_reference.json  checkpoints/ (torch heads)  train_log.csv (torch heads)
 
 Everything but ``checkpoints/`` is built in ``<out>/.staging`` and moved into place
 at the end, ``metrics.json`` last: a run directory holding ``metrics.json`` is complete.
@@ -33,6 +33,7 @@ from .config import RunConfig, check_params, config_from_dict, load_yaml, merge_
 from .data import DatasetSplits, Split, Task
 from .errors import ConfigError, EvaluationError, VerticalkitError
 from .heads import FitContext, write_json
+from .monitor import write_reference
 from .predictor import Predictor, resolve_model_dir
 from .registry import Vertical, get_vertical
 
@@ -227,6 +228,7 @@ def _train(cfg: RunConfig, *, overwrite: bool) -> Path:
         predictor.save(staging / "model")
         save_config(cfg, staging / "config.yaml")
         try:
+            write_reference(staging, vertical, splits, predictor, cfg.seed)  # monitor_reference.json
             evaluate_into(staging, cfg, vertical, splits, predictor, train_seconds)
         except BaseException as e:  # the trained model survives a failed (or interrupted) evaluation
             _keep_model(staging, out, e, train_seconds)

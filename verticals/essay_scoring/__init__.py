@@ -16,6 +16,7 @@ from verticalkit.core.registry import Vertical
 from .data import ASAP, ASAPPlusPlus, EssayCSV
 from .finetune import FinetuneHead
 from .metrics import METRICS
+from .monitoring import monitor_features
 from .models import EncoderHead, FeaturesHead
 from .tiny import tiny_data
 from .traits import TraitsHead
@@ -52,5 +53,6 @@ VERTICAL = Vertical(
     intended_use=("Second-reader prototype for essay scores: a human reviews flagged and disputed essays. Not for "
                   "high-stakes grading on its own; scores move under padding and keyword stuffing (see the "
                   "robustness table in the report)."),
+    monitor_features=monitor_features,
     serve_example={"text": "Dear local newspaper, I think computers help people learn about the world.", "prompt": 1},
 )

@@ -17,6 +17,7 @@ from verticalkit.core.registry import Vertical
 
 from .data import adapters
 from .inputs import SERVE_EXAMPLE, read_input, request_to_input
+from .monitoring import monitor_features
 from .models import CNNHead, LogRegHead, MobileNetV2Head
 from .report import report_sections
 from .timm_models import ResNet18Head, TimmHead
@@ -56,4 +57,5 @@ VERTICAL = Vertical(
     clinical=True,
     serve_example=SERVE_EXAMPLE,
     request_to_input=request_to_input,
+    monitor_features=monitor_features,
 )
