@@ -60,10 +60,12 @@ class EvalConfig:
 @dataclass
 class MonitorConfig:
     """``verticalkit monitor`` thresholds: a feature (or the score) drifts when its PSI exceeds ``psi``
-    or its test's p-value is below ``p_value`` divided by the number of columns tested (Bonferroni)."""
+    (batches of ``psi_min_rows`` rows or more: PSI is biased upwards on small samples) or its test's
+    p-value is below ``p_value`` divided by the number of columns tested (Bonferroni)."""
 
     psi: float = 0.2
     p_value: float = 0.01
+    psi_min_rows: int = 500
     n_bootstrap: int = 200  # replicates of the primary metric's CI on a labelled batch
 
 

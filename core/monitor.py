@@ -185,6 +185,8 @@ def thresholds(run_config: dict[str, Any] | None, sets: list[str] | None) -> Mon
         raise ConfigError(f"monitor.psi must be > 0, got {cfg.psi}; e.g. --set monitor.psi=0.2")
     if not 0 < cfg.p_value < 1:
         raise ConfigError(f"monitor.p_value must be in (0, 1), got {cfg.p_value}; e.g. --set monitor.p_value=0.01")
+    if cfg.psi_min_rows < 0:
+        raise ConfigError(f"monitor.psi_min_rows must be >= 0, got {cfg.psi_min_rows}")
     if cfg.n_bootstrap < 0:
         raise ConfigError(f"monitor.n_bootstrap must be >= 0, got {cfg.n_bootstrap}")
     return cfg
@@ -199,7 +201,7 @@ def drift_table(summaries: dict[str, Any], frame: pd.DataFrame, cfg: MonitorConf
             raise DataError(f"batch: column {col!r} of the training reference is missing")
         r = {"column": col, **compare(summary, frame[col])}
         reasons = []
-        if r["psi"] > cfg.psi:
+        if r["psi"] > cfg.psi and len(frame) >= cfg.psi_min_rows:
             reasons.append(f"psi {r['psi']:.3f} > {cfg.psi:g}")
         if np.isfinite(r["p_value"]) and r["p_value"] < cfg.p_value / n_tests:
             reasons.append(f"{r['test']} p {r['p_value']:.2g} < {cfg.p_value:g}/{n_tests}")
@@ -248,6 +250,33 @@ def windows(times: pd.Series, window: str | int) -> list[tuple[str, np.ndarray]]
     return out
 
 
+def _len(X: Any) -> int:
+    return len(X)
+
+
+def score_rows(predictor: Predictor, X: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``(scores, kept row indices)``: rows the model rejects are dropped, as ``verticalkit predict``
+    sends them to its errors file; DataError when it rejects every row."""
+    from .batch import ROW_ERRORS
+
+    try:
+        return np.asarray(predictor.predict_score(X)), np.arange(_len(X))
+    except ROW_ERRORS as e:
+        if _len(X) <= 1:
+            raise DataError(f"batch: the model cannot score it ({str(e).splitlines()[0][:300]})") from e
+        first = e
+    parts, keep = [], []
+    for j in range(_len(X)):
+        try:
+            parts.append(np.asarray(predictor.predict_score(_take(X, np.array([j])))))
+            keep.append(j)
+        except ROW_ERRORS:
+            continue
+    if not keep:
+        raise DataError(f"batch: the model cannot score any row ({str(first).splitlines()[0][:300]})") from first
+    return np.concatenate(parts), np.asarray(keep)
+
+
 def _take(X: Any, idx: np.ndarray) -> Any:
     if isinstance(X, pd.DataFrame):
         return X.iloc[idx]
@@ -275,20 +304,27 @@ def monitor(run: str | Path, batch: Any, labels: str | None = None, out: str | P
     vertical = get_vertical(predictor.vertical)
     reference = load_reference(run)
     X, y, times, dropped = read_batch(predictor, batch, labels, time_column)
+    scores, keep = score_rows(predictor, X)
+    if len(keep) < _len(X):
+        dropped += _len(X) - len(keep)
+        X = _take(X, keep)
+        y = None if y is None else y[keep]
+        times = None if times is None else times.iloc[keep].reset_index(drop=True)
+    if isinstance(X, pd.DataFrame):
+        X = X.reset_index(drop=True)
     feats = monitor_features(vertical, X, dict(reference.get("state", {})))
-    scores = np.asarray(predictor.predict_score(X))
     sframe = score_frame(predictor, scores)
     n_tests = max(len(reference["features"]) + len(reference["scores"]), 1)
     features = drift_table(reference["features"], feats, cfg, n_tests)
-    score_rows = drift_table(reference["scores"], sframe, cfg, n_tests)
+    score_drift = drift_table(reference["scores"], sframe, cfg, n_tests)
     doc: dict[str, Any] = {
         "run": str(run), "vertical": predictor.vertical, "model": predictor.model, "dataset": predictor.dataset,
-        "n": len(feats), "rows_dropped": dropped, "thresholds": {"psi": cfg.psi, "p_value": cfg.p_value,
+        "n": len(feats), "rows_dropped": dropped, "thresholds": {"psi": cfg.psi, "psi_min_rows": cfg.psi_min_rows, "p_value": cfg.p_value,
                                                                  "correction": f"bonferroni over {n_tests}"},
         "reference": {"features_rows": reference["n_features_rows"], "scores_split": reference["scores_split"],
                       "scores_rows": reference["n_scores_rows"]},
-        "features": features, "scores": score_rows,
-        "drifted": [r["column"] for r in features + score_rows if r["drift"]],
+        "features": features, "scores": score_drift,
+        "drifted": [r["column"] for r in features + score_drift if r["drift"]],
     }
     doc["drift"] = bool(doc["drifted"])
     if y is not None:
@@ -367,8 +403,8 @@ def render_html(doc: dict[str, Any], reference: dict[str, Any], feats: pd.DataFr
     parts = [f"<h1>Monitoring · {html.escape(doc['vertical'])} · {html.escape(doc['model'])}</h1>",
              f"<p>Batch of {doc['n']} rows ({doc['rows_dropped']} dropped: not matching the model's input) "
              f"against the training reference ({doc['reference']['features_rows']} rows; scores of the "
-             f"{html.escape(doc['reference']['scores_split'])} split). Thresholds: PSI &gt; {doc['thresholds']['psi']:g} "
-             f"or p &lt; {doc['thresholds']['p_value']:g} ({html.escape(doc['thresholds']['correction'])}).</p>",
+             f"{html.escape(doc['reference']['scores_split'])} split). Thresholds: PSI &gt; {doc['thresholds']['psi']:g} (batches of "
+             f"{doc['thresholds']['psi_min_rows']} rows or more) or p &lt; {doc['thresholds']['p_value']:g} ({html.escape(doc['thresholds']['correction'])}).</p>",
              f"<p><b>{'DRIFT: ' + html.escape(', '.join(doc['drifted'])) if doc['drift'] else 'no drift'}</b></p>",
              "<h2>Scores</h2>", _table(doc["scores"], cols), "<h2>Features</h2>", _table(doc["features"], cols)]
     if "performance" in doc:
@@ -403,3 +439,66 @@ def print_table(doc: dict[str, Any]) -> None:
         print(f"  {p['metric']}: {p['value'] if p['value'] is None else format(p['value'], '.4f')}{ci_txt} "
               f"(n={p['n']})")
     print(f"drift: {', '.join(doc['drifted'])}" if doc["drift"] else "no drift")
+
+
+# ----------------------------------------------------------------------------- serving
+
+
+MONITOR_DOC = """Drift of a batch against the model's training reference (the `monitor.json` document of
+`verticalkit monitor`). Body: JSON `{"records": [...], "labels": [...]}` (records as for /v1/predict, validated
+the same way; `labels` optional, one per record), or a multipart upload of a CSV file (field `file`; query
+`labels=COL` names its label column). `drift` is true when any column passes the run's thresholds."""
+
+
+def add_monitor_route(app: Any, run_dir: str | Path, request_model: Any, to_input: Any, auth_deps: list) -> None:
+    """``POST /v1/monitor`` on the serving app (core/serve.py): same auth and record validation as /v1/predict."""
+    import io
+
+    from fastapi import Query, Request
+    from fastapi.concurrency import run_in_threadpool
+    from pydantic import ValidationError
+
+    run = Path(run_dir)
+    run = run if (run / "config.yaml").is_file() else run.parent  # a model folder inside its run
+
+    async def monitor_endpoint(request: Request, labels: str | None = Query(
+            None, description="label column of an uploaded CSV")) -> dict[str, Any]:
+        kind = request.headers.get("content-type", "")
+        if kind.startswith("multipart/form-data"):
+            form = await request.form()
+            upload = form.get("file")
+            if upload is None or isinstance(upload, str):
+                raise DataError("multipart body: give the CSV file in field 'file'")
+            raw = await upload.read()
+            try:
+                batch = pd.read_csv(io.BytesIO(raw))
+            except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+                raise DataError(f"file: cannot read as a CSV table ({str(e).splitlines()[0]})") from e
+            label_col = labels
+        else:
+            try:
+                body = await request.json()
+            except ValueError:
+                raise DataError("body: not JSON; send {\"records\": [...]} or a multipart CSV upload") from None
+            if not isinstance(body, dict):
+                raise DataError("body: expected an object {\"records\": [...], \"labels\": [...]}")
+            try:
+                req = request_model.model_validate({"records": body.get("records")})
+            except ValidationError as e:
+                first = e.errors()[0]
+                where = ".".join(str(p) for p in first.get("loc", ()))
+                raise DataError(f"{where or 'records'}: {first.get('msg', 'invalid')}") from None
+            records = [r.model_dump(by_alias=True) for r in req.records]
+            batch, label_col = to_input(records), None
+            if body.get("labels") is not None:
+                y = body["labels"]
+                if not isinstance(y, list) or len(y) != len(records) or not isinstance(batch, pd.DataFrame):
+                    raise DataError(f"labels: give a list of {len(records)} labels, one per record (tables only)")
+                batch = batch.assign(__label__=y)
+                label_col = "__label__"
+        return await run_in_threadpool(monitor, run, batch, label_col)
+
+    # annotations are strings here (``from __future__ import annotations``); give FastAPI the classes
+    monitor_endpoint.__annotations__.update(request=Request, labels=str | None, **{"return": dict[str, Any]})
+    app.add_api_route("/v1/monitor", monitor_endpoint, methods=["POST"], tags=["monitor"], dependencies=auth_deps,
+                      summary="drift of a batch against the training reference", description=MONITOR_DOC)

@@ -282,6 +282,10 @@ def create_app(model_dir: str | Path, *, token_env: str = "VERTICALKIT_TOKEN", t
                       summary="score records: probability / score, decision at the saved threshold, reasons",
                       description=PREDICT_DOC)
 
+    from .monitor import add_monitor_route
+
+    add_monitor_route(app, model_dir, PredictRequest, to_table, auth_deps)  # POST /v1/monitor
+
     def _predict(X: Any) -> np.ndarray:
         t0 = time.perf_counter()
         try:

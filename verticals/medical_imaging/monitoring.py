@@ -1,7 +1,9 @@
-"""Monitor features of images (``verticalkit monitor``): intensity and size.
+"""Monitor features of images (``verticalkit monitor``): intensity statistics.
 
-Embedding statistics (the head's penultimate features) are not monitored: heads do not expose
-them through one interface, and intensity, contrast and size catch the common acquisition shifts.
+Folder and DICOM adapters centre-crop and resize training images to ``image_size`` before the
+reference is taken, while a batch folder is read at native sizes: batch images are brought to the
+training images' common size first, so both sides are measured alike. Not monitored: image size
+(lost in that resize) and embedding statistics (heads expose no common penultimate-feature interface).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-COLUMNS = ["mean", "std", "p05", "p50", "p95", "height", "width", "channels"]
+COLUMNS = ["mean", "std", "p05", "p50", "p95"]
 
 
 def _unit(img: Any) -> np.ndarray:
@@ -23,12 +25,22 @@ def _unit(img: Any) -> np.ndarray:
 
 
 def monitor_features(X: Any, state: dict[str, Any]) -> pd.DataFrame:
-    """Per image: intensity mean, std, 5th/50th/95th percentiles (in [0, 1]), height, width, channels."""
+    """Per image: intensity mean, std and 5th/50th/95th percentiles, on a [0, 1] scale. At training
+    time ``state`` keeps the images' common square size (when they share one)."""
+    from .images import resize
+
+    if "size" not in state:
+        shapes = {np.asarray(img).shape[-2:] for img in X}
+        state["size"] = int(next(iter(shapes))[0]) if len(shapes) == 1 and len(next(iter(shapes))) == 2 \
+            and len(set(next(iter(shapes)))) == 1 else None
+    size = state["size"]
     rows = []
     for img in X:
         a = _unit(img)
-        c, h, w = (1, *a.shape) if a.ndim == 2 else a.shape[-3:]
-        p05, p50, p95 = np.percentile(a, [5, 50, 95]) if a.size else (np.nan,) * 3
-        rows.append([float(a.mean()) if a.size else np.nan, float(a.std()) if a.size else np.nan,
-                     p05, p50, p95, h, w, c])
+        if size is not None and a.size and a.shape[-2:] != (size, size):
+            a = resize(a if a.ndim == 3 else a[None], size)
+        if not a.size:
+            rows.append([np.nan] * len(COLUMNS))
+            continue
+        rows.append([float(a.mean()), float(a.std()), *np.percentile(a, [5, 50, 95]).tolist()])
     return pd.DataFrame(rows, columns=COLUMNS)
