@@ -59,13 +59,14 @@ class EvalConfig:
 
 @dataclass
 class MonitorConfig:
-    """``verticalkit monitor`` thresholds: a feature (or the score) drifts when its PSI exceeds ``psi``
-    (batches of ``psi_min_rows`` rows or more: PSI is biased upwards on small samples) or its test's
-    p-value is below ``p_value`` divided by the number of columns tested (Bonferroni)."""
+    """``verticalkit monitor`` thresholds. A batch of ``large_rows`` rows or more is judged by PSI (a
+    column drifts when its PSI exceeds ``psi``); a smaller one by its test (p-value below ``p_value``
+    divided by the number of columns, Bonferroni): PSI is biased upwards on small samples, while
+    tests flag negligible shifts on large ones."""
 
     psi: float = 0.2
     p_value: float = 0.01
-    psi_min_rows: int = 500
+    large_rows: int = 1000
     n_bootstrap: int = 200  # replicates of the primary metric's CI on a labelled batch
 
 

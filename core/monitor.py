@@ -41,8 +41,9 @@ def monitor_features(vertical: Vertical, X: Any, state: dict[str, Any]) -> pd.Da
         return vertical.monitor_features(X, state).reset_index(drop=True)
     if isinstance(X, pd.DataFrame):
         return X.reset_index(drop=True)
-    raise DataError(f"vertical {vertical.id!r} has no monitor_features hook and its inputs are not a table; "
-                    f"monitoring needs one (see docs/extending.md)")
+    if isinstance(X, np.ndarray) and X.ndim == 2:
+        return pd.DataFrame(X, columns=[f"x{j}" for j in range(X.shape[1])])
+    return pd.DataFrame(index=range(len(X)))  # no hook, no table: only the scores are monitored
 
 
 def score_frame(predictor: Predictor, scores: np.ndarray) -> pd.DataFrame:
@@ -185,8 +186,8 @@ def thresholds(run_config: dict[str, Any] | None, sets: list[str] | None) -> Mon
         raise ConfigError(f"monitor.psi must be > 0, got {cfg.psi}; e.g. --set monitor.psi=0.2")
     if not 0 < cfg.p_value < 1:
         raise ConfigError(f"monitor.p_value must be in (0, 1), got {cfg.p_value}; e.g. --set monitor.p_value=0.01")
-    if cfg.psi_min_rows < 0:
-        raise ConfigError(f"monitor.psi_min_rows must be >= 0, got {cfg.psi_min_rows}")
+    if cfg.large_rows < 0:
+        raise ConfigError(f"monitor.large_rows must be >= 0, got {cfg.large_rows}")
     if cfg.n_bootstrap < 0:
         raise ConfigError(f"monitor.n_bootstrap must be >= 0, got {cfg.n_bootstrap}")
     return cfg
@@ -201,9 +202,10 @@ def drift_table(summaries: dict[str, Any], frame: pd.DataFrame, cfg: MonitorConf
             raise DataError(f"batch: column {col!r} of the training reference is missing")
         r = {"column": col, **compare(summary, frame[col])}
         reasons = []
-        if r["psi"] > cfg.psi and len(frame) >= cfg.psi_min_rows:
-            reasons.append(f"psi {r['psi']:.3f} > {cfg.psi:g}")
-        if np.isfinite(r["p_value"]) and r["p_value"] < cfg.p_value / n_tests:
+        if len(frame) >= cfg.large_rows:
+            if r["psi"] > cfg.psi:
+                reasons.append(f"psi {r['psi']:.3f} > {cfg.psi:g}")
+        elif np.isfinite(r["p_value"]) and r["p_value"] < cfg.p_value / n_tests:
             reasons.append(f"{r['test']} p {r['p_value']:.2g} < {cfg.p_value:g}/{n_tests}")
         r["drift"], r["reasons"] = bool(reasons), reasons
         rows.append(r)
@@ -319,8 +321,10 @@ def monitor(run: str | Path, batch: Any, labels: str | None = None, out: str | P
     score_drift = drift_table(reference["scores"], sframe, cfg, n_tests)
     doc: dict[str, Any] = {
         "run": str(run), "vertical": predictor.vertical, "model": predictor.model, "dataset": predictor.dataset,
-        "n": len(feats), "rows_dropped": dropped, "thresholds": {"psi": cfg.psi, "psi_min_rows": cfg.psi_min_rows, "p_value": cfg.p_value,
-                                                                 "correction": f"bonferroni over {n_tests}"},
+        "n": len(feats), "rows_dropped": dropped,
+        "thresholds": {"judged_by": "psi" if len(feats) >= cfg.large_rows else "test", "psi": cfg.psi,
+                       "p_value": cfg.p_value, "large_rows": cfg.large_rows,
+                       "correction": f"bonferroni over {n_tests}"},
         "reference": {"features_rows": reference["n_features_rows"], "scores_split": reference["scores_split"],
                       "scores_rows": reference["n_scores_rows"]},
         "features": features, "scores": score_drift,
@@ -400,11 +404,13 @@ def render_html(doc: dict[str, Any], reference: dict[str, Any], feats: pd.DataFr
     from .report import CSS, _table
 
     cols = ["column", "kind", "psi", "test", "statistic", "p_value", "drift"]
+    t = doc["thresholds"]
     parts = [f"<h1>Monitoring · {html.escape(doc['vertical'])} · {html.escape(doc['model'])}</h1>",
              f"<p>Batch of {doc['n']} rows ({doc['rows_dropped']} dropped: not matching the model's input) "
              f"against the training reference ({doc['reference']['features_rows']} rows; scores of the "
-             f"{html.escape(doc['reference']['scores_split'])} split). Thresholds: PSI &gt; {doc['thresholds']['psi']:g} (batches of "
-             f"{doc['thresholds']['psi_min_rows']} rows or more) or p &lt; {doc['thresholds']['p_value']:g} ({html.escape(doc['thresholds']['correction'])}).</p>",
+             f"{html.escape(doc['reference']['scores_split'])} split). Judged by {t['judged_by']}: PSI &gt; "
+             f"{t['psi']:g} for batches of {t['large_rows']} rows or more, else p &lt; {t['p_value']:g} "
+             f"({html.escape(t['correction'])}).</p>",
              f"<p><b>{'DRIFT: ' + html.escape(', '.join(doc['drifted'])) if doc['drift'] else 'no drift'}</b></p>",
              "<h2>Scores</h2>", _table(doc["scores"], cols), "<h2>Features</h2>", _table(doc["features"], cols)]
     if "performance" in doc:

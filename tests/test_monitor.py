@@ -218,3 +218,20 @@ def test_images_brighter_folder_drifts(tmp_path):
     doc = json.loads((tmp_path / "m1" / "monitor.json").read_text())
     assert {"mean", "p50"} <= set(doc["drifted"])
     assert next(r for r in doc["features"] if r["column"] == "mean")["batch_mean"] > 0.6
+
+
+def test_large_batches_are_judged_by_psi_small_ones_by_the_test():
+    from verticalkit.core.config import MonitorConfig
+    from verticalkit.core.monitor import drift_table
+
+    rng = np.random.default_rng(3)
+    ref = {"x": summarize(pd.Series(rng.normal(size=20000)))}
+    small_shift = pd.DataFrame({"x": rng.normal(0.06, 1, 20000)})  # KS p ~1e-9, PSI ~0.004
+    [row] = drift_table(ref, small_shift, MonitorConfig(), 1)
+    assert row["p_value"] < 1e-4 and row["psi"] < 0.02 and not row["drift"]
+    [row] = drift_table(ref, pd.DataFrame({"x": rng.normal(0, 1, 500)}), MonitorConfig(), 1)
+    assert not row["drift"]
+    [row] = drift_table(ref, pd.DataFrame({"x": rng.normal(0.6, 1, 500)}), MonitorConfig(), 1)
+    assert row["drift"] and row["reasons"][0].startswith("ks p")
+    [row] = drift_table(ref, pd.DataFrame({"x": rng.normal(0.6, 1, 5000)}), MonitorConfig(), 1)
+    assert row["drift"] and row["reasons"][0].startswith("psi")
