@@ -126,13 +126,10 @@ def read_batch(predictor: Predictor, batch: Any, label_column: str | None, time_
             if vertical.read_input is None:
                 raise DataError(f"{path}: not a CSV/TSV/parquet file, and vertical {predictor.vertical!r} "
                                 f"reads no other input")
-            items = [x for X, _ in vertical.read_input(path, 256, predictor.info) for x in X]
-            good = [x for x in items if isinstance(x, np.ndarray)]
             if label_column or time_column:
-                raise DataError(f"{path}: --labels / --time-column need a table input (CSV or parquet)")
-            if not good:
-                raise DataError(f"{path}: none of its {len(items)} files could be read; check --input")
-            return good, None, None, len(items) - len(good)
+                raise DataError(f"{path}: --labels / --time-column need a table input (CSV or parquet); a folder "
+                                f"gives its labels by class subfolders ({', '.join(map(str, predictor.task.classes))})")
+            return read_folder(predictor, vertical, path)
     if not isinstance(batch, pd.DataFrame):
         return batch, None, None, 0
     if len(batch) == 0:
@@ -154,6 +151,36 @@ def read_batch(predictor: Predictor, batch: Any, label_column: str | None, time_
         if times.isna().all():
             raise DataError(f"{where}: --time-column {time_column!r} holds no parseable date/time")
     return X.reset_index(drop=True), labels, times, len(batch) - len(ids)
+
+
+def class_folders(path: Path, classes: list[Any]) -> list[tuple[Path, int]] | None:
+    """``(subfolder, class index)`` when every subfolder of ``path`` is named after a class (or its index)."""
+    names = {str(c): i for i, c in enumerate(classes)} | {str(i): i for i in range(len(classes))}
+    subs = [d for d in sorted(path.iterdir()) if d.is_dir() and not d.name.startswith(".")] if path.is_dir() else []
+    if not subs or not classes or any(d.name not in names for d in subs):
+        return None
+    return [(d, names[d.name]) for d in subs]
+
+
+def read_folder(predictor: Predictor, vertical: Vertical, path: Path) -> tuple[list[Any], np.ndarray | None, None, int]:
+    """A folder read by the vertical's ``read_input``; labelled when its subfolders are the classes."""
+    parts = class_folders(path, list(predictor.task.classes)) if predictor.task.kind in ("binary", "multiclass") \
+        else None
+    good, labels, n_items = [], [], 0
+    for folder, label in parts or [(path, -1)]:
+        try:
+            items = [x for X, _ in vertical.read_input(folder, 256, predictor.info) for x in X]
+        except DataError:
+            if parts:
+                continue  # a class folder without images
+            raise
+        n_items += len(items)
+        ok = [x for x in items if isinstance(x, np.ndarray)]
+        good += ok
+        labels += [label] * len(ok)
+    if not good:
+        raise DataError(f"{path}: none of its {n_items} files could be read; check --input")
+    return good, (np.asarray(labels) if parts else None), None, n_items - len(good)
 
 
 def _labels(predictor: Predictor, s: pd.Series, where: str, col: str) -> np.ndarray:

@@ -212,7 +212,10 @@ def test_images_brighter_folder_drifts(tmp_path):
                  "--set", f"data.path={folder}", "--set", "data.image_size=16", *FAST]) == 0
     same = _images(tmp_path / "same", 150, 0.0, 1)
     (same / "normal" / "notes.txt").write_text("not an image")
+    (same / "disease" / "empty").mkdir()
     assert main(["monitor", str(run), "--input", str(same), "--out", str(tmp_path / "m0")]) == 0
+    doc = json.loads((tmp_path / "m0" / "monitor.json").read_text())  # labelled by its class folders
+    assert doc["n"] == 300 and doc["performance"]["n"] == 300 and doc["performance"]["value"] > 0.9
     bright = _images(tmp_path / "bright", 150, 0.25, 2)
     assert main(["monitor", str(run), "--input", str(bright), "--out", str(tmp_path / "m1")]) == 3
     doc = json.loads((tmp_path / "m1" / "monitor.json").read_text())
