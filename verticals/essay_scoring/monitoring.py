@@ -22,10 +22,15 @@ def monitor_features(X: pd.DataFrame, state: dict[str, Any]) -> pd.DataFrame:
     (Flesch), word and sentence length, punctuation; plus the prompt. At training time ``state`` gets
     the reference vocabulary (words in at least 3 training essays)."""
     texts = X["text"].fillna("").astype(str)
-    if "vocabulary" not in state:
+    if "vocabulary" in state:
+        vocabulary = set(state["vocabulary"])
+    else:
         docs = Counter(w for t in texts for w in {x.lower() for x in WORD.findall(t)})
         state["vocabulary"] = sorted(w for w, c in docs.most_common(MAX_VOCABULARY) if c >= 3)
-    F = pd.DataFrame(feature_matrix(texts, set(state["vocabulary"])), columns=FEATURE_NAMES)
+        # the training essays' own rate, leave-one-out: a word of essay i is known when 3 *other*
+        # essays use it (4 in all), as a new essay's word is known when 3 training essays do
+        vocabulary = {w for w in state["vocabulary"] if docs[w] >= 4}
+    F = pd.DataFrame(feature_matrix(texts, vocabulary), columns=FEATURE_NAMES)
     out = F[list(KEPT)].rename(columns=KEPT)
     out["words"] = np.expm1(out["words"]).round()
     out["sentences"] = np.expm1(out["sentences"]).round()
