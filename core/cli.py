@@ -202,7 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--labels", metavar="COL", help="label column: adds the primary metric with its bootstrap CI")
     s.add_argument("--out", help="folder for monitor.json and monitor.html (default: DIR/monitor)")
     s.add_argument("--time-column", metavar="COL", help="date/time column: score drift (and metric) per window")
-    s.add_argument("--window", help="with --time-column: a pandas frequency (7D, 1h) or a number of windows")
+    s.add_argument("--window", help="with --time-column: a pandas frequency (7D, 1h) or a number of equal-count windows "
+                   "(default 4)")
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a threshold, e.g. --set monitor.psi=0.25 --set monitor.p_value=0.001")
     s.set_defaults(func=cmd_monitor)

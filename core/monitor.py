@@ -29,6 +29,7 @@ from .registry import Vertical, get_vertical
 
 REFERENCE = "monitor_reference.json"
 MAX_REFERENCE_ROWS = 20_000  # rows summarised at training time (a seeded sample beyond)
+DEFAULT_WINDOWS = 4  # equal-count time windows when --time-column comes without --window
 PLOTS = 6  # columns plotted in monitor.html (the most drifted first)
 
 
@@ -329,6 +330,8 @@ def monitor(run: str | Path, batch: Any, labels: str | None = None, out: str | P
     cfg = thresholds(load_yaml(run / "config.yaml"), sets)
     if window is not None and time_column is None:
         raise ConfigError("--window needs --time-column (the batch's date/time column)")
+    if time_column is not None and window is None:
+        window = DEFAULT_WINDOWS
     predictor = Predictor.load(resolve_model_dir(run))
     vertical = get_vertical(predictor.vertical)
     reference = load_reference(run)
@@ -360,7 +363,7 @@ def monitor(run: str | Path, batch: Any, labels: str | None = None, out: str | P
     doc["drift"] = bool(doc["drifted"])
     if y is not None:
         doc["performance"] = performance(predictor, vertical, y, scores, X, cfg.n_bootstrap, seed)
-    if times is not None and window is not None:
+    if times is not None:
         doc["windows"] = []
         for label, idx in windows(times, window):
             w = {"window": label, "n": len(idx)}

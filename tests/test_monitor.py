@@ -109,7 +109,8 @@ def test_fraud_time_windows(fraud_run, tmp_path):
     doc = monitor(run, _write(test, tmp_path / "t.csv"), labels="label", time_column="when", window="7D")
     assert len(doc["windows"]) == 4 and sum(w["n"] for w in doc["windows"]) == len(test)
     assert all(w["metric"] == "roc_auc" and "psi_score" in w for w in doc["windows"])
-    assert len(monitor(run, test, time_column="when", window=4)["windows"]) == 4
+    assert len(monitor(run, test, time_column="when", window=3)["windows"]) == 3
+    assert [w["n"] for w in monitor(run, test, time_column="when")["windows"]] == [25] * 4  # default: 4 windows
 
 
 def test_python_call_returns_the_document(fraud_run, tmp_path):
