@@ -79,6 +79,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from .monitor import monitor, print_table
 
     out = Path(args.out) if args.out else Path(args.run_dir) / "monitor"
