@@ -70,6 +70,13 @@ def _label(v: Any) -> str:
     return str(v)
 
 
+def _hashed(v: Any) -> str:
+    """A category of an identifier-like column, as stored: a digest, never the value."""
+    import hashlib
+
+    return "h:" + hashlib.blake2b(str(v).encode(), digest_size=8).hexdigest()
+
+
 def summarize(s: pd.Series, *, top: int = TOP_CATEGORIES, n_quantiles: int = N_QUANTILES) -> dict[str, Any]:
     """A JSON-able summary of one reference column: quantiles (numeric) or category counts."""
     n = len(s)
@@ -87,11 +94,15 @@ def summarize(s: pd.Series, *, top: int = TOP_CATEGORIES, n_quantiles: int = N_Q
         s = num.where(np.isfinite(num))
     labels = s.map(_label, na_action="ignore")
     counts = labels.value_counts()
+    # mostly distinct values (ids, names, free text) are kept only as digests: nothing identifying is saved
+    hashed = len(counts) > top and len(counts) > 0.5 * max(int(labels.notna().sum()), 1)
+    if hashed:
+        counts = labels.map(_hashed, na_action="ignore").value_counts()
     kept = counts.iloc[:top]
     out = {str(k): int(c) for k, c in kept.items()}
     out[OTHER] = int(counts.iloc[top:].sum())
     out[MISSING] = int(labels.isna().sum())
-    return {"kind": "categorical", "n": n, "counts": out, "numeric": num is not None}
+    return {"kind": "categorical", "n": n, "counts": out, "numeric": num is not None, "hashed": hashed}
 
 
 def _edges(summary: dict[str, Any]) -> np.ndarray:
@@ -162,7 +173,7 @@ def compare(summary: dict[str, Any], s: pd.Series) -> dict[str, Any]:
     if summary.get("numeric"):
         num = pd.to_numeric(s, errors="coerce").astype(float)
         s = num.where(np.isfinite(num))
-    labels = s.map(_label, na_action="ignore")
+    labels = s.map(_hashed if summary.get("hashed") else _label, na_action="ignore")
     buckets = [k for k in summary["counts"] if k not in (OTHER, MISSING)]
     known = labels.isin(buckets)
     batch = labels[known].value_counts()

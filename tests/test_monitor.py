@@ -52,6 +52,11 @@ def test_summaries_of_messy_columns_compare_without_raw_rows():
     assert sc["kind"] == "categorical" and sc["counts"]["__missing__"] == 200
     new = compare(sc, pd.Series(["a", "z", "z", "b"] * 100, dtype="string"))
     assert new["batch_other"] == pytest.approx(0.5) and new["p_value"] < 1e-6 and new["psi"] > 0.2
+    ids = pd.Series([f"patient-{i:05d}" for i in range(1000)])  # identifier-like: stored as digests only
+    si = summarize(ids)
+    assert si["hashed"] and "patient" not in json.dumps(si)
+    new_ids = compare(si, pd.Series([f"patient-{i:05d}" for i in range(5000, 5300)]))
+    assert new_ids["batch_other"] == 1.0 and new_ids["kind"] == "categorical"
 
 
 # ----------------------------------------------------------------------------- fraud (tables)
