@@ -28,11 +28,11 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-_API = ("models", "load_dataset", "train", "load", "evaluate", "Run", "Evaluation", "Model")
+_API = ("models", "load_dataset", "train", "load", "evaluate", "monitor", "Run", "Evaluation", "Model")
 __all__ = [*_API, "verticals", "datasets", "__version__"]
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazily
-    from .api import Evaluation, Model, Run, evaluate, load, load_dataset, models, train
+    from .api import Evaluation, Model, Run, evaluate, load, load_dataset, models, monitor, train
 
 
 class _CallablePackage(types.ModuleType):

@@ -238,6 +238,16 @@ def write_frame(frame: pd.DataFrame, folder: Path, suffix: str) -> Path:
     return dest
 
 
+def monitor(run: str | Path | Evaluation, batch: Any, labels: str | None = None, out: str | Path | None = None,
+            **options: Any) -> dict[str, Any]:
+    """Drift of ``batch`` (a file, folder, DataFrame) against the run's training reference, as
+    ``verticalkit monitor``: the monitor.json document (written with monitor.html to ``out`` when given).
+    ``options``: ``time_column``, ``window``, ``sets`` (e.g. ``["monitor.psi=0.25"]``)."""
+    from verticalkit.core.monitor import monitor as _monitor
+
+    return _monitor(getattr(run, "dir", run), batch, labels=labels, out=out, **options)
+
+
 def evaluate(path: str | Path, dataset: str | None = None, split: str = "test", **config: Any) -> Evaluation:
     """Re-evaluate a run on ``split`` (of another dataset of its vertical, if given), like
     ``verticalkit evaluate``; writes ``<run>/eval/<dataset>-<split>/``. ``config`` overrides

@@ -100,6 +100,19 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_monitor(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .monitor import monitor, print_table
+
+    out = Path(args.out) if args.out else Path(args.run_dir) / "monitor"
+    doc = monitor(args.run_dir, args.input, labels=args.labels, out=out, time_column=args.time_column,
+                  window=args.window, sets=args.set)
+    print_table(doc)
+    print(f"written: {out / 'monitor.json'}, {out / 'monitor.html'}")
+    return 3 if doc["drift"] else 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from .export import export_run
 
@@ -213,6 +226,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--ray-address", help="address of an existing Ray cluster (default: start a local one)")
     s.add_argument("--ray-workers", type=int, default=2, help="scoring workers (Ray actors)")
     s.set_defaults(func=cmd_predict)
+
+    s = sub.add_parser("monitor", help="drift of a new batch against the run's training reference; exit 3 on drift")
+    s.add_argument("run_dir", metavar="DIR")
+    s.add_argument("--input", required=True, help="CSV / parquet file, or a folder the vertical reads")
+    s.add_argument("--labels", metavar="COL", help="label column: adds the primary metric with its bootstrap CI")
+    s.add_argument("--out", help="folder for monitor.json and monitor.html (default: DIR/monitor)")
+    s.add_argument("--time-column", metavar="COL", help="date/time column: score drift (and metric) per window")
+    s.add_argument("--window", help="with --time-column: a pandas frequency (7D, 1h) or a number of equal-count windows "
+                   "(default 4)")
+    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a threshold, e.g. --set monitor.psi=0.25 --set monitor.p_value=0.001")
+    s.set_defaults(func=cmd_monitor)
 
     s = sub.add_parser("export", help="export a trained model to ONNX / TorchScript / torch.export, parity-checked")
     s.add_argument("run_dir", metavar="DIR")

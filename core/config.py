@@ -59,6 +59,19 @@ class EvalConfig:
 
 
 @dataclass
+class MonitorConfig:
+    """``verticalkit monitor`` thresholds. A batch of ``large_rows`` rows or more is judged by PSI (a
+    column drifts when its PSI exceeds ``psi``); a smaller one by its test (p-value below ``p_value``
+    divided by the number of columns, Bonferroni): PSI is biased upwards on small samples, while
+    tests flag negligible shifts on large ones."""
+
+    psi: float = 0.2
+    p_value: float = 0.01
+    large_rows: int = 1000
+    n_bootstrap: int = 200  # replicates of the primary metric's CI on a labelled batch
+
+
+@dataclass
 class RunConfig:
     """Everything ``verticalkit train`` needs; saved resolved as ``<out>/config.yaml``."""
 
@@ -71,6 +84,7 @@ class RunConfig:
     model_params: dict[str, Any] = field(default_factory=dict)  # keys: the head's parameters
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -86,6 +86,11 @@ class Vertical:
     # demo_explain: the page asks /v1/predict for reason codes (``?explain=true``), e.g. an overlay.
     demo: str | None = None
     demo_explain: bool = False
+    # Monitoring hook (core/monitor.py), optional: ``fn(X, state) -> DataFrame`` of per-sample
+    # "monitor features" whose drift ``verticalkit monitor`` measures (essays: length, vocabulary,
+    # readability; images: intensity, size). ``state`` is a JSON-able dict, empty at training time,
+    # where the hook may keep what later calls need (a reference vocabulary); None: a table's columns.
+    monitor_features: Callable[[Any, dict[str, Any]], pd.DataFrame] | None = None
 
     def dataset(self, dataset_id: str) -> type[DatasetAdapter]:
         if dataset_id not in self.datasets:

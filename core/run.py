@@ -3,7 +3,7 @@
 Run directory (docs/architecture.md)::
 
     <out>/config.yaml  model/  metrics.json  predictions.parquet  report.html
-    <out>/model_card.md  checkpoints/ (torch heads)  train_log.csv (torch heads)
+    <out>/model_card.md  monitor_reference.json  checkpoints/ (torch heads)  train_log.csv (torch heads)
 
 Everything but ``checkpoints/`` is built in ``<out>/.staging`` and moved into place
 at the end, ``metrics.json`` last: a run directory holding ``metrics.json`` is complete.
@@ -34,6 +34,7 @@ from .config import RunConfig, check_params, config_from_dict, load_yaml, merge_
 from .data import DatasetSplits, Split, Task
 from .errors import ConfigError, EvaluationError, VerticalkitError
 from .heads import FitContext, write_json
+from .monitor import write_reference
 from .predictor import Predictor, resolve_model_dir
 from .registry import Vertical, get_vertical
 
@@ -186,7 +187,7 @@ RUN_MARKER = ".verticalkit-run"
 # only these (and the names the marker lists) are removed, never other files of the folder.
 RUN_OUTPUTS = ("config.yaml", "model", "metrics.json", "predictions.parquet", "report.html", "model_card.md",
                "checkpoints", "train_log.csv", ".staging", "eval", "export", "evaluation_pending.json",
-               "data", RUN_MARKER)  # data/: a DataFrame given to vk.train, saved for the adapter
+               "data", "monitor_reference.json", "monitor", RUN_MARKER)  # data/: a DataFrame given to vk.train, saved for the adapter
 
 
 def _run_outputs(out: Path) -> set[str]:
@@ -283,6 +284,7 @@ def _train(cfg: RunConfig, *, overwrite: bool) -> Path:
         predictor.save(staging / "model")
         save_config(cfg, staging / "config.yaml")
         try:
+            write_reference(staging, vertical, splits, predictor, cfg.seed)  # monitor_reference.json
             evaluate_into(staging, cfg, vertical, splits, predictor, train_seconds)
         except BaseException as e:  # the trained model survives a failed (or interrupted) evaluation
             _keep_model(staging, out, e, train_seconds)

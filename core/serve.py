@@ -299,6 +299,9 @@ def create_app(model_dir: str | Path, *, token_env: str = "VERTICALKIT_TOKEN", t
 
     add_demo_page(app, name=name, title=app.title, form=demo_form(vertical.demo, columns is not None),
                   example=vertical.serve_example, explain=vertical.demo_explain and vertical.explain is not None)
+    from .monitor import add_monitor_route
+
+    add_monitor_route(app, model_dir, PredictRequest, to_table, auth_deps)  # POST /v1/monitor
 
     def _predict(X: Any) -> np.ndarray:
         t0 = time.perf_counter()

@@ -19,6 +19,7 @@ from .data import ASAP, ASAPPlusPlus, EssayCSV
 from .finetune import FinetuneHead
 from .flags import review_reasons
 from .metrics import METRICS
+from .monitoring import monitor_features
 from .models import EncoderHead, FeaturesHead
 from .tiny import tiny_data
 from .traits import TraitsHead
@@ -59,5 +60,6 @@ VERTICAL = Vertical(
                   "robustness table in the report)."),
     demo="text",
     explain=review_reasons,  # review flags: cheap, so on by default (explains: None)
+    monitor_features=monitor_features,
     serve_example={"text": "Dear local newspaper, I think computers help people learn about the world.", "prompt": 1},
 )

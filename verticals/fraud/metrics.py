@@ -2,8 +2,8 @@
 
 The core evaluator already reports ROC-AUC, AUPRC, Gini, KS, Brier and ECE with
 bootstrap CIs (core/metrics.py); the vertical adds alert-budget precision/recall,
-card precision@k per day (handbook), expected cost at the cost-optimal threshold and
-PSI. Each vertical metric has the signature ``fn(y_true, scores, meta) -> float``.
+card precision@k per day (handbook) and expected cost at the cost-optimal threshold; PSI
+is the core's (``verticalkit.core.drift``, re-exported here). Each vertical metric has the signature ``fn(y_true, scores, meta) -> float``.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from verticalkit.core.drift import psi, psi_ci  # noqa: F401  (re-exported: one PSI, in core)
 from verticalkit.core.thresholds import budget_threshold, confusion_at, cost_threshold, expected_cost
 
 ALERT_BUDGET = 0.01  # fraction of transactions an analyst team reviews
@@ -80,30 +81,6 @@ def _card_precision_batch(y_true, scores, meta, weights, k: int = 100) -> np.nda
         taken = np.clip(k - before, 0, m)
         per_day.append((taken * fraud).sum(axis=1) / k)
     return np.mean(per_day, axis=0)
-
-
-def psi(expected, actual, bins: int = 10) -> float:
-    """Population stability index of ``actual`` scores against ``expected`` (decile bins of expected).
-
-    Rule of thumb: < 0.1 stable, 0.1–0.25 some shift, > 0.25 major shift.
-    """
-    e, a = np.asarray(expected, dtype=float), np.asarray(actual, dtype=float)
-    edges = np.unique(np.quantile(e, np.linspace(0, 1, bins + 1)))
-    edges[0], edges[-1] = -np.inf, np.inf
-    pe = np.histogram(e, edges)[0] / len(e)
-    pa = np.histogram(a, edges)[0] / len(a)
-    pe, pa = np.clip(pe, 1e-6, None), np.clip(pa, 1e-6, None)
-    return float(np.sum((pa - pe) * np.log(pa / pe)))
-
-
-def psi_ci(expected, actual, bins: int = 10, n: int = 200, level: float = 0.95, seed: int = 42
-           ) -> tuple[float, float]:
-    """Percentile bootstrap CI of :func:`psi`: both score samples resampled independently."""
-    e, a = np.asarray(expected, dtype=float), np.asarray(actual, dtype=float)
-    rng = np.random.default_rng(seed)
-    reps = [psi(rng.choice(e, len(e)), rng.choice(a, len(a)), bins) for _ in range(n)]
-    lo, hi = np.quantile(reps, [(1 - level) / 2, (1 + level) / 2])
-    return float(lo), float(hi)
 
 
 card_precision_at_k.batch = _card_precision_batch  # type: ignore[attr-defined]

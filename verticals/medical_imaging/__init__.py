@@ -17,6 +17,7 @@ from verticalkit.core.registry import Vertical
 
 from .data import adapters
 from .inputs import SERVE_EXAMPLE, read_input, request_to_input
+from .monitoring import monitor_features
 from .models import CNNHead, LogRegHead, MobileNetV2Head
 from .report import explain, report_sections
 from .timm_models import ResNet18Head, TimmHead
@@ -61,4 +62,5 @@ VERTICAL = Vertical(
     explains=lambda predictor: False,
     demo="image",
     demo_explain=True,
+    monitor_features=monitor_features,
 )
