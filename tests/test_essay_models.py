@@ -80,3 +80,55 @@ def test_check_vertical_features_only():
 
     report = check_vertical(VERTICAL, models=["features"])
     assert report["models"]["features"]["reloaded_identical"]
+
+
+@pytest.fixture(scope="module")
+def char_predictor(splits):
+    head = FeaturesHead(alpha="auto", char_ngram_max=4).fit(splits.train.X, splits.train.y, splits.val.X, splits.val.y)
+    return Predictor(head, vertical="essay_scoring", model="features", dataset=splits.dataset, task=splits.task)
+
+
+def test_char_ngrams_and_auto_alpha_fit_per_prompt(splits, char_predictor):
+    from verticalkit.verticals.essay_scoring.models import ALPHAS
+
+    head = char_predictor.head
+    assert set(head.chars_) == set(head.ranges_) and all(v.analyzer == "char_wb" for v in head.chars_.values())
+    assert all(r.alpha_ in ALPHAS for r in head.ridges_.values())
+    text = splits.test.X["text"].tolist()[:5]
+    n_word = head.tfidf_["1"].transform(text).shape[1]
+    assert head._design("1", text).shape[1] > n_word + head.chars_["1"].transform(text).shape[1] - 1
+    s = char_predictor.predict_score(splits.test.X)
+    p = splits.test.X["prompt"].to_numpy()
+    assert np.all((s[p == 1] >= 0) & (s[p == 1] <= 3)) and np.all((s[p == 2] >= 1) & (s[p == 2] <= 6))
+    assert qwk_mean(splits.test.y, s, splits.test.meta) > 0.6
+
+
+def test_char_ngram_head_reloads_identically_and_takes_messy_text(tmp_path, splits, char_predictor):
+    char_predictor.save(tmp_path / "m")
+    again = Predictor.load(tmp_path / "m")
+    assert again.head.char_ngram_max == 4 and again.head.alpha == "auto"
+    np.testing.assert_allclose(again.predict_score(splits.test.X), char_predictor.predict_score(splits.test.X))
+    X = pd.DataFrame({"text": ["", None, "Caf\ufffd na\xefve \u00e9t\u00e9", "x" * 5000, 42],
+                      "prompt": [1, 2, 1, 2, "1"]}, dtype=object)
+    s = again.predict_score(X)
+    assert np.all(np.isfinite(s)) and len(s) == 5
+
+
+def test_model_saved_without_char_ngrams_still_predicts(splits, features_predictor):
+    head = features_predictor.head
+    state = head.__getstate__()
+    for key in ("chars_", "char_ngram_max", "char_max_features"):  # a model saved before the option
+        state.pop(key, None)
+    old = FeaturesHead.__new__(FeaturesHead)
+    old.__setstate__(state)
+    np.testing.assert_allclose(old.predict(splits.test.X), head.predict(splits.test.X))
+
+
+@pytest.mark.parametrize("params, field", [({"alpha": "big"}, "alpha"), ({"alpha": -1.0}, "alpha"),
+                                           ({"alpha": True}, "alpha"), ({"char_ngram_max": 1}, "char_ngram_max"),
+                                           ({"char_ngram_max": "5"}, "char_ngram_max")])
+def test_bad_features_params_are_config_errors(splits, params, field):
+    from verticalkit.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=f"model_params.{field}"):
+        FeaturesHead(**params).fit(splits.train.X, splits.train.y)

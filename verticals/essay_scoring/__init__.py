@@ -2,7 +2,8 @@
 
 Datasets: ``asap-aes`` (5 standard folds), ``asap-plusplus`` (one trait, or ``data.trait=all``:
 every trait as a multioutput task; prompts 7-8 from ASAP's rater traits), ``essay-csv``
-(AES 2.0 / ELLIPSE / generic). Models: ``features`` (TF-IDF + handcrafted → ridge), ``encoder``
+(AES 2.0 / ELLIPSE / generic). Models: ``features`` (TF-IDF + handcrafted → ridge), ``blend`` (mean of
+word and character n-gram ridges and boosted trees on the features), ``encoder``
 (frozen transformer, chunked, + features → ridge), both per prompt with QWK cut points;
 ``finetune`` (any Hugging Face encoder fine-tuned with the core Trainer, regression or ordinal
 head; a GPU job); ``traits`` (one features / encoder head per trait column).
@@ -16,7 +17,7 @@ from verticalkit.core.registry import Vertical
 from .data import ASAP, ASAPPlusPlus, EssayCSV
 from .finetune import FinetuneHead
 from .metrics import METRICS
-from .models import EncoderHead, FeaturesHead
+from .models import BlendHead, EncoderHead, FeaturesHead
 from .tiny import tiny_data
 from .traits import TraitsHead
 
@@ -34,7 +35,7 @@ VERTICAL = Vertical(
     id="essay_scoring",
     description="automated essay scoring: holistic scores per prompt, QWK against human raters",
     datasets={ASAP.id: ASAP, ASAPPlusPlus.id: ASAPPlusPlus, EssayCSV.id: EssayCSV},
-    models={"features": FeaturesHead, "encoder": EncoderHead, "finetune": FinetuneHead, "traits": TraitsHead},
+    models={"features": FeaturesHead, "blend": BlendHead, "encoder": EncoderHead, "finetune": FinetuneHead, "traits": TraitsHead},
     primary_metric="qwk",
     default_dataset=ASAP.id,
     default_model="features",
