@@ -45,8 +45,10 @@ VERTICAL = Vertical(
     # fine-tuning defaults (a GPU run; on CPU see finetune.py for the measured cost)
     default_configs={"finetune": {"train": {"epochs": 4, "batch_size": 16, "lr": 3e-5, "weight_decay": 0.01,
                                             "warmup_ratio": 0.1, "patience": 2}}},
-    # the conformance check fine-tunes a one-layer MiniLM (embeddings frozen) on 16-token windows, one epoch
-    check_configs={"finetune": {"train": {"epochs": 1, "batch_size": 32, "lr": 1e-3, "device": "cpu"},
+    # the conformance check: a small blend (8 SVD dimensions, 30 trees); fine-tunes a one-layer MiniLM
+    # (embeddings frozen) on 16-token windows, one epoch
+    check_configs={"blend": {"model_params": {"svd_dims": 8, "trees": 30, "char_ngram_max": 4}},
+                   "finetune": {"train": {"epochs": 1, "batch_size": 32, "lr": 1e-3, "device": "cpu"},
                                 "model_params": {"num_layers": 1, "freeze_embeddings": True, "max_length": 16,
                                                  "max_chunks": 2}}},
     report_sections=report_sections,
