@@ -276,8 +276,8 @@ class BlendHead(FeaturesHead):
     * gradient-boosted trees (scikit-learn HistGradientBoosting, ``trees`` iterations) on the
       handcrafted features + a ``svd_dims``-dimensional SVD of the word n-grams.
 
-    The three err differently (ASAP fold 0, validation split: 0.791 / 0.788 / 0.782 alone,
-    0.799 averaged; benchmarks/results/essay_blend_fold0.md). Cut points are fitted on the
+    The three err differently (ASAP fold 0, validation split: QWK 0.792 / 0.792 / 0.786 alone,
+    0.803 averaged; benchmarks/essay_blend_fold0.py). Cut points are fitted on the
     mean of the three out-of-fold predictions. Everything is scikit-learn, saved with skops.
     """
 
