@@ -67,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         print(rows[-1], flush=True)
     q = np.array([r["qwk"] for r in rows])
     rows.append({"fold": "mean", "n_test": sum(r["n_test"] for r in rows), "qwk": round(float(q.mean()), 4),
-                 "qwk_ci95": f"std {q.std():.4f}", "human_qwk": round(float(np.mean([r["human_qwk"] for r in rows])), 4),
+                 "qwk_ci95": f"std {q.std():.4f}",
+                 "human_qwk": round(float(np.mean([r["human_qwk"] for r in rows])), 4),
                  "train_seconds": round(float(np.mean([r["train_seconds"] for r in rows])), 1),
                  "wall_seconds": round(float(np.mean([r["wall_seconds"] for r in rows])), 1)})
     sets = "".join(f" --set {s}" for s in args.sets)

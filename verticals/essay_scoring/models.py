@@ -216,7 +216,8 @@ class FeaturesHead(PromptHead):
 
     def _reset(self) -> None:
         self._check_params()
-        self.tfidf_, self.chars_, self.scalers_, self.ridges_, self.vocabularies_, self.vocab_sets_ = {}, {}, {}, {}, {}, {}
+        self.tfidf_, self.chars_, self.scalers_, self.ridges_ = {}, {}, {}, {}
+        self.vocabularies_, self.vocab_sets_ = {}, {}
 
     @staticmethod
     def _fit_vectorizer(v: TfidfVectorizer, texts: list[str]) -> TfidfVectorizer | None:
