@@ -2,7 +2,8 @@
 
 Datasets: ``asap-aes`` (5 standard folds), ``asap-plusplus`` (one trait, or ``data.trait=all``:
 every trait as a multioutput task; prompts 7-8 from ASAP's rater traits), ``essay-csv``
-(AES 2.0 / ELLIPSE / generic). Models: ``features`` (TF-IDF + handcrafted → ridge), ``encoder``
+(AES 2.0 / ELLIPSE / generic). Models: ``features`` (TF-IDF + handcrafted → ridge), ``blend`` (mean of
+word and character n-gram ridges and boosted trees on the features), ``encoder``
 (frozen transformer, chunked, + features → ridge), both per prompt with QWK cut points;
 ``finetune`` (any Hugging Face encoder fine-tuned with the core Trainer, regression or ordinal
 head; a GPU job); ``traits`` (one features / encoder head per trait column); ``tfidf`` (plain TF-IDF →
@@ -19,8 +20,8 @@ from .data import ASAP, ASAPPlusPlus, EssayCSV
 from .finetune import FinetuneHead
 from .flags import review_reasons
 from .metrics import METRICS
+from .models import BlendHead, EncoderHead, FeaturesHead
 from .monitoring import monitor_features
-from .models import EncoderHead, FeaturesHead
 from .tiny import tiny_data
 from .traits import TraitsHead
 
@@ -38,8 +39,8 @@ VERTICAL = Vertical(
     id="essay_scoring",
     description="automated essay scoring: holistic scores per prompt, QWK against human raters",
     datasets={ASAP.id: ASAP, ASAPPlusPlus.id: ASAPPlusPlus, EssayCSV.id: EssayCSV},
-    models={"features": FeaturesHead, "encoder": EncoderHead, "finetune": FinetuneHead, "traits": TraitsHead,
-            "tfidf": TfidfHead},
+    models={"features": FeaturesHead, "blend": BlendHead, "encoder": EncoderHead, "finetune": FinetuneHead,
+            "traits": TraitsHead, "tfidf": TfidfHead},
     primary_metric="qwk",
     default_dataset=ASAP.id,
     default_model="features",
@@ -50,8 +51,10 @@ VERTICAL = Vertical(
     # fine-tuning defaults (a GPU run; on CPU see finetune.py for the measured cost)
     default_configs={"finetune": {"train": {"epochs": 4, "batch_size": 16, "lr": 3e-5, "weight_decay": 0.01,
                                             "warmup_ratio": 0.1, "patience": 2}}},
-    # the conformance check fine-tunes a one-layer MiniLM (embeddings frozen) on 16-token windows, one epoch
-    check_configs={"finetune": {"train": {"epochs": 1, "batch_size": 32, "lr": 1e-3, "device": "cpu"},
+    # the conformance check: a small blend (8 SVD dimensions, 30 trees); fine-tunes a one-layer MiniLM
+    # (embeddings frozen) on 16-token windows, one epoch
+    check_configs={"blend": {"model_params": {"svd_dims": 8, "trees": 30, "char_ngram_max": 4}},
+                   "finetune": {"train": {"epochs": 1, "batch_size": 32, "lr": 1e-3, "device": "cpu"},
                                 "model_params": {"num_layers": 1, "freeze_embeddings": True, "max_length": 16,
                                                  "max_chunks": 2}}},
     report_sections=report_sections,
