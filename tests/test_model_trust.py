@@ -260,7 +260,7 @@ def _skops_heads():
                 yield pytest.param(mod, name, id=f"{mod.VERTICAL.id}-{name}", marks=slow)
 
 
-FAST = {"gbdt": {"max_iter": 5}, "forest": {"n_estimators": 5}, "blend": {"n_estimators": 5, "C": 1.0}}
+FAST = {"fraud-gbdt": {"max_iter": 5}, "fraud-forest": {"n_estimators": 5}, "fraud-blend": {"n_estimators": 5, "C": 1.0}}
 
 
 @pytest.mark.parametrize("mod,name", list(_skops_heads()))
@@ -269,7 +269,7 @@ def test_every_skops_head_saves_only_allowed_types(mod, name, tmp_path):
     and nothing on it is a prefix or a code-running builtin."""
     splits = mod.tiny_data(0)
     cls = mod.VERTICAL.models[name]
-    head = cls(**FAST.get(name, {})).fit(splits.train.X, splits.train.y, splits.val.X, splits.val.y,
+    head = cls(**FAST.get(f"{mod.VERTICAL.id}-{name}", {})).fit(splits.train.X, splits.train.y, splits.val.X, splits.val.y,
                                           FitContext(task=splits.task))
     head.save(tmp_path)
     reported = set(sio.get_untrusted_types(file=tmp_path / cls.skops_file))
