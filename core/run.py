@@ -202,9 +202,10 @@ def _run_outputs(out: Path) -> set[str]:
 
 
 def is_run_dir(out: Path) -> bool:
-    """An empty folder, or one ``verticalkit train`` wrote: its marker, a complete run of an older
+    """An empty folder, or one ``verticalkit train`` wrote: its marker, a complete or evaluation-pending run of an older
     kit (config.yaml + metrics.json), or an unfinished one of an older kit (checkpoints only)."""
-    if (out / RUN_MARKER).is_file() or ((out / "config.yaml").is_file() and (out / "metrics.json").is_file()):
+    if (out / RUN_MARKER).is_file() or ((out / "config.yaml").is_file() and (
+            (out / "metrics.json").is_file() or (out / PENDING).is_file())):
         return True
     names = {p.name for p in out.iterdir() if not p.name.startswith(f".{RUN_MARKER}.")}  # another rank's temp
     return not names or ("checkpoints" in names and names <= {"checkpoints", ".staging", "train_log.csv"})
