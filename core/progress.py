@@ -87,11 +87,12 @@ class LineProgress:
 def progress(iterable: Iterable | None = None, *, total: int | None = None, desc: str = "", unit: str = "it",
              initial: int = 0, disable: bool = False, leave: bool = False, file: IO[str] | None = None,
              every: float | None = None) -> Any:
-    """A tqdm bar when ``file`` (default stderr) is a terminal, else a :class:`LineProgress`."""
+    """A tqdm bar when ``file`` (default stderr) is a terminal (or in a notebook), else a :class:`LineProgress`."""
     disable = disable or not enabled()
     stream = file or sys.stderr
     forced = os.environ.get("VERTICALKIT_PROGRESS", "").strip() == "1"
-    if not disable and not forced and getattr(stream, "isatty", lambda: False)():
+    notebook = file is None and "ipykernel" in sys.modules  # a notebook's stderr is no TTY but shows widgets
+    if not disable and not forced and (notebook or getattr(stream, "isatty", lambda: False)()):
         from tqdm.auto import tqdm
 
         return tqdm(iterable, total=total, desc=desc, unit=unit, initial=initial, leave=leave, file=stream)
