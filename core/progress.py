@@ -8,7 +8,8 @@ else one plain line every few seconds plus one when the step ends, never ``\\r``
 
 ``VERTICALKIT_PROGRESS=0`` (or ``off``/``false``) silences every bar; ``=1`` forces the
 line mode even on a terminal. ``VERTICALKIT_PROGRESS_EVERY`` sets the seconds between lines
-(default 10). Lines go to stderr (the log of a run captures it).
+(default 10). Lines go to stderr (the log of a run captures it). :func:`step` reports a step with no progress
+of its own (a scikit-learn fit, a save): a heartbeat line every 30 s and one at the end.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from contextlib import contextmanager
 from typing import IO, Any, Iterable, Iterator
 
 QUIET = ("0", "off", "false", "no")
@@ -98,3 +100,34 @@ def progress(iterable: Iterable | None = None, *, total: int | None = None, desc
         return tqdm(iterable, total=total, desc=desc, unit=unit, initial=initial, leave=leave, file=stream)
     return LineProgress(iterable, total=total, desc=desc, unit=unit, initial=initial, every=every, file=file,
                         disable=disable)
+
+
+@contextmanager
+def step(desc: str, *, disable: bool = False, heartbeat: bool = True, every: float | None = None,
+         min_seconds: float = 2.0, file: IO[str] | None = None) -> Iterator[None]:
+    """A step with no progress of its own to report (a scikit-learn fit, a save): a line
+    ``desc: running (N s)`` every ``every`` seconds (``heartbeat``; default 30 s), and
+    ``desc: done (N s)`` at the end when it took ``min_seconds`` or more."""
+    import threading
+
+    if disable or not enabled():
+        yield
+        return
+    every = float(os.environ.get("VERTICALKIT_PROGRESS_EVERY", 30)) if every is None else every
+    t0, stop = time.monotonic(), threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(every):
+            print(f"{desc}: running ({time.monotonic() - t0:.0f} s)", file=file or sys.stderr, flush=True)
+
+    thread = threading.Thread(target=beat, daemon=True) if heartbeat else None
+    if thread is not None:
+        thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        if thread is not None:
+            thread.join()
+        if time.monotonic() - t0 >= min_seconds:
+            print(f"{desc}: done ({time.monotonic() - t0:.0f} s)", file=file or sys.stderr, flush=True)

@@ -52,3 +52,18 @@ def test_trainer_log_has_no_frames(capfd):
     image.CNNImage(size=8, width=4).fit(X, y, context=ctx)
     err = capfd.readouterr().err
     assert "\r" not in err and "it/s" not in err
+
+
+def test_step_heartbeat_and_done_line():
+    from verticalkit.core.progress import step
+
+    out = io.StringIO()
+    with step("fitting gbdt", every=0.1, min_seconds=0.0, file=out):
+        time.sleep(0.35)
+    lines = out.getvalue().splitlines()
+    assert 2 <= len(lines) <= 5 and "\r" not in out.getvalue()
+    assert lines[0].startswith("fitting gbdt: running") and lines[-1].startswith("fitting gbdt: done")
+    quiet = io.StringIO()
+    with step("fitting", every=0.01, min_seconds=0.0, file=quiet, disable=True):
+        time.sleep(0.05)
+    assert quiet.getvalue() == ""
