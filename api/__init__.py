@@ -11,6 +11,7 @@
     model = vk.load(run.dir)                         # or any run directory on disk
     model.predict(df)                                # DataFrame: id, score(s), prediction
     vk.evaluate(run.dir, split="val")
+    vk.heads.TfidfLinearText(text_column="review_body")   # head families to compose a vertical
 
 Everything here is a thin layer over the functions the ``verticalkit`` command line calls
 (``verticalkit.core``); nothing heavy (torch, scikit-learn) is imported until it is used.
@@ -78,8 +79,10 @@ def __getattr__(name: str) -> Any:
         from . import api
 
         return getattr(api, name)
+    if name == "heads":  # the head families: vk.heads.TfidfLinearText(text_column=...)
+        return importlib.import_module(f"{__name__}.core.families")
     raise AttributeError(f"module 'verticalkit' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_API])
+    return sorted([*globals(), *_API, "heads"])

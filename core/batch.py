@@ -166,13 +166,13 @@ def check_paths(input_path: Path, output_path: Path) -> None:
 
 def write_scored(scored: Iterable[tuple[pd.DataFrame, int]], output_path: Path, *, progress: bool = True) -> int:
     """Write ``(scored frame, input rows)`` chunks to ``output_path`` atomically; return rows written."""
-    from tqdm.auto import tqdm
+    from .progress import progress as progress_bar
 
     out_parquet = output_path.suffix.lower() in (".parquet", ".pq")
     n_rows = 0
     with atomic_path(output_path) as tmp:
         writer = None
-        bar = tqdm(desc="scoring", unit="rows", disable=not progress)
+        bar = progress_bar(desc="scoring", unit="rows", disable=not progress)
         try:
             for i, (frame, n_in) in enumerate(scored):
                 n_rows += len(frame)

@@ -36,6 +36,7 @@ from .errors import ConfigError, EvaluationError, VerticalkitError
 from .heads import FitContext, write_json
 from .monitor import write_reference
 from .predictor import Predictor, resolve_model_dir
+from .progress import step
 from .registry import Vertical, get_vertical
 
 
@@ -272,8 +273,10 @@ def _train(cfg: RunConfig, *, overwrite: bool) -> Path:
                              checkpoint_dir=out / "checkpoints", log_dir=staging,
                              score_fn=score_fn_for(splits.task, vertical))
         t0 = time.perf_counter()
-        head.fit(splits.train.X, splits.train.y, splits.val.X if len(splits.val) else None,
-                 splits.val.y if len(splits.val) else None, context=context)
+        # torch heads report each epoch themselves; others get a heartbeat line every 30 s
+        with step(f"fitting {cfg.model}", disable=not cfg.train.progress, heartbeat=not hasattr(head, "build_module")):
+            head.fit(splits.train.X, splits.train.y, splits.val.X if len(splits.val) else None,
+                     splits.val.y if len(splits.val) else None, context=context)
         train_seconds = round(time.perf_counter() - t0, 3)
         if int(os.environ.get("RANK", "0")) != 0:  # under DDP only the main process writes the run
             shutil.rmtree(staging, ignore_errors=True)
@@ -282,7 +285,8 @@ def _train(cfg: RunConfig, *, overwrite: bool) -> Path:
                               task=splits.task, input_schema=input_schema(splits.train.X),
                               info={"protocol": splits.protocol, **_jsonable(splits.info)},
                               table_schema=splits.info.get("table_schema"))
-        predictor.save(staging / "model")
+        with step("saving the model", disable=not cfg.train.progress):
+            predictor.save(staging / "model")
         save_config(cfg, staging / "config.yaml")
         try:
             write_reference(staging, vertical, splits, predictor, cfg.seed)  # monitor_reference.json

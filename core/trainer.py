@@ -284,10 +284,10 @@ class Trainer:
         random.seed(int(a))
 
     def _progress(self, total: int, epoch: int, initial: int):
-        from tqdm.auto import tqdm
+        from .progress import progress  # a tqdm bar on a terminal; in a captured log, a line every few seconds
 
-        return tqdm(total=total, initial=initial, desc=f"epoch {epoch + 1}/{self.cfg.epochs}", leave=False,
-                    disable=not (self.cfg.progress and self.is_main_process))
+        return progress(total=total, initial=initial, desc=f"epoch {epoch + 1}/{self.cfg.epochs}", unit="batches",
+                        disable=not (self.cfg.progress and self.is_main_process))
 
     def _to_device(self, batch: Batch) -> Batch:
         return {k: v.to(self.accelerator.device, non_blocking=True) for k, v in batch.items()}

@@ -153,10 +153,13 @@ class ChunkedEncoder:
         order = sorted(range(len(flat)), key=lambda k: len(flat[k][1]))
         dim = model.config.hidden_size
         chunk_vecs = np.zeros((len(flat), dim), dtype=np.float32)
-        with torch.inference_mode():
+        from verticalkit.core.progress import progress
+
+        with torch.inference_mode(), progress(total=len(order), desc="embedding", unit="windows") as bar:
             for start in range(0, len(order), self.batch_size):
                 idx = order[start:start + self.batch_size]
                 chunk_vecs[idx] = self.forward([flat[k][1] for k in idx])
+                bar.update(len(idx))
         sums = np.zeros((len(texts), dim), dtype=np.float64)
         weights = np.zeros(len(texts))
         for k, (i, w) in enumerate(flat):

@@ -1,0 +1,37 @@
+"""Head families: generic heads that take their column names / input keys as parameters, so a
+vertical composes them (``TfidfLinearText(text_column="review_body")``) instead of copying.
+
+* tabular: :class:`LinearTabular`, :class:`GBDTTabular`, :class:`MLPTabular`
+* text: :class:`TfidfLinearText`, :class:`HandcraftedText`, :class:`FrozenEncoderText`,
+  :class:`FineTunedEncoderText` (imports torch: loaded on first use)
+* image: :class:`CNNImage`, :class:`TimmImage` (import torch: loaded on first use)
+
+Each follows the head contract of :mod:`verticalkit.core.heads` (classification or regression
+chosen by the run's task) and saves without pickle (skops with type allow-lists, safetensors).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .tabular import GBDTTabular, LinearTabular, MLPTabular
+from .text import FrozenEncoderText, HandcraftedText, TfidfLinearText
+
+FAMILIES = {
+    "tabular": ("LinearTabular", "GBDTTabular", "MLPTabular"),
+    "text": ("TfidfLinearText", "HandcraftedText", "FrozenEncoderText", "FineTunedEncoderText"),
+    "image": ("CNNImage", "TimmImage"),
+}
+__all__ = [name for names in FAMILIES.values() for name in names]
+
+
+def __getattr__(name: str) -> Any:
+    if name in FAMILIES["image"]:  # torch is imported only when a torch head is asked for
+        from . import image
+
+        return getattr(image, name)
+    if name == "FineTunedEncoderText":
+        from .finetune import FineTunedEncoderText
+
+        return FineTunedEncoderText
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
