@@ -63,3 +63,10 @@ def test_design_lives_in_the_repository():
            and f != Path(__file__).resolve() and "DESIGN.md" in f.read_text(encoding="utf-8")]
     bad += ["README.md"] * ("DESIGN.md" in (ROOT / "README.md").read_text(encoding="utf-8"))
     assert not bad, bad
+
+
+def test_medical_ids_does_not_import_inputs():
+    # inputs.py builds on ids.py; ids.py importing inputs (even inside a function) was a circle
+    f = ROOT / "verticals" / "medical_imaging" / "ids.py"
+    mods = {("." * n.level) + (n.module or "") for n in ast.walk(ast.parse(f.read_text())) if isinstance(n, ast.ImportFrom)}
+    assert not {".inputs", "verticalkit.verticals.medical_imaging.inputs"} & mods, mods

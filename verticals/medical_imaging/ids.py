@@ -26,6 +26,8 @@ import pandas as pd
 
 from verticalkit.core.errors import ConfigError, VerticalkitError
 
+from .images import input_files
+
 ID_MODES = ("hash", "sop_uid", "path")
 SALT_ENV = "VERTICALKIT_ID_SALT"
 
@@ -73,8 +75,6 @@ def scrub(message: str, f: Path, root: Path, sid: str) -> str:
 def id_table(folder: str | Path, mode: str = "hash") -> pd.DataFrame:
     """``path, id`` for every DICOM / image file under ``folder``: join predictions back to files
     (keep this table at the site: it links ids to possibly identifying file names)."""
-    from .inputs import input_files
-
     root = Path(folder)
     files = input_files(root)
     base = root if root.is_dir() else root.parent

@@ -108,3 +108,15 @@ def match_channels(x: np.ndarray, channels: int) -> np.ndarray:
         w = np.asarray([0.299, 0.587, 0.114], dtype=x.dtype).reshape(3, 1, 1)
         return (x * w).sum(axis=-3, keepdims=True)
     raise DataError(f"cannot convert an image with {c} channels to {channels}")
+
+
+def input_files(path: Path) -> list[Path]:
+    """Image and DICOM files under ``path`` (or ``path`` itself), sorted."""
+    if path.is_file():
+        return [path]
+    files = [f for f in sorted(path.rglob("*")) if f.is_file() and not f.name.startswith(".")
+             and (f.suffix.lower() in IMAGE_SUFFIXES or is_dicom_file(f))]
+    if not files:
+        raise DataError(f"{path}: no DICOM or image files ({', '.join(IMAGE_SUFFIXES)}, .dcm) found; "
+                        f"check --input")
+    return files

@@ -12,20 +12,8 @@ from verticalkit.core.errors import DataError, VerticalkitError
 
 from .dicom import read_dicom
 from .ids import check_mode, file_error, sample_id, write_id_map
-from .images import IMAGE_SUFFIXES, is_dicom_file, read_image
+from .images import input_files, is_dicom_file, read_image
 from .models import BadInput
-
-
-def input_files(path: Path) -> list[Path]:
-    """Image and DICOM files under ``path`` (or ``path`` itself), sorted."""
-    if path.is_file():
-        return [path]
-    files = [f for f in sorted(path.rglob("*")) if f.is_file() and not f.name.startswith(".")
-             and (f.suffix.lower() in IMAGE_SUFFIXES or is_dicom_file(f))]
-    if not files:
-        raise DataError(f"{path}: no DICOM or image files ({', '.join(IMAGE_SUFFIXES)}, .dcm) found; "
-                        f"check --input")
-    return files
 
 
 def load_any(f: Path, info: dict[str, Any] | None = None) -> np.ndarray:
