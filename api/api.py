@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from verticalkit.core.data import DatasetAdapter, DatasetSplits
+from verticalkit.core.data.adapter import DatasetAdapter, DatasetSplits
 from verticalkit.core.errors import ConfigError, DataError
 
 __all__ = ["Evaluation", "Model", "Run", "datasets", "evaluate", "load", "load_dataset", "models", "train",
@@ -95,7 +95,7 @@ def load_dataset(vertical: str, dataset: str | None = None, **data_params: Any) 
     ``vk.load_dataset("fraud", "ulb-creditcard", protocol="temporal")``.
     """
     from verticalkit.core.registry import get_vertical
-    from verticalkit.core.run import build_config, load_splits
+    from verticalkit.core.train.run import build_config, load_splits
 
     cfg = build_config(vertical, dataset, None, "", sets=to_sets({"data": data_params}))
     return load_splits(cfg, get_vertical(vertical))
@@ -192,7 +192,7 @@ def train(vertical: str, dataset: str | None = None, model: str | None = None, *
     config_file: a YAML config file (``--config``); config: the other config keys,
     e.g. ``seed=0, train={"epochs": 5}, model_params={"C": 0.5}, eval={"n_bootstrap": 200}``.
     """
-    from verticalkit.core import run as runlib
+    from verticalkit.core.train import run as runlib
 
     frame = data if isinstance(data, pd.DataFrame) else None
     if data is not None and frame is None and not isinstance(data, dict):
@@ -243,7 +243,7 @@ def monitor(run: str | Path | Evaluation, batch: Any, labels: str | None = None,
     """Drift of ``batch`` (a file, folder, DataFrame) against the run's training reference, as
     ``verticalkit monitor``: the monitor.json document (written with monitor.html to ``out`` when given).
     ``options``: ``time_column``, ``window``, ``sets`` (e.g. ``["monitor.psi=0.25"]``)."""
-    from verticalkit.core.monitor import monitor as _monitor
+    from verticalkit.core.serve.monitor import monitor as _monitor
 
     return _monitor(getattr(run, "dir", run), batch, labels=labels, out=out, **options)
 
@@ -252,7 +252,7 @@ def evaluate(path: str | Path, dataset: str | None = None, split: str = "test", 
     """Re-evaluate a run on ``split`` (of another dataset of its vertical, if given), like
     ``verticalkit evaluate``; writes ``<run>/eval/<dataset>-<split>/``. ``config`` overrides
     keys as in :func:`train` (e.g. ``data={"fold": 1}``)."""
-    from verticalkit.core.run import evaluate_run
+    from verticalkit.core.train.run import evaluate_run
 
     return Evaluation.from_dir(evaluate_run(path, dataset=dataset, split=split, sets=to_sets(config)))
 
@@ -262,7 +262,7 @@ def evaluate(path: str | Path, dataset: str | None = None, split: str = "test", 
 
 def load(path: str | Path) -> Model:
     """Load the model of a run directory (or its ``model/`` folder) for prediction."""
-    from verticalkit.core.predictor import Predictor, resolve_model_dir
+    from verticalkit.core.heads.predictor import Predictor, resolve_model_dir
 
     return Model(Predictor.load(resolve_model_dir(path)))
 
@@ -273,7 +273,7 @@ class Model:
 
     Inputs may be in the model's own columns or in the raw format of the dataset it was trained
     on (the adapter's ``to_model_input`` hook maps them, as ``verticalkit predict`` does).
-    ``predictor`` is the underlying :class:`verticalkit.core.predictor.Predictor`.
+    ``predictor`` is the underlying :class:`verticalkit.core.heads.predictor.Predictor`.
     """
 
     def __init__(self, predictor: Any):
@@ -286,7 +286,7 @@ class Model:
 
     def _rows(self, X: Any, id_column: str | None) -> tuple[Any, np.ndarray]:
         """``X`` checked against the saved schema (raw inputs mapped first) and its row ids."""
-        from verticalkit.core.batch import check_rows
+        from verticalkit.core.serve.batch import check_rows
 
         if id_column is not None:
             if not isinstance(X, pd.DataFrame) or id_column not in X.columns:
@@ -307,7 +307,7 @@ class Model:
         """One row per input row: ``id`` (``id_column`` or the frame's index), ``score`` (binary)
         or ``p_<class>`` columns (multi-class / multi-label), and ``prediction``; the same columns
         as ``verticalkit predict`` writes."""
-        from verticalkit.core.batch import scored_frame
+        from verticalkit.core.serve.batch import scored_frame
 
         X, ids = self._rows(X, id_column)
         scores = self.predictor.predict_score(X)

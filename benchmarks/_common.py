@@ -69,7 +69,7 @@ def plain_epoch(model: Any, data: Any, loss_fn: Any, steps: int, batch_size: int
     import torch
     from torch.utils.data import DataLoader
 
-    from verticalkit.core.trainer import collate
+    from verticalkit.core.train.trainer import collate
 
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)

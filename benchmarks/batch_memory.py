@@ -1,4 +1,4 @@
-"""Peak memory of batch scoring (core/batch.py) against input size: flat means streaming works.
+"""Peak memory of batch scoring (core/serve/batch.py) against input size: flat means streaming works.
 
 For each size, a CSV of ``n`` rows (2 float columns, the toy model's schema) is written to a
 temporary folder, then scored by ``predict_file`` in a fresh subprocess (100k-row chunks,
@@ -30,10 +30,10 @@ sys.path.insert(0, {tests!r})
 sys.path.insert(0, {bench!r})
 from _common import peak_rss_mb
 from toy_vertical import LogReg, toy_vertical
-from verticalkit.core.batch import predict_file
-from verticalkit.core.predictor import Predictor
+from verticalkit.core.serve.batch import predict_file
+from verticalkit.core.heads.predictor import Predictor
 from verticalkit.core.registry import register
-from verticalkit.core.run import input_schema
+from verticalkit.core.train.run import input_schema
 v = register(toy_vertical()); s = v.tiny_data(0)
 p = Predictor(LogReg().fit(s.train.X, s.train.y), vertical="toy", model="logreg", dataset="toy", task=s.task,
               input_schema=input_schema(s.train.X))

@@ -111,8 +111,8 @@ def time_paths(files: list[Path], reps: int) -> dict[str, list[float]]:
 def predictor_for_folders():
     """A cnn Predictor (1 epoch on synthetic 64 px images): the model part of batch prediction."""
     from verticalkit.core.config import TrainConfig
-    from verticalkit.core.heads import FitContext
-    from verticalkit.core.predictor import Predictor
+    from verticalkit.core.heads.base import FitContext
+    from verticalkit.core.heads.predictor import Predictor
     from verticalkit.verticals.medical_imaging.models import CNNHead
     from verticalkit.verticals.medical_imaging.tiny import synthetic_images
 
@@ -126,7 +126,7 @@ def predictor_for_folders():
 
 
 def batch_predict(predictor, files: list[Path], copies: int) -> tuple[int, float]:
-    from verticalkit.core.batch import predict_file
+    from verticalkit.core.serve.batch import predict_file
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "in"

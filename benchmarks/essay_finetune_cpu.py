@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from verticalkit.core.trainer import collate
+    from verticalkit.core.train.trainer import collate
     from verticalkit.verticals.essay_scoring.finetune import FinetuneHead
 
     torch.set_num_threads(args.threads)

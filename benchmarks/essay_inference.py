@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     import torch
 
-    from verticalkit.core.predictor import Predictor
+    from verticalkit.core.heads.predictor import Predictor
     from verticalkit.verticals.essay_scoring import encoder as enc_mod
     from verticalkit.verticals.essay_scoring.models import EncoderHead
 

@@ -37,7 +37,7 @@ NAMES = {1: "Computers and society", 2: "Censorship in libraries", 3: "Rough Roa
 
 def write_csvs(folder: Path, fold: int) -> tuple[Path, Path]:
     """The numbers and names CSVs with the asap-aes adapter's split of ``fold``."""
-    from verticalkit.core.sources import resolve_source
+    from verticalkit.core.data.sources import resolve_source
     from verticalkit.verticals.essay_scoring.data import ASAP, read_asap
 
     splits = ASAP(fold=fold).load()
@@ -55,7 +55,7 @@ def write_csvs(folder: Path, fold: int) -> tuple[Path, Path]:
 
 
 def train(args: list[str], out: Path) -> dict:
-    from verticalkit.core.cli import main
+    from verticalkit.core.tools.cli import main
 
     t0 = time.perf_counter()
     code = main(["train", "essay_scoring", "--out", str(out), "--set", "eval.report=false", *args])

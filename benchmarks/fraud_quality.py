@@ -4,7 +4,7 @@
     VERTICALKIT_DATA=../shared/data python benchmarks/fraud_quality.py --select-temporal \\
         [--heads | --bags 5 [--mlp-grid]]
 
-Each group trains every listed model (per seed and fold) with ``verticalkit.core.run.train``,
+Each group trains every listed model (per seed and fold) with ``verticalkit.core.train.run.train``,
 reads ``metrics.json`` and reports the mean over folds (± std) with the 95% CI of the
 pooled test predictions (paired bootstrap, core evaluator). ``--write`` rewrites
 ``verticals/fraud/reference_results.yaml`` entries measured in this run (merged: the
@@ -35,8 +35,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import save_results  # noqa: E402
 
 from verticalkit.core.config import EvalConfig, merge_into  # noqa: E402
-from verticalkit.core.data import Task  # noqa: E402
-from verticalkit.core.evaluator import evaluate  # noqa: E402
+from verticalkit.core.data.adapter import Task  # noqa: E402
+from verticalkit.core.evaluate.evaluator import evaluate  # noqa: E402
 from verticalkit.core.registry import get_vertical, register  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -151,7 +151,7 @@ def model_config(group: dict, model: str) -> dict:
 
 
 def run_group(group: dict, model: str, seed: int, out: Path) -> dict:
-    from verticalkit.core.run import build_config, train
+    from verticalkit.core.train.run import build_config, train
 
     vertical = get_vertical("fraud")
     folds = group["folds"]
@@ -257,8 +257,8 @@ def temporal_fitters(group: dict, task: Task, seed: int = 42, mlp_params: dict |
     rows, the vertical's Trainer settings; ``mlp_params`` / ``mlp_train`` override its model
     parameters / Trainer settings)."""
     from verticalkit.core.config import TrainConfig
-    from verticalkit.core.heads import FitContext
-    from verticalkit.core.run import score_fn_for
+    from verticalkit.core.heads.base import FitContext
+    from verticalkit.core.train.run import score_fn_for
 
     vertical = get_vertical("fraud")
 

@@ -5,7 +5,7 @@
 1. rows/s of ``Predictor.load(dir).predict_score`` on a 1M-row DataFrame against the raw
    scikit-learn model's ``predict_proba`` on the same rows as a float array, in one run
    (best of 3 each; goal: ratio >= 0.9);
-2. peak RSS while ``verticalkit.core.batch.predict_file`` scores a 1M-row and a 10M-row
+2. peak RSS while ``verticalkit.core.serve.batch.predict_file`` scores a 1M-row and a 10M-row
    parquet file in 100k-row chunks, each in a fresh process (flat = the two peaks agree).
 
 The model is trained on ULB (stratified, seed 42) when the file is found, else on
@@ -38,7 +38,7 @@ def vertical():
 
 def train_predictor(model: str, out: Path):
     from verticalkit.core.errors import DataError
-    from verticalkit.core.predictor import Predictor
+    from verticalkit.core.heads.predictor import Predictor
 
     v = vertical()
     try:
@@ -70,8 +70,8 @@ def best_of(fn, k: int = 3) -> float:
 
 
 def peak_rss_child(model_dir: str, input_path: str, output_path: str) -> None:
-    from verticalkit.core.batch import predict_file
-    from verticalkit.core.predictor import Predictor
+    from verticalkit.core.serve.batch import predict_file
+    from verticalkit.core.heads.predictor import Predictor
 
     vertical()
     pred = Predictor.load(model_dir)
@@ -92,7 +92,7 @@ def main() -> int:
     if args.child:
         peak_rss_child(*args.child)
         return 0
-    from verticalkit.core.predictor import Predictor
+    from verticalkit.core.heads.predictor import Predictor
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="fraud-scoring-") as tmp_s:

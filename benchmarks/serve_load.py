@@ -102,9 +102,9 @@ def _toy_model_dir() -> Path:
     sys.path.insert(0, str(ROOT / "tests"))
     from toy_vertical import LogReg, toy_vertical
 
-    from verticalkit.core.predictor import Predictor
+    from verticalkit.core.heads.predictor import Predictor
     from verticalkit.core.registry import register
-    from verticalkit.core.run import input_schema
+    from verticalkit.core.train.run import input_schema
 
     v = register(toy_vertical())
     s = v.tiny_data(0)
@@ -191,7 +191,7 @@ def bench_app() -> Any:
         reg(toy_vertical())
     from fastapi import Body
 
-    from verticalkit.core.serve import create_app
+    from verticalkit.core.serve.app import create_app
 
     app = create_app(kw["model"], max_body_bytes=MAX_BODY, backend=kw["backend"])
 
@@ -222,7 +222,7 @@ class Floor:
 
 
 def _run_server(model: str, port: int, toy: bool, register: str | None, backend: str, workers: int) -> None:
-    """The app on uvicorn as ``core.serve.serve`` runs it (uvicorn's defaults, no access log)."""
+    """The app on uvicorn as ``core.serve.app.serve`` runs it (uvicorn's defaults, no access log)."""
     import uvicorn
 
     os.environ[BENCH_ENV] = json.dumps({"model": model, "toy": toy, "register": register, "backend": backend})
@@ -397,7 +397,7 @@ def main() -> None:
 
     import httpx
 
-    from verticalkit.core.predictor import Predictor, resolve_model_dir
+    from verticalkit.core.heads.predictor import Predictor, resolve_model_dir
     from verticalkit.core.registry import get_vertical
 
     _register(args.register)

@@ -1,4 +1,4 @@
-"""Save + load time and size of a SklearnHead holding a 50k-term TF-IDF + ridge (core/packing.py).
+"""Save + load time and size of a SklearnHead holding a 50k-term TF-IDF + ridge (core/heads/packing.py).
 
     python benchmarks/tfidf_persistence.py [--vocab 50000] [--raw]
 
@@ -19,8 +19,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import Ridge
 from sklearn.pipeline import make_pipeline
 
-from verticalkit.core import heads
-from verticalkit.core.heads import SklearnHead
+from verticalkit.core.heads import base as heads
+from verticalkit.core.heads.base import SklearnHead
 
 
 class TfidfRidge(SklearnHead):
@@ -58,7 +58,7 @@ def main() -> None:
     n_terms = len(head.pipeline_[0].vocabulary_)
     if args.raw:
         heads.packed_vocabularies = lambda obj: contextlib.nullcontext()  # noqa: only for the comparison
-        import verticalkit.core.packing as packing
+        import verticalkit.core.heads.packing as packing
 
         packing.packed_vocabularies = lambda obj: contextlib.nullcontext()
     with tempfile.TemporaryDirectory() as tmp:

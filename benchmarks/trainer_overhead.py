@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import plain_epoch, save_results  # noqa: E402
 
 from verticalkit.core.config import TrainConfig  # noqa: E402
-from verticalkit.core.trainer import Trainer  # noqa: E402
+from verticalkit.core.train.trainer import Trainer  # noqa: E402
 
 D, BATCH = 256, 64
 

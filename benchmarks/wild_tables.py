@@ -49,7 +49,7 @@ def write_table(path: Path, rows: int, seed: int) -> None:
 def child_load(path: str) -> dict:
     """Load through the adapter; sizes of the table as read and of the features."""
     load_vertical("fraud")
-    from verticalkit.core.tabular import read_any_table
+    from verticalkit.core.data.tabular import read_any_table
     from verticalkit.verticals.fraud.data import TabularCSV
 
     base = peak_rss_mb()
@@ -94,7 +94,7 @@ def child_baseline(path: str) -> dict:
 
 def child_kit(path: str, model: str, out: str) -> dict:
     load_vertical("fraud")
-    from verticalkit.core.run import build_config, train
+    from verticalkit.core.train.run import build_config, train
 
     sets = [f"data.path={path}", *(f"data.{k}={v}" for k, v in DATA.items()), "data.verbose=false"]
     t0 = time.perf_counter()

@@ -55,7 +55,7 @@ class EvalConfig:
     alert_budget: float = 0.01  # fraction of cases (<1) or a count (>=1) that can be reviewed
     ece_bins: int = 15
     report: bool = True
-    baselines: bool = True  # prior + the vertical's simple baseline beside the model (core/baselines.py)
+    baselines: bool = True  # prior + the vertical's simple baseline beside the model (core/evaluate/baselines.py)
 
 
 @dataclass

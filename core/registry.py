@@ -16,9 +16,9 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from .data import DatasetAdapter, DatasetSplits
+from .data.adapter import DatasetAdapter, DatasetSplits
 from .errors import ConfigError
-from .heads import Head
+from .heads.base import Head
 
 ENTRY_POINT_GROUP = "verticalkit.verticals"
 
@@ -36,11 +36,11 @@ class Vertical:
     primary_metric: the default primary metric (an adapter's Task may override it).
     default_configs: model name → partial config (e.g. ``{"train": {"epochs": 3}}``).
     check_configs: model name → partial config (same shape) that only
-    :func:`verticalkit.core.testing.check_vertical` applies, on top of ``default_configs``:
+    :func:`verticalkit.core.tools.testing.check_vertical` applies, on top of ``default_configs``:
     cheap settings for heads too slow to train twice on CPU (a tiny encoder, short
     sequences, one epoch), so every registered head stays in the conformance check.
     tiny_data: ``tiny_data(seed) -> DatasetSplits``, small offline data for
-    :func:`verticalkit.core.testing.check_vertical` and tests.
+    :func:`verticalkit.core.tools.testing.check_vertical` and tests.
     report_sections: optional ``fn(predictor, splits, scores, run_dir) -> list[(title, html)]``
     adding vertical-specific sections to report.html.
     read_input: optional ``fn(path, chunk_rows, info) -> iterator of (X, ids)`` for batch
@@ -66,14 +66,14 @@ class Vertical:
     read_input: Callable[..., Any] | None = None
     intended_use: str | None = None
     clinical: bool = False
-    # Serving hooks (core/serve.py), all optional:
+    # Serving hooks (core/serve/app.py), all optional:
     # serve_example: one example input record (OpenAPI docs, load benchmark);
     # request_to_input: ``fn(records: list[dict]) -> X`` turning /v1/predict records into the
     # head's input (raise DataError naming the field on bad input); default: the saved table schema;
     # explain: ``fn(predictor, X) -> list[list]`` reason codes per row (e.g. top score contributions);
     # explains: ``fn(predictor) -> bool``, whether explain gives reason codes for this model
     # (/v1/predict computes them by default only then; ``?explain=true`` always); None: always.
-    # The simple baseline beside every result (core/baselines.py): a head of ``models`` trained with
+    # The simple baseline beside every result (core/evaluate/baselines.py): a head of ``models`` trained with
     # ``baseline_params`` over its defaults; keep it plain and cheap (seconds). None: the prior only.
     baseline_model: str | None = None
     baseline_params: dict[str, Any] = field(default_factory=dict)
@@ -81,12 +81,12 @@ class Vertical:
     request_to_input: Callable[[list[dict[str, Any]]], Any] | None = None
     explain: Callable[..., list[Any]] | None = None
     explains: Callable[[Any], bool] | None = None
-    # demo: the form of the demo page at ``/`` of ``verticalkit serve`` (core/serve_page.py):
+    # demo: the form of the demo page at ``/`` of ``verticalkit serve`` (core/serve/page.py):
     # "table" | "image" | "text" | "json"; None: "table" for table models, else "json".
     # demo_explain: the page asks /v1/predict for reason codes (``?explain=true``), e.g. an overlay.
     demo: str | None = None
     demo_explain: bool = False
-    # Monitoring hook (core/monitor.py), optional: ``fn(X, state) -> DataFrame`` of per-sample
+    # Monitoring hook (core/serve/monitor.py), optional: ``fn(X, state) -> DataFrame`` of per-sample
     # "monitor features" whose drift ``verticalkit monitor`` measures (essays: length, vocabulary,
     # readability; images: intensity, size). ``state`` is a JSON-able dict, empty at training time,
     # where the hook may keep what later calls need (a reference vocabulary); None: a table's columns.

@@ -29,10 +29,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from verticalkit.core.batch import predict_file
+from verticalkit.core.serve.batch import predict_file
 from verticalkit.core.errors import DataError, VerticalkitError
-from verticalkit.core.predictor import Predictor
-from verticalkit.core.run import build_config, train
+from verticalkit.core.heads.predictor import Predictor
+from verticalkit.core.train.run import build_config, train
 from verticalkit.verticals.medical_imaging.deidentify import deidentify_folder, deidentify_labels
 
 PATIENTS = [(f"DOE^PATIENT{p:02d}", f"MRN{70000 + 37 * p}") for p in range(12)]

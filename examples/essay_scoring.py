@@ -23,9 +23,9 @@ from pathlib import Path
 import pandas as pd
 
 from verticalkit.core.errors import DataError, VerticalkitError
-from verticalkit.core.predictor import Predictor, resolve_model_dir
+from verticalkit.core.heads.predictor import Predictor, resolve_model_dir
 from verticalkit.core.registry import get_vertical, register
-from verticalkit.core.run import build_config, train
+from verticalkit.core.train.run import build_config, train
 
 
 def vertical():
@@ -57,7 +57,7 @@ def per_prompt_table(run_dir: Path) -> pd.DataFrame:
 
 def train_demo(args: argparse.Namespace) -> int:
     vertical()
-    from verticalkit.core.sources import resolve_source
+    from verticalkit.core.data.sources import resolve_source
 
     try:
         resolve_source("asap-aes", ("training_set_rel3.tsv",))

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from verticalkit.core.errors import DataError
 from verticalkit.core.registry import get_vertical, register
-from verticalkit.core.run import build_config, train
+from verticalkit.core.train.run import build_config, train
 
 
 def vertical():
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.simulated:
         try:
             v.dataset("ulb-creditcard")().load  # noqa: B018 - the adapter exists
-            from verticalkit.core.sources import resolve_source
+            from verticalkit.core.data.sources import resolve_source
 
             resolve_source("ulb-creditcard", v.dataset("ulb-creditcard").files)
             dataset = "ulb-creditcard"

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from verticalkit.core.errors import DataError
-from verticalkit.core.run import build_config, train
+from verticalkit.core.train.run import build_config, train
 
 
 def show_dicom() -> None:

@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 
 import verticalkit as vk
-from verticalkit.core.data import DatasetAdapter, DatasetSplits, Split, Task
+from verticalkit.core.data.adapter import DatasetAdapter, DatasetSplits, Split, Task
 from verticalkit.core.errors import DataError
 from verticalkit.core.registry import Vertical
-from verticalkit.core.splits import stratified_split
-from verticalkit.core.tabular import read_any_table
+from verticalkit.core.data.splits import stratified_split
+from verticalkit.core.data.tabular import read_any_table
 
 TEXT, TARGET = "review_body", "rating"
 

@@ -20,10 +20,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from test_torch_head import MLPHead, make_data  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
-from verticalkit.core.callbacks import Callback  # noqa: E402
-from verticalkit.core.checkpoint import save_weights  # noqa: E402
+from verticalkit.core.train.callbacks import Callback  # noqa: E402
+from verticalkit.core.heads.checkpoint import save_weights  # noqa: E402
 from verticalkit.core.config import TrainConfig  # noqa: E402
-from verticalkit.core.trainer import Trainer  # noqa: E402
+from verticalkit.core.train.trainer import Trainer  # noqa: E402
 
 
 class KillAt(Callback):

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 import verticalkit as vk
-from verticalkit.core.cli import main
+from verticalkit.core.tools.cli import main
 from verticalkit.core.errors import ConfigError, DataError, VerticalkitError
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""Baselines beside every result (core/baselines.py): prior + the vertical's simple head, lift with CI."""
+"""Baselines beside every result (core/evaluate/baselines.py): prior + the vertical's simple head, lift with CI."""
 
 import json
 
@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from toy_vertical import LogReg, toy_vertical
 
-from verticalkit.core import baselines
-from verticalkit.core.baselines import compare, prior_scores, run_baselines
-from verticalkit.core.cli import main
+from verticalkit.core.evaluate import baselines
+from verticalkit.core.evaluate.baselines import compare, prior_scores, run_baselines
+from verticalkit.core.tools.cli import main
 from verticalkit.core.config import EvalConfig
-from verticalkit.core.data import Task
+from verticalkit.core.data.adapter import Task
 from verticalkit.core.registry import get_vertical, list_verticals, register, unregister
-from verticalkit.core.testing import VerticalCheckError, check_baselines, check_vertical
+from verticalkit.core.tools.testing import VerticalCheckError, check_baselines, check_vertical
 
 BUILT_IN = ("fraud", "medical_imaging", "essay_scoring")
 BINARY = Task(kind="binary", target="y", primary_metric="roc_auc", classes=["0", "1"])
@@ -170,7 +170,7 @@ def test_a_failing_simple_baseline_is_a_note_not_a_lost_run(tmp_path):
 def test_essay_tfidf_head_on_messy_essays_round_trips(tmp_path):
     import pandas as pd
 
-    from verticalkit.core.predictor import Predictor
+    from verticalkit.core.heads.predictor import Predictor
     from verticalkit.verticals.essay_scoring.baseline import TfidfHead
     from verticalkit.verticals.essay_scoring.tiny import synthetic_essays
 

@@ -1,4 +1,4 @@
-"""Batch scoring (core/batch.py): bad rows go to a side file, output is atomic, parquet and CSV agree."""
+"""Batch scoring (core/serve/batch.py): bad rows go to a side file, output is atomic, parquet and CSV agree."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from verticalkit.core.batch import predict_file
+from verticalkit.core.serve.batch import predict_file
 from verticalkit.core.errors import DataError
-from verticalkit.core.predictor import Predictor
-from verticalkit.core.run import input_schema
+from verticalkit.core.heads.predictor import Predictor
+from verticalkit.core.train.run import input_schema
 
 
 @pytest.fixture
@@ -88,8 +88,8 @@ def test_empty_chunk_has_the_full_chunk_columns(kind, expected):
     """A chunk whose rows all failed still writes the header a full chunk would (all task kinds)."""
     from types import SimpleNamespace
 
-    from verticalkit.core.batch import _empty_scores, scored_frame
-    from verticalkit.core.data import Task
+    from verticalkit.core.serve.batch import _empty_scores, scored_frame
+    from verticalkit.core.data.adapter import Task
 
     task = Task(kind=kind, target="y", primary_metric="x", classes=[] if kind == "binary" else ["a", "b"])
     predictor = SimpleNamespace(task=task, head=object())
@@ -103,7 +103,7 @@ def test_parquet_chunks_are_read_one_at_a_time(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from verticalkit.core.batch import read_table_chunks
+    from verticalkit.core.serve.batch import read_table_chunks
 
     rng = np.random.default_rng(0)
     table = pa.Table.from_pandas(pd.DataFrame(rng.normal(size=(20_000, 10)), columns=[f"c{i}" for i in range(10)]),

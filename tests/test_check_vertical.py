@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from toy_vertical import LogReg, NoisyHead, ToyAdapter, toy_vertical
 
-from verticalkit.core.data import Task
+from verticalkit.core.data.adapter import Task
 from verticalkit.core.registry import get_vertical, list_verticals, register, unregister
-from verticalkit.core.testing import VerticalCheckError, check_vertical, protocol_matches
+from verticalkit.core.tools.testing import VerticalCheckError, check_vertical, protocol_matches
 
 
 @pytest.mark.parametrize("vertical_id", [v for v in list_verticals() if v != "toy"])
@@ -161,7 +161,7 @@ def test_catches_unknown_vertical_primary_metric():
 
 
 def test_cli_check_vertical(tmp_path, capsys):
-    from verticalkit.core.cli import main
+    from verticalkit.core.tools.cli import main
 
     register(toy_vertical())
     try:

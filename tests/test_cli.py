@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import pytest
 
-from verticalkit.core.cli import main
+from verticalkit.core.tools.cli import main
 
 
 def test_list_shows_registered(toy, capsys):

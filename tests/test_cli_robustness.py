@@ -17,12 +17,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from verticalkit.core import cli, registry
-from verticalkit.core.cli import main
+from verticalkit.core.tools import cli
+from verticalkit.core import registry
+from verticalkit.core.tools.cli import main
 from verticalkit.core.config import RunConfig, check_params, load_yaml, merge_into, parse_set
 from verticalkit.core.errors import ConfigError
-from verticalkit.core.predictor import Predictor
-from verticalkit.core.run import RUN_MARKER, input_schema
+from verticalkit.core.heads.predictor import Predictor
+from verticalkit.core.train.run import RUN_MARKER, input_schema
 
 TESTS = Path(__file__).parent
 
@@ -122,7 +123,7 @@ def test_an_interrupted_torch_run_resumes_in_the_same_folder(tmp_path, monkeypat
     from test_torch_head import MLPHead
     from toy_vertical import LogReg, toy_vertical
 
-    from verticalkit.core import run as run_mod
+    from verticalkit.core.train import run as run_mod
 
     v = registry.register(toy_vertical(models={"logreg": LogReg, "mlp": MLPHead}))
     out = tmp_path / "run"
@@ -199,7 +200,7 @@ def test_closed_pipe_ends_quietly(args):
     r, w = os.pipe()
     os.close(r)
     try:
-        proc = subprocess.run([sys.executable, "-m", "verticalkit.core.cli", *args], stdout=w,
+        proc = subprocess.run([sys.executable, "-m", "verticalkit.core.tools.cli", *args], stdout=w,
                               stderr=subprocess.PIPE, text=True, timeout=300)
     finally:
         os.close(w)
@@ -271,7 +272,7 @@ def test_every_string_key_keeps_the_text_from_set_and_yaml(tmp_path, key):
 
 @pytest.mark.parametrize("precision", ["no", "fp16", "bf16", "fp8"])
 def test_accelerate_precisions_from_set_and_config_file(toy, tmp_path, precision):
-    from verticalkit.core.run import build_config
+    from verticalkit.core.train.run import build_config
 
     cfg = build_config("toy", None, None, str(tmp_path / "r"), sets=[f"train.mixed_precision={precision}"])
     assert cfg.train.mixed_precision == precision
@@ -306,7 +307,7 @@ def test_typed_keys_still_typed_and_free_sections_keep_text():
 
 
 def test_dataset_string_params_keep_their_text_end_to_end(tmp_path):
-    from verticalkit.core.run import build_config
+    from verticalkit.core.train.run import build_config
 
     f = tmp_path / "c.yaml"
     f.write_text("data:\n  label_column: yes\n  key_column: 1.0e3\n  image_size: 16\n")

@@ -138,7 +138,7 @@ def test_ellipse_layout_one_trait_and_all_traits(tmp_path):
 def test_ellipse_all_traits_from_the_cli_keep_half_steps(tmp_path):
     import json
 
-    from verticalkit.core.cli import main as cli
+    from verticalkit.core.tools.cli import main as cli
     from verticalkit.verticals.essay_scoring.tiny import synthetic_essays
 
     X, y = synthetic_essays(150, seed=4)

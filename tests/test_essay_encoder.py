@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from verticalkit.core.predictor import Predictor
+from verticalkit.core.heads.predictor import Predictor
 from verticalkit.verticals.essay_scoring import encoder as enc_mod
 from verticalkit.verticals.essay_scoring.encoder import ChunkedEncoder, windows
 from verticalkit.verticals.essay_scoring.models import EncoderHead

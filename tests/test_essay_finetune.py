@@ -8,8 +8,8 @@ import pytest
 
 from verticalkit.core.config import TrainConfig
 from verticalkit.core.errors import DataError
-from verticalkit.core.heads import FitContext
-from verticalkit.core.predictor import Predictor
+from verticalkit.core.heads.base import FitContext
+from verticalkit.core.heads.predictor import Predictor
 from verticalkit.verticals.essay_scoring.finetune import FinetuneHead
 from verticalkit.verticals.essay_scoring.tiny import tiny_data
 
@@ -114,7 +114,7 @@ def test_bad_finetune_params_are_config_errors():
 def test_finetune_from_the_cli(tiny_bert, tmp_path):
     import json
 
-    from verticalkit.core.cli import main as cli
+    from verticalkit.core.tools.cli import main as cli
     from verticalkit.verticals.essay_scoring.tiny import synthetic_essays
 
     X, y = synthetic_essays(120, seed=2)

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
-from verticalkit.core.bootstrap import bootstrap_replicates
-from verticalkit.core.data import Task
-from verticalkit.core.evaluator import evaluate
+from verticalkit.core.evaluate.bootstrap import bootstrap_replicates
+from verticalkit.core.data.adapter import Task
+from verticalkit.core.evaluate.evaluator import evaluate
 from verticalkit.verticals.essay_scoring.metrics import (METRICS, adjacent_agreement, exact_agreement, human_qwk_mean,
                                                          qwk_mean, qwk_per_prompt, smd)
 from verticalkit.verticals.essay_scoring.thresholds import apply_cutpoints, fit_cutpoints
@@ -103,7 +103,7 @@ def test_apply_cutpoints_and_degenerate_cases():
 
 
 def test_fast_cutpoint_qwk_equals_sklearn_qwk():
-    from verticalkit.core.metrics import quadratic_weighted_kappa
+    from verticalkit.core.evaluate.metrics import quadratic_weighted_kappa
     from verticalkit.verticals.essay_scoring.thresholds import _qwk_fn
 
     rng = np.random.default_rng(0)

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from verticalkit.core.errors import DataError
-from verticalkit.core.predictor import Predictor
+from verticalkit.core.heads.predictor import Predictor
 from verticalkit.verticals.essay_scoring import VERTICAL
 from verticalkit.verticals.essay_scoring.flags import ReviewFlagger
 from verticalkit.verticals.essay_scoring.metrics import qwk_mean
@@ -76,7 +76,7 @@ def test_review_flagger_catches_outliers():
 
 
 def test_check_vertical_features_only():
-    from verticalkit.core.testing import check_vertical
+    from verticalkit.core.tools.testing import check_vertical
 
     report = check_vertical(VERTICAL, models=["features"])
     assert report["models"]["features"]["reloaded_identical"]
@@ -167,7 +167,7 @@ def test_bad_features_and_blend_params_are_config_errors(splits, head, params, f
 
 
 def test_check_vertical_blend():
-    from verticalkit.core.testing import check_vertical
+    from verticalkit.core.tools.testing import check_vertical
 
     report = check_vertical(VERTICAL, models=["blend"])
     assert report["models"]["blend"]["reloaded_identical"]

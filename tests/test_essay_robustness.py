@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from verticalkit.core.predictor import Predictor
+from verticalkit.core.heads.predictor import Predictor
 from verticalkit.verticals.essay_scoring.models import FeaturesHead
 from verticalkit.verticals.essay_scoring.robustness import PERTURBATIONS, prompt_keywords, report_section, run_suite
 from verticalkit.verticals.essay_scoring.tiny import tiny_data

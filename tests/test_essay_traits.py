@@ -187,7 +187,7 @@ def test_traits_table_puts_rater_agreement_beside_the_model(tmp_path, capsys):
 def test_traits_from_the_cli_write_per_trait_qwk_and_mcrmse_with_cis(tmp_path, capsys):
     import json
 
-    from verticalkit.core.cli import main as cli
+    from verticalkit.core.tools.cli import main as cli
 
     plus, asap = _files(tmp_path)
     out = tmp_path / "run"
@@ -242,7 +242,7 @@ def test_traits_from_the_cli_write_per_trait_qwk_and_mcrmse_with_cis(tmp_path, c
 
 def test_bad_input_on_the_traits_path():
     """The issue's bad-input list against the traits head: a flag or a clear error, never a crash."""
-    from verticalkit.core.predictor import Predictor
+    from verticalkit.core.heads.predictor import Predictor
     from verticalkit.verticals.essay_scoring.tiny import tiny_traits
 
     s = tiny_traits(0)
@@ -289,7 +289,7 @@ def test_training_trait_score_outside_the_range_is_a_data_error(tmp_path):
 
 
 def test_human_section_only_where_the_data_has_rater_columns():
-    from verticalkit.core.data import DatasetSplits, Split
+    from verticalkit.core.data.adapter import DatasetSplits, Split
     from verticalkit.verticals.essay_scoring.tiny import tiny_traits
     from verticalkit.verticals.essay_scoring.traits import human_section
 

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from verticalkit.core.cli import main as cli
-from verticalkit.core.run import build_config, train
+from verticalkit.core.tools.cli import main as cli
+from verticalkit.core.train.run import build_config, train
 from verticalkit.verticals.essay_scoring.metrics import qwk_mean
 from verticalkit.verticals.essay_scoring.tiny import synthetic_essays
 

@@ -12,7 +12,7 @@ import pytest
 from sklearn.metrics import cohen_kappa_score
 from wild_essays import PROMPTS, SINGLE, wild_essays, write_wild
 
-from verticalkit.core.cli import main
+from verticalkit.core.tools.cli import main
 from verticalkit.core.errors import DataError
 from verticalkit.verticals.essay_scoring.data import EssayCSV
 from verticalkit.verticals.essay_scoring.metrics import adjacent_agreement, exact_agreement, qwk_per_prompt
@@ -138,7 +138,7 @@ def test_features_head_end_to_end_on_wild_csv(tmp_path, monkeypatch, capsys):
     assert (preds.loc[preds["prompt"] == HALF, "prediction"] % 1 == 0.5).any()  # half points predicted
     assert "Robustness" in (out / "report.html").read_text(encoding="utf-8")
     # the saved model keeps each prompt's scale; batch predict reads the prompt names
-    from verticalkit.core.predictor import Predictor
+    from verticalkit.core.heads.predictor import Predictor
 
     head = Predictor.load(out / "model").head
     assert head.steps_[HALF] == 0.5 and head.steps_["7"] == 1.0 and head.ranges_[SINGLE] == [3.0, 3.0]

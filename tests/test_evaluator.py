@@ -7,16 +7,16 @@ import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from verticalkit.core.bootstrap import bootstrap_ci, bootstrap_indices
-from verticalkit.core.calibration import (apply_temperature, brier_score, expected_calibration_error,
+from verticalkit.core.evaluate.bootstrap import bootstrap_ci, bootstrap_indices
+from verticalkit.core.evaluate.calibration import (apply_temperature, brier_score, expected_calibration_error,
                                           fit_temperature, probabilities_to_logits, reliability_bins,
                                           temperature_scale)
 from verticalkit.core.config import EvalConfig
-from verticalkit.core.data import Task
+from verticalkit.core.data.adapter import Task
 from verticalkit.core.errors import ConfigError, DataError
-from verticalkit.core.evaluator import evaluate, metrics_json
-from verticalkit.core.metrics import core_metrics
-from verticalkit.core.thresholds import (budget_threshold, confusion_at, cost_threshold, expected_cost,
+from verticalkit.core.evaluate.evaluator import evaluate, metrics_json
+from verticalkit.core.evaluate.metrics import core_metrics
+from verticalkit.core.evaluate.thresholds import (budget_threshold, confusion_at, cost_threshold, expected_cost,
                                          sensitivity_threshold, youden_threshold)
 
 BIN = Task(kind="binary", target="y", primary_metric="auprc", classes=["no", "yes"])

@@ -1,4 +1,4 @@
-"""Export (core/export.py): ONNX (skl2onnx / torch.onnx legacy exporter), TorchScript, torch.export,
+"""Export (core/serve/export.py): ONNX (skl2onnx / torch.onnx legacy exporter), TorchScript, torch.export,
 each checked against the Predictor on the same inputs (tolerance 1e-4 absolute on the scores)."""
 
 from __future__ import annotations
@@ -15,15 +15,15 @@ pytest.importorskip("skl2onnx", reason="ONNX export tests need skl2onnx (pip ins
 
 from test_torch_head import MLPHead, make_data  # noqa: E402
 
-from verticalkit.core.cli import main  # noqa: E402
+from verticalkit.core.tools.cli import main  # noqa: E402
 from verticalkit.core.config import TrainConfig  # noqa: E402
-from verticalkit.core.data import Task  # noqa: E402
+from verticalkit.core.data.adapter import Task  # noqa: E402
 from verticalkit.core.errors import ConfigError  # noqa: E402
-from verticalkit.core.export import (TOLERANCE, ScoresModule, Standardize, TorchExport, export,  # noqa: E402
+from verticalkit.core.serve.export import (TOLERANCE, ScoresModule, Standardize, TorchExport, export,  # noqa: E402
                                      run_exported)
-from verticalkit.core.heads import FitContext  # noqa: E402
-from verticalkit.core.predictor import Predictor  # noqa: E402
-from verticalkit.core.run import input_schema  # noqa: E402
+from verticalkit.core.heads.base import FitContext  # noqa: E402
+from verticalkit.core.heads.predictor import Predictor  # noqa: E402
+from verticalkit.core.train.run import input_schema  # noqa: E402
 
 
 @pytest.fixture
@@ -150,7 +150,7 @@ def test_export_sklearn_hook(toy, tmp_path):
     from sklearn.preprocessing import StandardScaler
     from toy_vertical import LogReg
 
-    from verticalkit.core.export import SklearnExport
+    from verticalkit.core.serve.export import SklearnExport
 
     class Hooked(LogReg):
         def fit(self, X, y, X_val=None, y_val=None, context=None):

@@ -9,9 +9,9 @@ import pytest
 
 import verticalkit as vk
 from verticalkit.core import families
-from verticalkit.core.data import Task
+from verticalkit.core.data.adapter import Task
 from verticalkit.core.errors import DataError
-from verticalkit.core.heads import FitContext
+from verticalkit.core.heads.base import FitContext
 
 
 def _context(kind: str) -> FitContext:

@@ -30,7 +30,7 @@ def test_example_is_short():
 
 
 def test_check_vertical(reviews):
-    from verticalkit.core.testing import check_vertical
+    from verticalkit.core.tools.testing import check_vertical
 
     report = check_vertical(reviews[0], seed=0)
     assert report

@@ -8,11 +8,11 @@ import json
 import numpy as np
 import pytest
 
-from verticalkit.core.export import TOLERANCE, export, export_run, run_exported
-from verticalkit.core.heads import FitContext
+from verticalkit.core.serve.export import TOLERANCE, export, export_run, run_exported
+from verticalkit.core.heads.base import FitContext
 from verticalkit.core.config import TrainConfig
-from verticalkit.core.predictor import Predictor
-from verticalkit.core.run import input_schema
+from verticalkit.core.heads.predictor import Predictor
+from verticalkit.core.train.run import input_schema
 from verticalkit.verticals.fraud import tiny_data
 from verticalkit.verticals.fraud.boosters import LightGBMHead, XGBoostHead
 from verticalkit.verticals.fraud.models import BlendHead, ForestHead, GBDTHead, LogRegHead, ScorecardHead

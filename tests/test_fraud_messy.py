@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 
 from verticalkit.core.config import TrainConfig
-from verticalkit.core.export import TOLERANCE, export, run_exported
-from verticalkit.core.predictor import Predictor
-from verticalkit.core.run import input_schema
-from verticalkit.core.torch_head import standalone_context
+from verticalkit.core.serve.export import TOLERANCE, export, run_exported
+from verticalkit.core.heads.predictor import Predictor
+from verticalkit.core.train.run import input_schema
+from verticalkit.core.heads.torch_head import standalone_context
 from verticalkit.verticals.fraud import VERTICAL, explain
 from verticalkit.verticals.fraud.models import OTHER, GBDTHead, LogRegHead, ScorecardHead
 

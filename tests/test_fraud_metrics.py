@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from verticalkit.core.config import EvalConfig
-from verticalkit.core.data import Task
-from verticalkit.core.evaluator import evaluate
+from verticalkit.core.data.adapter import Task
+from verticalkit.core.evaluate.evaluator import evaluate
 from verticalkit.verticals.fraud.metrics import (METRICS, card_precision_at_k, min_expected_cost,
                                                  precision_at_budget, psi, psi_ci, recall_at_budget)
 

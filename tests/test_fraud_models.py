@@ -8,7 +8,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from verticalkit.core.errors import ConfigError, DataError
-from verticalkit.core.predictor import Predictor
+from verticalkit.core.heads.predictor import Predictor
 from verticalkit.verticals.fraud import VERTICAL, tiny_data
 from verticalkit.verticals.fraud import scorecard as sc
 from verticalkit.verticals.fraud.boosters import LightGBMHead, XGBoostHead
@@ -139,7 +139,7 @@ def test_one_class_target_rejected(german):
 
 
 def test_check_vertical_all_heads(fraud_registered):
-    from verticalkit.core.testing import check_vertical
+    from verticalkit.core.tools.testing import check_vertical
 
     report = check_vertical(VERTICAL)
     assert set(report["models"]) == {"logreg", "gbdt", "forest", "blend", "scorecard", "lightgbm", "xgboost", "mlp",

@@ -12,10 +12,10 @@ pytest.importorskip("fastapi", reason="serving tests need FastAPI (pip install '
 pytest.importorskip("httpx", reason="serving tests need httpx (pip install 'verticalkit[serve]')")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from verticalkit.core.predictor import Predictor  # noqa: E402
-from verticalkit.core.run import input_schema  # noqa: E402
-from verticalkit.core.serve import create_app  # noqa: E402
-from verticalkit.core.serving_schemas import PredictResponse  # noqa: E402
+from verticalkit.core.heads.predictor import Predictor  # noqa: E402
+from verticalkit.core.train.run import input_schema  # noqa: E402
+from verticalkit.core.serve.app import create_app  # noqa: E402
+from verticalkit.core.serve.schemas import PredictResponse  # noqa: E402
 from verticalkit.verticals.fraud import NO_REASONS, SERVE_EXAMPLE, VERTICAL, tiny_data  # noqa: E402
 from verticalkit.verticals.fraud.data import GERMAN_DESCRIPTIONS  # noqa: E402
 from verticalkit.verticals.fraud.models import GBDTHead, LogRegHead, ScorecardHead  # noqa: E402
@@ -119,7 +119,7 @@ def test_other_heads_give_reasons_only_when_asked_and_say_why(tmp_path, german):
 def onnx_runs(tmp_path_factory, german):
     pytest.importorskip("onnxruntime", reason="needs onnxruntime (pip install 'verticalkit[onnx]')")
     pytest.importorskip("skl2onnx", reason="needs skl2onnx (pip install 'verticalkit[onnx]')")
-    from verticalkit.core.export import export_run
+    from verticalkit.core.serve.export import export_run
 
     base = tmp_path_factory.mktemp("onnx")
     runs = {"gbdt": _run(base, german, GBDTHead(max_iter=30), "gbdt"),
@@ -166,8 +166,8 @@ def test_onnx_fast_path_matches_predictor(onnx_runs, german, name):
 
 
 def test_record_feeds_equal_table_feeds(onnx_runs, german):
-    from verticalkit.core.export import ExportedScorer, table_feeds
-    from verticalkit.core.serve import record_feeds
+    from verticalkit.core.serve.export import ExportedScorer, table_feeds
+    from verticalkit.core.serve.app import record_feeds
 
     run = onnx_runs["gbdt"]
     predictor = Predictor.load(run / "model")

@@ -11,7 +11,7 @@ import pytest
 from conftest import real_data
 
 from verticalkit.core.registry import get_vertical, register, unregister
-from verticalkit.core.reproduce import load_reference_results
+from verticalkit.core.train.reproduce import load_reference_results
 from verticalkit.verticals.fraud import VERTICAL
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,7 +57,7 @@ def test_credit_risk_example_runs():
 
 
 def test_train_pipeline_on_german(fraud, tmp_path):
-    from verticalkit.core.run import build_config, train
+    from verticalkit.core.train.run import build_config, train
 
     cfg = build_config("fraud", "german-credit", "scorecard", str(tmp_path / "run"), sets=["eval.n_bootstrap=50"])
     run = train(cfg)
@@ -78,7 +78,7 @@ def test_fraud_detection_example_simulated(fraud, tmp_path):
 
 @pytest.mark.slow
 def test_ulb_gbdt_reproduces_reference(fraud, tmp_path):
-    from verticalkit.core.reproduce import measure_entry
+    from verticalkit.core.train.reproduce import measure_entry
 
     real_data("ulb-creditcard")
     entry = next(e for e in load_reference_results(VERTICAL)

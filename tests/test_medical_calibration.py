@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from verticalkit.core.calibration import temperature_summary
-from verticalkit.core.data import Task
-from verticalkit.core.evaluator import evaluate, metrics_json
+from verticalkit.core.evaluate.calibration import temperature_summary
+from verticalkit.core.data.adapter import Task
+from verticalkit.core.evaluate.evaluator import evaluate, metrics_json
 
 
 def _overconfident_binary(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -39,7 +39,7 @@ def test_binary_temperature_lowers_ece_and_keeps_auroc():
     assert cal["brier_after_temperature"] < cal["brier_before_temperature"]
     assert cal["ece_before_temperature"] == pytest.approx(res.metrics["ece"]["value"])
     # ranking unchanged (up to ties made by clipping p to [1e-7, 1 - 1e-7]): same AUROC
-    from verticalkit.core.calibration import apply_temperature, probabilities_to_logits
+    from verticalkit.core.evaluate.calibration import apply_temperature, probabilities_to_logits
 
     scaled = apply_temperature(probabilities_to_logits(p), cal["temperature"])
     assert roc_auc_score(y, scaled) == pytest.approx(roc_auc_score(y, p), abs=1e-5)

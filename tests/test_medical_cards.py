@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from verticalkit.core import catalogue
-from verticalkit.core.cli import main
+from verticalkit.core.data import catalogue
+from verticalkit.core.tools.cli import main
 from verticalkit.verticals.medical_imaging import VERTICAL
 from verticalkit.verticals.medical_imaging.medmnist import FLAGS, SIZES
 

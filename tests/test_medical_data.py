@@ -278,9 +278,9 @@ def test_no_identifier_in_any_file_the_kit_writes(tmp_path, monkeypatch, caplog)
     birth date in the run directory (config, metrics, predictions, report, model card, logs) or outputs."""
     import logging
 
-    from verticalkit.core.batch import predict_file
-    from verticalkit.core.predictor import Predictor
-    from verticalkit.core.run import build_config, train
+    from verticalkit.core.serve.batch import predict_file
+    from verticalkit.core.heads.predictor import Predictor
+    from verticalkit.core.train.run import build_config, train
 
     caplog.set_level(logging.DEBUG)
     root, secrets = make_dicom_folder(tmp_path / "dcm")

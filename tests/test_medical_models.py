@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from verticalkit.core.config import TrainConfig
-from verticalkit.core.data import Task
+from verticalkit.core.data.adapter import Task
 from verticalkit.core.errors import DataError
-from verticalkit.core.heads import FitContext
+from verticalkit.core.heads.base import FitContext
 from verticalkit.verticals.medical_imaging import VERTICAL
 from verticalkit.verticals.medical_imaging.inputs import read_input, request_to_input
 from verticalkit.verticals.medical_imaging.models import (MOBILENET_WEIGHTS, BadInput, CNNHead, LogRegHead,
@@ -168,7 +168,7 @@ def test_request_to_input_records():
 
 
 def test_grad_cam_report_section(tmp_path):
-    from verticalkit.core.predictor import Predictor
+    from verticalkit.core.heads.predictor import Predictor
     from verticalkit.verticals.medical_imaging.report import grad_cam, report_sections
 
     splits = VERTICAL.tiny_data(0)

@@ -16,12 +16,12 @@ import torch
 from sklearn import metrics as skm
 from wild_images import graded_folder
 
-from verticalkit.core.cli import main
+from verticalkit.core.tools.cli import main
 from verticalkit.core.config import TrainConfig
-from verticalkit.core.data import Task
+from verticalkit.core.data.adapter import Task
 from verticalkit.core.errors import ConfigError
-from verticalkit.core.heads import FitContext
-from verticalkit.core.metrics import core_metrics, graded_metrics, metric_fn
+from verticalkit.core.heads.base import FitContext
+from verticalkit.core.evaluate.metrics import core_metrics, graded_metrics, metric_fn
 from verticalkit.verticals.medical_imaging.data import MEDMNIST_ADAPTERS, ImageFolder, _natural_key
 from verticalkit.verticals.medical_imaging.models import CNNHead, CoralNet, cumulative_to_class_probs
 from verticalkit.verticals.medical_imaging.timm_models import ResNet18Head, TimmHead

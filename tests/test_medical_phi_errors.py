@@ -14,9 +14,9 @@ import pytest
 pytest.importorskip("pydicom")
 from test_medical_data import make_dicom_folder  # noqa: E402  (tests/ is on sys.path: conftest.py)
 
-from verticalkit.core.cli import main  # noqa: E402
+from verticalkit.core.tools.cli import main  # noqa: E402
 from verticalkit.core.errors import DataError  # noqa: E402
-from verticalkit.core.predictor import Predictor  # noqa: E402
+from verticalkit.core.heads.predictor import Predictor  # noqa: E402
 
 PATIENT = "DOE^JOHN_12345"
 SECRETS = ("DOE", "JOHN", "12345")

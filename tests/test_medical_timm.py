@@ -8,9 +8,9 @@ import torch
 from torch import nn
 
 from verticalkit.core.config import TrainConfig
-from verticalkit.core.data import Task
+from verticalkit.core.data.adapter import Task
 from verticalkit.core.errors import ConfigError, DataError
-from verticalkit.core.heads import FitContext
+from verticalkit.core.heads.base import FitContext
 from verticalkit.verticals.medical_imaging import VERTICAL
 from verticalkit.verticals.medical_imaging.timm_models import ResNet18Head, TimmHead
 
@@ -44,7 +44,7 @@ def test_any_timm_backbone_by_name_and_clear_error_for_unknown():
 
 
 def test_resnet18_trains_saves_and_explains(tmp_path):
-    from verticalkit.core.predictor import Predictor
+    from verticalkit.core.heads.predictor import Predictor
     from verticalkit.verticals.medical_imaging.report import cam_layer, grad_cam
 
     splits = VERTICAL.tiny_data(0)

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from wild_images import graded_folder, save_image, wild_folder
 
-from verticalkit.core.cli import main
+from verticalkit.core.tools.cli import main
 from verticalkit.core.errors import ConfigError, DataError
 from verticalkit.verticals.medical_imaging.data import ImageFolder
 from verticalkit.verticals.medical_imaging.images import decode_image

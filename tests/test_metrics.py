@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from verticalkit.core.data import Task
+from verticalkit.core.data.adapter import Task
 from verticalkit.core.errors import ConfigError
-from verticalkit.core.metrics import LOWER_IS_BETTER, core_metrics, metric_fn, quadratic_weighted_kappa, qwk_batch
+from verticalkit.core.evaluate.metrics import LOWER_IS_BETTER, core_metrics, metric_fn, quadratic_weighted_kappa, qwk_batch
 
 BIN = Task(kind="binary", target="y", primary_metric="auprc", classes=["no", "yes"])
 MC = Task(kind="multiclass", target="c", primary_metric="roc_auc", classes=["a", "b", "c", "d"])

@@ -1,4 +1,4 @@
-"""MLflow pyfunc wrapper (core/mlflow_pyfunc.py); the round trip through MLflow runs when it is installed."""
+"""MLflow pyfunc wrapper (core/train/mlflow_pyfunc.py); the round trip through MLflow runs when it is installed."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from verticalkit.core.mlflow_pyfunc import ARTIFACT, VerticalkitModel
-from verticalkit.core.predictor import Predictor
-from verticalkit.core.run import input_schema
+from verticalkit.core.train.mlflow_pyfunc import ARTIFACT, VerticalkitModel
+from verticalkit.core.heads.predictor import Predictor
+from verticalkit.core.train.run import input_schema
 
 X_NEW = pd.DataFrame({"a": [1.0, -1.0, 0.2, 3.0], "b": [2.0, 0.5, -0.1, -4.0]})
 
@@ -36,7 +36,7 @@ def test_wrapper_scores_like_predictor(model_dir):
 
 def test_mlflow_round_trip(model_dir, tmp_path):
     mlflow = pytest.importorskip("mlflow", reason="mlflow not installed (pip install 'verticalkit[mlflow]')")
-    from verticalkit.core.mlflow_pyfunc import save_predictor
+    from verticalkit.core.train.mlflow_pyfunc import save_predictor
 
     save_predictor(model_dir, tmp_path / "mlflow_model")
     loaded = mlflow.pyfunc.load_model(str(tmp_path / "mlflow_model"))
@@ -46,7 +46,7 @@ def test_mlflow_round_trip(model_dir, tmp_path):
 
 def test_mlflow_log_to_run(model_dir, tmp_path, monkeypatch):
     mlflow = pytest.importorskip("mlflow", reason="mlflow not installed (pip install 'verticalkit[mlflow]')")
-    from verticalkit.core.mlflow_pyfunc import log_predictor
+    from verticalkit.core.train.mlflow_pyfunc import log_predictor
 
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # mlflow-skinny has no SQL store; a local file store
     mlflow.set_tracking_uri((tmp_path / "mlruns").as_uri())
@@ -60,7 +60,7 @@ def test_mlflow_log_to_run(model_dir, tmp_path, monkeypatch):
 
 
 def _train_toy(tmp_path, track=None):
-    from verticalkit.core.run import build_config, train
+    from verticalkit.core.train.run import build_config, train
 
     cfg = build_config("toy", None, None, str(tmp_path / "run"), sets=["eval.n_bootstrap=20"])
     return train(cfg, track=track)

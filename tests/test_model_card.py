@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from verticalkit.core.data import Task
-from verticalkit.core.model_card import hf_task, input_modality, write_model_card
-from verticalkit.core.run import input_schema
+from verticalkit.core.data.adapter import Task
+from verticalkit.core.evaluate.model_card import hf_task, input_modality, write_model_card
+from verticalkit.core.train.run import input_schema
 
 
 def _front(path):

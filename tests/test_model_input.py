@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 import verticalkit as vk
-from verticalkit.core.cli import main
+from verticalkit.core.tools.cli import main
 from verticalkit.core.errors import DataError
 from verticalkit.verticals.essay_scoring.data import ASAP, EssayCSV
 
@@ -62,7 +62,7 @@ def test_serve_accepts_raw_records(essay_run):
     pytest.importorskip("fastapi")
     from fastapi.testclient import TestClient
 
-    from verticalkit.core.serve import create_app
+    from verticalkit.core.serve.app import create_app
 
     run, csv = essay_run
     c = TestClient(create_app(run.dir, token=""))
@@ -99,7 +99,7 @@ def test_asap_layout_maps_essay_and_essay_set():
 
 
 def test_default_hook_is_identity():
-    from verticalkit.core.data import DatasetAdapter
+    from verticalkit.core.data.adapter import DatasetAdapter
 
     df = pd.DataFrame({"a": [1]})
     assert DatasetAdapter().to_model_input(df) is df

@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 import skops.io as sio
 
-from verticalkit.core.cli import main
+from verticalkit.core.tools.cli import main
 from verticalkit.core.errors import ModelLoadError
-from verticalkit.core.heads import FitContext, SklearnHead
-from verticalkit.core.manifest import MANIFEST, verify_manifest, write_manifest
-from verticalkit.core.predictor import Predictor
-from verticalkit.core.run import input_schema
+from verticalkit.core.heads.base import FitContext, SklearnHead
+from verticalkit.core.heads.manifest import MANIFEST, verify_manifest, write_manifest
+from verticalkit.core.heads.predictor import Predictor
+from verticalkit.core.train.run import input_schema
 
 pytestmark = pytest.mark.usefixtures("fraud_registered")  # tests/conftest.py
 
@@ -171,7 +171,7 @@ def test_partial_swapped_for_exec_in_the_estimator_is_refused(gbdt_model, tmp_pa
 
 def test_serve_refuses_a_tampered_model(gbdt_model, tmp_path):
     pytest.importorskip("fastapi")
-    from verticalkit.core.serve import create_app
+    from verticalkit.core.serve.app import create_app
 
     run = tmp_path / "run"
     shutil.copytree(gbdt_model, run)
@@ -218,13 +218,13 @@ def test_manifest_refuses_missing_added_and_absent(gbdt_model, tmp_path, change)
         match = r"extra\.skops: not listed"
     else:
         (model / MANIFEST).unlink()
-        match = r"manifest\.json not found.*retrain, or .*python -m verticalkit\.core\.manifest"
+        match = r"manifest\.json not found.*retrain, or .*python -m verticalkit\.core\.heads\.manifest"
     with pytest.raises(ModelLoadError, match=match):
         Predictor.load(model)
 
 
 def test_manifest_command_rehashes_a_trusted_folder(gbdt_model, tmp_path, german):
-    from verticalkit.core.manifest import main as manifest_main
+    from verticalkit.core.heads.manifest import main as manifest_main
 
     shutil.copytree(gbdt_model, tmp_path / "run")
     (tmp_path / "run" / "model" / MANIFEST).unlink()
@@ -236,7 +236,7 @@ def test_manifest_command_rehashes_a_trusted_folder(gbdt_model, tmp_path, german
 def test_export_folder_is_checked_too(gbdt_model, tmp_path):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("skl2onnx")
-    from verticalkit.core.export import ExportedScorer, export_run
+    from verticalkit.core.serve.export import ExportedScorer, export_run
 
     run = tmp_path / "run"
     shutil.copytree(gbdt_model, run)

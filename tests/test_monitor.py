@@ -1,4 +1,4 @@
-"""``verticalkit monitor`` (core/monitor.py, core/drift.py): drift of a batch against the run's
+"""``verticalkit monitor`` (core/serve/monitor.py, core/evaluate/drift.py): drift of a batch against the run's
 training reference, for the three verticals; bad input; the Python call and POST /v1/monitor."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import pytest
 from scipy.stats import ks_2samp
 from wild_images import MODES, _pixels, save_image
 
-from verticalkit.core.cli import main
-from verticalkit.core.drift import compare, ks_from_quantiles, psi, summarize
-from verticalkit.core.monitor import monitor
+from verticalkit.core.tools.cli import main
+from verticalkit.core.evaluate.drift import compare, ks_from_quantiles, psi, summarize
+from verticalkit.core.serve.monitor import monitor
 
 FAST = ["--set", "eval.n_bootstrap=20", "--set", "eval.report=false"]
 
@@ -65,7 +65,7 @@ def test_summaries_of_messy_columns_compare_without_raw_rows():
 @pytest.fixture(scope="module")
 def fraud_run(tmp_path_factory):
     from verticalkit.core.registry import get_vertical
-    from verticalkit.core.run import load_run, load_splits
+    from verticalkit.core.train.run import load_run, load_splits
 
     tmp = tmp_path_factory.mktemp("fraud")
     out = tmp / "run"
@@ -153,7 +153,7 @@ def test_serve_monitor_endpoint(fraud_run):
     pytest.importorskip("fastapi")
     from fastapi.testclient import TestClient
 
-    from verticalkit.core.serve import create_app
+    from verticalkit.core.serve.app import create_app
 
     run, test = fraud_run
     c = TestClient(create_app(run, token="s3cret"))
@@ -231,7 +231,7 @@ def test_images_brighter_folder_drifts(tmp_path):
 
 def test_large_batches_are_judged_by_psi_small_ones_by_the_test():
     from verticalkit.core.config import MonitorConfig
-    from verticalkit.core.monitor import drift_table
+    from verticalkit.core.serve.monitor import drift_table
 
     rng = np.random.default_rng(3)
     ref = {"x": summarize(pd.Series(rng.normal(size=20000)))}

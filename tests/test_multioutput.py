@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from verticalkit.core.data import Task
+from verticalkit.core.data.adapter import Task
 from verticalkit.core.errors import DataError
-from verticalkit.core.evaluator import evaluate, metrics_json
-from verticalkit.core.metrics import metric_fn, output_name, regression_metrics, task_metrics
+from verticalkit.core.evaluate.evaluator import evaluate, metrics_json
+from verticalkit.core.evaluate.metrics import metric_fn, output_name, regression_metrics, task_metrics
 
 
 def _data(n=120, seed=0):
@@ -63,7 +63,7 @@ def test_evaluate_multioutput_has_cis_for_every_output_and_fast_path_matches_loo
         assert lo is not None and lo <= doc["metrics"][name]["value"] <= hi
     assert {r["group"] for r in doc["subgroups"]["prompt"]} == {"0", "1"}
     # the batched bootstrap equals the per-replicate loop (same index sets)
-    from verticalkit.core.bootstrap import bootstrap_ci
+    from verticalkit.core.evaluate.bootstrap import bootstrap_ci
 
     fn = task_metrics(TASK)["rmse_x"]
     looped = bootstrap_ci({"r": lambda a, b, m=None: fn(a, b, m)}, y, s, n=100, seed=1)["r"]["ci95"]

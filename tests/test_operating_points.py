@@ -1,17 +1,17 @@
-"""Operating points (core/operating_points.py): validation-chosen thresholds, rates with CIs on test."""
+"""Operating points (core/evaluate/operating_points.py): validation-chosen thresholds, rates with CIs on test."""
 
 import json
 
 import numpy as np
 import pytest
 
-from verticalkit.core.bootstrap import bootstrap_indices
-from verticalkit.core.cli import main
+from verticalkit.core.evaluate.bootstrap import bootstrap_indices
+from verticalkit.core.tools.cli import main
 from verticalkit.core.config import EvalConfig
-from verticalkit.core.data import Task
-from verticalkit.core.evaluator import evaluate, metrics_json
-from verticalkit.core.operating_points import RATES, operating_points, rate_at
-from verticalkit.core.thresholds import confusion_at
+from verticalkit.core.data.adapter import Task
+from verticalkit.core.evaluate.evaluator import evaluate, metrics_json
+from verticalkit.core.evaluate.operating_points import RATES, operating_points, rate_at
+from verticalkit.core.evaluate.thresholds import confusion_at
 
 BINARY = Task(kind="binary", target="y", primary_metric="roc_auc", classes=["0", "1"])
 

@@ -1,4 +1,4 @@
-"""SklearnHead saves fitted text vectorizers fast: vocabularies are packed for skops (core/packing.py)."""
+"""SklearnHead saves fitted text vectorizers fast: vocabularies are packed for skops (core/heads/packing.py)."""
 
 import numpy as np
 import pandas as pd
@@ -8,8 +8,8 @@ from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import make_pipeline
 
-from verticalkit.core.heads import SklearnHead
-from verticalkit.core.packing import MARK, pack, packed_vocabularies, unpack
+from verticalkit.core.heads.base import SklearnHead
+from verticalkit.core.heads.packing import MARK, pack, packed_vocabularies, unpack
 
 
 class TextRidge(SklearnHead):

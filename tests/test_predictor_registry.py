@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from verticalkit.core.errors import ConfigError, ModelLoadError
-from verticalkit.core.predictor import Predictor
+from verticalkit.core.heads.predictor import Predictor
 from verticalkit.core.registry import get_vertical, list_verticals
 
 

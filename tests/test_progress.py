@@ -41,9 +41,9 @@ def test_trainer_log_has_no_frames(capfd):
     import numpy as np
 
     from verticalkit.core.config import TrainConfig
-    from verticalkit.core.data import Task
+    from verticalkit.core.data.adapter import Task
     from verticalkit.core.families import image
-    from verticalkit.core.heads import FitContext
+    from verticalkit.core.heads.base import FitContext
 
     rng = np.random.default_rng(0)
     X, y = rng.random((64, 8, 8)).astype(np.float32), rng.integers(0, 2, 64)

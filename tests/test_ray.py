@@ -10,10 +10,10 @@ import pytest
 
 pytest.importorskip("ray.data", reason="Ray Data not installed (pip install 'verticalkit[ray]')")
 
-from verticalkit.core.batch import predict_file  # noqa: E402
-from verticalkit.core.predictor import Predictor  # noqa: E402
-from verticalkit.core.ray_engine import predict_file_ray  # noqa: E402
-from verticalkit.core.run import input_schema  # noqa: E402
+from verticalkit.core.serve.batch import predict_file  # noqa: E402
+from verticalkit.core.heads.predictor import Predictor  # noqa: E402
+from verticalkit.core.serve.ray_engine import predict_file_ray  # noqa: E402
+from verticalkit.core.train.run import input_schema  # noqa: E402
 
 TESTS = str(Path(__file__).parent)
 

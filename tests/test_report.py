@@ -12,10 +12,10 @@ import pytest
 import yaml
 
 from verticalkit.core.config import EvalConfig
-from verticalkit.core.data import Task
-from verticalkit.core.evaluator import evaluate, metrics_json
-from verticalkit.core.model_card import write_model_card
-from verticalkit.core.report import write_report
+from verticalkit.core.data.adapter import Task
+from verticalkit.core.evaluate.evaluator import evaluate, metrics_json
+from verticalkit.core.evaluate.model_card import write_model_card
+from verticalkit.core.evaluate.report import write_report
 
 BIN = Task(kind="binary", target="y", primary_metric="auprc", classes=["legit", "fraud"])
 INFO = {"vertical": "v", "dataset": "d<1>", "model": "m", "split": "test", "n": 400, "protocol": "p"}
@@ -169,7 +169,7 @@ def toy_run(tmp_path_factory):
     """A real run of the toy vertical (train → metrics.json, report.html), shared by the tests below."""
     from toy_vertical import toy_vertical
 
-    from verticalkit.core.cli import main
+    from verticalkit.core.tools.cli import main
     from verticalkit.core.registry import register, unregister
 
     v = register(toy_vertical())

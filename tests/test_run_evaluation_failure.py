@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from toy_vertical import ToyAdapter, toy_vertical
 
-from verticalkit.core.cli import main
+from verticalkit.core.tools.cli import main
 from verticalkit.core.errors import DataError
-from verticalkit.core.predictor import Predictor
+from verticalkit.core.heads.predictor import Predictor
 from verticalkit.core.registry import register, unregister
 
 

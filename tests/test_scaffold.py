@@ -7,7 +7,7 @@ import sys
 import pytest
 import yaml
 
-from verticalkit.core.cli import main
+from verticalkit.core.tools.cli import main
 
 
 def test_scaffold_installs_and_passes_its_tests(tmp_path, capsys):
@@ -26,7 +26,7 @@ def test_scaffold_installs_and_passes_its_tests(tmp_path, capsys):
                          capture_output=True, text=True, env=env, cwd=tmp_path)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "2 passed" in run.stdout
-    listed = subprocess.run([sys.executable, "-m", "verticalkit.core.cli", "list"], capture_output=True, text=True,
+    listed = subprocess.run([sys.executable, "-m", "verticalkit.core.tools.cli", "list"], capture_output=True, text=True,
                             env=env)
     assert "churn" in listed.stdout
 
@@ -51,7 +51,7 @@ def test_scaffold_head_names_text_columns(tmp_path):
     import pandas as pd
 
     from verticalkit.core.errors import DataError
-    from verticalkit.core.scaffold import new_vertical
+    from verticalkit.core.tools.scaffold import new_vertical
 
     root = new_vertical("churn", tmp_path / "churn", measure=False)
     spec = importlib.util.spec_from_file_location("scaffold_models", root / "verticalkit_churn" / "models.py")

@@ -1,4 +1,4 @@
-"""HTTP serving (core/serve.py) with FastAPI's TestClient: OIP v2, /v1/predict, validation, limits, auth."""
+"""HTTP serving (core/serve/app.py) with FastAPI's TestClient: OIP v2, /v1/predict, validation, limits, auth."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ pytest.importorskip("fastapi", reason="serving tests need FastAPI (pip install '
 pytest.importorskip("httpx", reason="serving tests need httpx (pip install 'verticalkit[serve]')")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from verticalkit.core.predictor import Predictor  # noqa: E402
-from verticalkit.core.run import input_schema  # noqa: E402
-from verticalkit.core.serve import create_app  # noqa: E402
+from verticalkit.core.heads.predictor import Predictor  # noqa: E402
+from verticalkit.core.train.run import input_schema  # noqa: E402
+from verticalkit.core.serve.app import create_app  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from serve_load import malformed_requests, valid_request  # noqa: E402
@@ -173,7 +173,7 @@ def test_malformed_requests_all_4xx_and_server_healthy(run_dir):
 def test_onnx_backend_matches_predictor(run_dir):
     pytest.importorskip("onnxruntime", reason="needs onnxruntime (pip install 'verticalkit[onnx]')")
     from verticalkit.core.errors import ConfigError
-    from verticalkit.core.export import export_run
+    from verticalkit.core.serve.export import export_run
 
     with pytest.raises(ConfigError, match="verticalkit export"):
         create_app(run_dir, token="", backend="onnx")
@@ -187,7 +187,7 @@ def test_onnx_backend_matches_predictor(run_dir):
 
 def test_app_from_env_builds_the_worker_app(run_dir, monkeypatch):
     """serve(workers=n): each uvicorn worker builds the app from $VERTICALKIT_SERVE_ARGS."""
-    from verticalkit.core.serve import SERVE_ARGS_ENV, app_from_env
+    from verticalkit.core.serve.app import SERVE_ARGS_ENV, app_from_env
 
     monkeypatch.setenv(SERVE_ARGS_ENV, json.dumps({"model_dir": str(run_dir), "max_body_bytes": 2_000,
                                                    "token_env": "VK_TEST_TOKEN_UNSET"}))

@@ -1,4 +1,4 @@
-"""The /v1/predict fast path (core.serve_middleware.RecordsFastPath): which requests it answers,
+"""The /v1/predict fast path (core.serve.middleware.RecordsFastPath): which requests it answers,
 that it answers them with the validating route's bytes, and that everything else still gets
 the route's answer (422 naming the field, 401, 413)."""
 
@@ -13,10 +13,10 @@ pytest.importorskip("fastapi", reason="serving tests need FastAPI (pip install '
 pytest.importorskip("httpx", reason="serving tests need httpx (pip install 'verticalkit[serve]')")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from verticalkit.core.predictor import Predictor  # noqa: E402
-from verticalkit.core.run import input_schema  # noqa: E402
-from verticalkit.core.serve import create_app  # noqa: E402
-from verticalkit.core.serve_middleware import BodyLimit, RecordsFastPath, plain_records  # noqa: E402
+from verticalkit.core.heads.predictor import Predictor  # noqa: E402
+from verticalkit.core.train.run import input_schema  # noqa: E402
+from verticalkit.core.serve.app import create_app  # noqa: E402
+from verticalkit.core.serve.middleware import BodyLimit, RecordsFastPath, plain_records  # noqa: E402
 from verticalkit.verticals.fraud import tiny_data  # noqa: E402
 from verticalkit.verticals.fraud.data import GERMAN_DESCRIPTIONS  # noqa: E402
 from verticalkit.verticals.fraud.models import GBDTHead, ScorecardHead  # noqa: E402
@@ -180,7 +180,7 @@ pytestmark = pytest.mark.usefixtures("fraud_registered")  # tests/conftest.py
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     pytest.importorskip("skl2onnx", reason="needs skl2onnx (pip install 'verticalkit[onnx]')")
-    from verticalkit.core.export import export_run
+    from verticalkit.core.serve.export import export_run
 
     german = tiny_data(0)
     runs = {}
@@ -248,8 +248,8 @@ def test_without_orjson_the_stdlib_gives_the_same_bytes(tmp_path):
                                                     "label": "bad", "reasons": ["x é"]}]}
     code = (
         "import sys, json; sys.modules['orjson'] = None\n"
-        "from verticalkit.core import serve, serve_middleware as m\n"
-        "assert serve.dumps.__module__ == 'verticalkit.core.serve' and m._loads is json.loads\n"
+        "from verticalkit.core.serve import app as serve, middleware as m\n"
+        "assert serve.dumps.__module__ == 'verticalkit.core.serve.app' and m._loads is json.loads\n"
         f"sys.stdout.buffer.write(serve.dumps(json.loads({json.dumps(json.dumps(response))})))\n"
         "assert m.plain_records(m._loads(b'{\"records\": [{\"a\": 1}]}'), {'a': 'float64'}, 5) == [{'a': 1}]\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True).stdout

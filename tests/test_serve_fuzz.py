@@ -22,9 +22,9 @@ pytest.importorskip("skl2onnx", reason="needs skl2onnx (pip install 'verticalkit
 from fastapi.testclient import TestClient  # noqa: E402
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
 
-from verticalkit.core.predictor import Predictor  # noqa: E402
-from verticalkit.core.run import input_schema  # noqa: E402
-from verticalkit.core.serve import create_app  # noqa: E402
+from verticalkit.core.heads.predictor import Predictor  # noqa: E402
+from verticalkit.core.train.run import input_schema  # noqa: E402
+from verticalkit.core.serve.app import create_app  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("fraud_registered")  # tests/conftest.py
 
@@ -34,7 +34,7 @@ NAME = "fraud-gbdt"
 
 @pytest.fixture(scope="module")
 def apps(tmp_path_factory):
-    from verticalkit.core.export import export_run
+    from verticalkit.core.serve.export import export_run
     from verticalkit.verticals.fraud import tiny_data
     from verticalkit.verticals.fraud.models import GBDTHead
 
@@ -207,7 +207,7 @@ def test_backends_agree_on_the_listed_cases(apps):
 
 def test_v2_checks_for_array_and_text_models():
     from verticalkit.core.errors import DataError
-    from verticalkit.core.serving_schemas import V2Tensor, check_v2_inputs
+    from verticalkit.core.serve.schemas import V2Tensor, check_v2_inputs
 
     image = {"type": "array", "shape": [None, 1, 8, 8], "dtype": "float32"}
     ok = V2Tensor(name="input", datatype="FP32", shape=[2, 1, 8, 8], data=[0.5] * 128)

@@ -21,9 +21,9 @@ pytest.importorskip("fastapi", reason="serving tests need FastAPI (pip install '
 pytest.importorskip("httpx", reason="serving tests need httpx (pip install 'verticalkit[serve]')")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from verticalkit.core.predictor import Predictor  # noqa: E402
-from verticalkit.core.run import input_schema  # noqa: E402
-from verticalkit.core.serve import create_app  # noqa: E402
+from verticalkit.core.heads.predictor import Predictor  # noqa: E402
+from verticalkit.core.train.run import input_schema  # noqa: E402
+from verticalkit.core.serve.app import create_app  # noqa: E402
 from test_report import _chromium  # noqa: E402  (tests/: the browser finder of the report test)
 
 TOKEN = "s3cret-tok"
@@ -55,7 +55,7 @@ def fraud_run(tmp_path_factory):
 def medical_run(tmp_path_factory):
     pytest.importorskip("torch")
     from verticalkit.core.config import TrainConfig
-    from verticalkit.core.heads import FitContext
+    from verticalkit.core.heads.base import FitContext
     from verticalkit.verticals.medical_imaging import tiny_data
     from verticalkit.verticals.medical_imaging.models import CNNHead
 
@@ -78,7 +78,7 @@ def essay_run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def traits_run(tmp_path_factory):
-    from verticalkit.core.heads import FitContext
+    from verticalkit.core.heads.base import FitContext
     from verticalkit.verticals.essay_scoring.tiny import tiny_traits
     from verticalkit.verticals.essay_scoring.traits import TraitsHead
 
@@ -136,7 +136,7 @@ def test_page_served_offline_and_its_example_passes_the_api(vertical, request):
 
 def test_page_config_cannot_break_out_of_its_script(fraud_run):
     """An example holding ``</script>`` stays inside the JSON configuration."""
-    from verticalkit.core.serve_page import page_config
+    from verticalkit.core.serve.page import page_config
 
     text = page_config("m", "t", "json", {"text": "</script><script>alert(1)</script>"}, False)
     assert "<" not in text and ">" not in text

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from verticalkit.core.errors import DataError
-from verticalkit.core.sources import fetch, resolve_source, verify_checksum
-from verticalkit.core.splits import grouped_split, stratified_split, temporal_split
+from verticalkit.core.data.sources import fetch, resolve_source, verify_checksum
+from verticalkit.core.data.splits import grouped_split, stratified_split, temporal_split
 
 
 def test_resolution_order(tmp_path, monkeypatch):

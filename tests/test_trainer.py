@@ -12,13 +12,13 @@ import torch
 from safetensors.torch import load_file
 from test_torch_head import ArrayDataset, MLPHead, make_data
 
-from verticalkit.core.callbacks import Callback
-from verticalkit.core.checkpoint import rng_state, save_checkpoint, set_rng_state
+from verticalkit.core.train.callbacks import Callback
+from verticalkit.core.heads.checkpoint import rng_state, save_checkpoint, set_rng_state
 from verticalkit.core.config import TrainConfig
-from verticalkit.core.data import Task
+from verticalkit.core.data.adapter import Task
 from verticalkit.core.errors import ConfigError, ModelLoadError
-from verticalkit.core.heads import FitContext
-from verticalkit.core.trainer import Trainer, make_scheduler, resolve_mixed_precision
+from verticalkit.core.heads.base import FitContext
+from verticalkit.core.train.trainer import Trainer, make_scheduler, resolve_mixed_precision
 
 
 def _mse(out, batch):
@@ -218,7 +218,7 @@ def test_bf16_autocast_on_cpu_trains_and_predicts_float32():
 
 def test_default_loggers_do_not_import_mlflow_unless_configured(tmp_path):
     # importing mlflow only to ask for an active run doubled the trainer's Python heap
-    code = ("import sys; from verticalkit.core.callbacks import default_loggers; "
+    code = ("import sys; from verticalkit.core.train.callbacks import default_loggers; "
             "default_loggers(sys.argv[1]); print('mlflow' in sys.modules)")
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env, capture_output=True, text=True,

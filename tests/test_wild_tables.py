@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from wild import wild_frame, write_wild
 
-from verticalkit.core.cli import main
+from verticalkit.core.tools.cli import main
 from verticalkit.core.errors import ConfigError, DataError
-from verticalkit.core.schema import TableSchema, find_date_formats, parse_numbers, separating_columns
-from verticalkit.core.tabular import read_any_table
+from verticalkit.core.data.schema import TableSchema, find_date_formats, parse_numbers, separating_columns
+from verticalkit.core.data.tabular import read_any_table
 from verticalkit.verticals.fraud.data import TabularCSV
 
 EXPECTED_KINDS = {"txn_id": "id", "event_time": "datetime", "opened": "datetime", "amount": "money",
@@ -202,7 +202,7 @@ def test_train_then_predict_raw_file_same_parsing(tmp_path, capsys):
     assert main(["predict", str(run), "--input", str(path), "--output", str(scores), "--quiet"]) == 0
     got = pd.read_csv(scores)
     assert len(got) == len(df) and not (tmp_path / "scores.csv.errors.csv").exists()
-    from verticalkit.core.predictor import Predictor
+    from verticalkit.core.heads.predictor import Predictor
 
     pred = Predictor.load(run / "model")
     feats = TableSchema.from_dict(schema).transform(read_any_table(path, progress=False))

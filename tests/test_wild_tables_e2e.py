@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from wild import wild_frame, write_wild
 
-from verticalkit.core.cli import main
+from verticalkit.core.tools.cli import main
 
 
 @pytest.mark.parametrize("model", ["gbdt", "lightgbm"])

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
-from verticalkit.core.data import DatasetAdapter, DatasetSplits, Split, Task
-from verticalkit.core.heads import SklearnHead
+from verticalkit.core.data.adapter import DatasetAdapter, DatasetSplits, Split, Task
+from verticalkit.core.heads.base import SklearnHead
 from verticalkit.core.registry import Vertical
-from verticalkit.core.splits import stratified_split
+from verticalkit.core.data.splits import stratified_split
 
 
 class ToyAdapter(DatasetAdapter):

@@ -6,7 +6,7 @@ vertical composes them (``TfidfLinearText(text_column="review_body")``) instead 
   :class:`FineTunedEncoderText` (imports torch: loaded on first use)
 * image: :class:`CNNImage`, :class:`TimmImage` (import torch: loaded on first use)
 
-Each follows the head contract of :mod:`verticalkit.core.heads` (classification or regression
+Each follows the head contract of :mod:`verticalkit.core.heads.base` (classification or regression
 chosen by the run's task) and saves without pickle (skops with type allow-lists, safetensors).
 """
 

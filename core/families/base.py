@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, DataError
-from ..heads import FitContext, SklearnHead
+from ..heads.base import FitContext, SklearnHead
 
 CLASSIFICATION = ("binary", "multiclass")
 REGRESSION = ("regression", "ordinal")

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from ..torch_head import TorchHead
+from ..heads.torch_head import TorchHead
 from .base import frame
 from .text import DEFAULT_ENCODER, as_text, encoder_path, quiet_transformers
 

@@ -18,7 +18,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from ..errors import DataError
-from ..torch_head import TorchHead
+from ..heads.torch_head import TorchHead
 
 
 def image_array(X: Any, image_key: str, channels: int, size: int) -> torch.Tensor:

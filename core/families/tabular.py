@@ -104,7 +104,7 @@ class GBDTTabular(TabularHead):
 class MLPTabular(TabularHead):
     """A multi-layer perceptron (scikit-learn's, Adam, early stopping on 10% of the training rows)."""
 
-    trusted_types = ("sklearn.neural_network._stochastic_optimizers.AdamOptimizer",)  # plain state, see core.heads
+    trusted_types = ("sklearn.neural_network._stochastic_optimizers.AdamOptimizer",)  # plain state, see core.heads.base
 
     def __init__(self, feature_columns: list[str] | None = None, categorical_columns: list[str] | None = None,
                  hidden: tuple[int, ...] = (64, 32), alpha: float = 1e-4, max_iter: int = 300):

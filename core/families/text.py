@@ -5,7 +5,7 @@ frozen Hugging Face encoder → the same; embedding prints progress), and, in
 :mod:`.finetune`, ``FineTunedEncoderText`` (the encoder trained end to end by the core Trainer).
 
 Cells: bytes decode as UTF-8 (else Latin-1), a null is the empty text. A large TF-IDF
-vocabulary is saved as one string (core/packing.py): 50k terms save + load in under 2 s.
+vocabulary is saved as one string (core/heads/packing.py): 50k terms save + load in under 2 s.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def handcrafted_features(texts: Any) -> np.ndarray:
 class HandcraftedText(TextHead):
     """:func:`handcrafted_features`, standardised → ridge (``alpha``) / logistic (``C``)."""
 
-    trusted_types = (f"{__name__}.handcrafted_features",)  # the function, saved by name (see core.heads)
+    trusted_types = (f"{__name__}.handcrafted_features",)  # the function, saved by name (see core.heads.base)
 
     def __init__(self, text_column: str = "text", alpha: float = 1.0, C: float = 1.0):
         self.text_column = text_column

@@ -3,7 +3,7 @@
 No handcrafted features, no cut points: predictions are the ridge's values clipped to the prompt's
 training range (a prompt with one training score, or too few essays for a vocabulary, predicts its mean). One TF-IDF per prompt serves all of its score columns (traits), so a multioutput
 task (``(n, k)`` target, NaN where a prompt has no such trait) costs one vectoriser per prompt.
-It is ``Vertical.baseline_model``: every essay run reports its lift over it (core/baselines.py).
+It is ``Vertical.baseline_model``: every essay run reports its lift over it (core/evaluate/baselines.py).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import Ridge
 
 from verticalkit.core.errors import DataError
-from verticalkit.core.heads import SklearnHead
+from verticalkit.core.heads.base import SklearnHead
 
 from .data import prompt_key
 from .models import check_input, clip_words, pack_tfidf, unpack_tfidf

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from verticalkit.core.data import DatasetAdapter, DatasetSplits, Split, Task
+from verticalkit.core.data.adapter import DatasetAdapter, DatasetSplits, Split, Task
 from verticalkit.core.errors import ConfigError, DataError
-from verticalkit.core.sources import resolve_source
-from verticalkit.core.splits import stratified_split
+from verticalkit.core.data.sources import resolve_source
+from verticalkit.core.data.splits import stratified_split
 
 from .flags import ReviewFlagger
 from .scales import infer_step, on_scale, score_scale
@@ -386,7 +386,7 @@ class EssayCSV(DatasetAdapter):
         scales = [self._scales(file, scores[col], keys, col) for col in targets]
         meta = pd.DataFrame({"prompt": X["prompt"]}).join(scales[0])
         if multi:
-            from verticalkit.core.metrics import output_name
+            from verticalkit.core.evaluate.metrics import output_name
 
             for col, sc in zip(targets, scales):
                 meta = meta.join(sc.add_suffix(f"_{output_name(col)}"))
@@ -509,7 +509,7 @@ def check_rater_range(df: pd.DataFrame, cols: list[str], prompt: int, path: Path
 
 def rater_column(rater: int, trait: str) -> str:
     """The meta column of one rater's score of a trait: ``rater1_word_choice`` (see metrics.human_qwk_mean)."""
-    from verticalkit.core.metrics import output_name
+    from verticalkit.core.evaluate.metrics import output_name
 
     return f"rater{rater}_{output_name(trait)}"
 

@@ -47,10 +47,10 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from verticalkit.core.config import TrainConfig
-from verticalkit.core.data import Task
+from verticalkit.core.data.adapter import Task
 from verticalkit.core.errors import ConfigError, DataError
-from verticalkit.core.heads import FitContext
-from verticalkit.core.torch_head import TorchHead
+from verticalkit.core.heads.base import FitContext
+from verticalkit.core.heads.torch_head import TorchHead
 
 from .data import prompt_key
 from .encoder import resolve_encoder, windows

@@ -17,7 +17,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from verticalkit.core.metrics import quadratic_weighted_kappa, qwk_batch
+from verticalkit.core.evaluate.metrics import quadratic_weighted_kappa, qwk_batch
 
 from .data import prompt_key
 from .scales import infer_step, n_ranks, to_ranks

@@ -27,7 +27,7 @@ from sklearn.model_selection import KFold, cross_val_predict
 from sklearn.preprocessing import StandardScaler
 
 from verticalkit.core.errors import ConfigError, DataError
-from verticalkit.core.heads import SklearnHead
+from verticalkit.core.heads.base import SklearnHead
 
 from .data import decode_text, prompt_key
 from .features import build_vocabulary, feature_matrix
@@ -71,7 +71,7 @@ class PromptHead(SklearnHead):
     precompute something for all prompts at once (e.g. embeddings).
     """
 
-    trusted_types = ("verticalkit.verticals.essay_scoring.flags.ReviewFlagger",)  # see core.heads.TRUSTED_TYPES
+    trusted_types = ("verticalkit.verticals.essay_scoring.flags.ReviewFlagger",)  # see core.heads.base.TRUSTED_TYPES
 
     thresholds: bool = True
 

@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     """CLI: ``python -m verticalkit.verticals.essay_scoring.robustness RUN_DIR [--n N] [--split S]``."""
     from verticalkit.core.errors import VerticalkitError
     from verticalkit.core.registry import get_vertical
-    from verticalkit.core.run import load_run, load_splits, resolve_sections
+    from verticalkit.core.train.run import load_run, load_splits, resolve_sections
 
     ap = argparse.ArgumentParser(description="score shift of a trained essay model under perturbations")
     ap.add_argument("run_dir")

@@ -46,7 +46,7 @@ def n_ranks(low: float, high: float, step: float | None) -> int:
 def to_ranks(values, low: float, high: float, step: float | None) -> np.ndarray:
     """Scores as ranks 0..K-1 on the scale: rounded to the nearest level, clipped to the range.
 
-    Step None (continuous): whole points from ``low``, as :func:`core.metrics.quadratic_weighted_kappa` rounds.
+    Step None (continuous): whole points from ``low``, as :func:`core.evaluate.metrics.quadratic_weighted_kappa` rounds.
     """
     v = np.asarray(values, dtype=float)
     if step is None:

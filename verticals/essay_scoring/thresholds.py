@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from verticalkit.core.metrics import quadratic_weighted_kappa
+from verticalkit.core.evaluate.metrics import quadratic_weighted_kappa
 
 
 def apply_cutpoints(pred: np.ndarray, cutpoints: np.ndarray, low: float, step: float = 1.0) -> np.ndarray:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from verticalkit.core.data import DatasetSplits, Split, Task
-from verticalkit.core.splits import stratified_split
+from verticalkit.core.data.adapter import DatasetSplits, Split, Task
+from verticalkit.core.data.splits import stratified_split
 
 BASIC = "the a is was it and to of in that we they people good bad thing very really".split()
 RICH = ("consequently furthermore evidence demonstrates significant perspective community technology "

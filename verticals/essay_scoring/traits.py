@@ -29,10 +29,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from verticalkit.core.data import DatasetSplits
+from verticalkit.core.data.adapter import DatasetSplits
 from verticalkit.core.errors import ConfigError, DataError
-from verticalkit.core.heads import SklearnHead
-from verticalkit.core.metrics import output_name
+from verticalkit.core.heads.base import SklearnHead
+from verticalkit.core.evaluate.metrics import output_name
 
 from .data import TRAIT_RANGES, TRAITS, ASAPPlusPlus, prompt_key, read_asap_plusplus  # noqa: F401  (re-exported)
 from .metrics import human_qwk_mean, qwk_double_rated, qwk_mean, rater_columns
@@ -46,7 +46,7 @@ class TraitsHead(SklearnHead):
     1-D predictions (one trait), so the head also serves single-score tasks.
     """
 
-    # the base heads it holds, one per trait (see core.heads.TRUSTED_TYPES)
+    # the base heads it holds, one per trait (see core.heads.base.TRUSTED_TYPES)
     trusted_types = tuple(f"verticalkit.verticals.essay_scoring.{t}" for t in (
         "flags.ReviewFlagger", "models.FeaturesHead", "models.EncoderHead"))
 

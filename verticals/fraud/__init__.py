@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from verticalkit.core.data import DatasetSplits
+from verticalkit.core.data.adapter import DatasetSplits
 from verticalkit.core.registry import Vertical
 
 from .boosters import LightGBMHead, XGBoostHead

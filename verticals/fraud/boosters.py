@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from verticalkit.core.errors import ConfigError, ModelLoadError
-from verticalkit.core.heads import FitContext, Head, write_json
+from verticalkit.core.heads.base import FitContext, Head, write_json
 
 from .models import ColumnsMixin
 

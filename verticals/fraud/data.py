@@ -11,13 +11,13 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
-from verticalkit.core.data import DatasetAdapter, DatasetSplits, Split, Task
+from verticalkit.core.data.adapter import DatasetAdapter, DatasetSplits, Split, Task
 from verticalkit.core.errors import ConfigError, DataError
-from verticalkit.core.schema import ColumnSpec, TableSchema, find_date_formats, parse_datetime, parse_numbers, \
+from verticalkit.core.data.schema import ColumnSpec, TableSchema, find_date_formats, parse_datetime, parse_numbers, \
     separating_columns
-from verticalkit.core.sources import resolve_source
-from verticalkit.core.splits import grouped_split, stratified_split, temporal_split
-from verticalkit.core.tabular import read_any_table
+from verticalkit.core.data.sources import resolve_source
+from verticalkit.core.data.splits import grouped_split, stratified_split, temporal_split
+from verticalkit.core.data.tabular import read_any_table
 
 from .features import TransactionFeatures
 from .simulate import generate_transactions
@@ -302,7 +302,7 @@ class TabularCSV(DatasetAdapter):
     """Any CSV / parquet table with a binary target: column types inferred from the data.
 
     Every column but ``target`` / ``id_column`` / ``time_column`` / ``group_column`` is
-    inferred (:class:`verticalkit.core.schema.TableSchema`): numbers, money / percent
+    inferred (:class:`verticalkit.core.data.schema.TableSchema`): numbers, money / percent
     strings, Y/N flags, dates (expanded into day-of-week, month, hour, age in days),
     categories of any cardinality; id-like and constant columns are left out with a note.
     ``columns``: ``{column: kind}`` overrides (numeric, money, boolean, categorical,

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from verticalkit.core.errors import ConfigError, ModelLoadError
-from verticalkit.core.heads import FitContext, Head, write_json
-from verticalkit.core.torch_head import standalone_context
+from verticalkit.core.heads.base import FitContext, Head, write_json
+from verticalkit.core.heads.torch_head import standalone_context
 
 from .models import GBDTHead, as_frame
 from .torch_models import MLPHead

@@ -1,4 +1,4 @@
-"""ONNX / TorchScript / torch.export hooks of the fraud heads (see verticalkit.core.export).
+"""ONNX / TorchScript / torch.export hooks of the fraud heads (see verticalkit.core.serve.export).
 
 Every fraud head exports to the same inputs, built from the table by the contract
 ``verticalkit.table/1`` in ``preprocessing.json`` (the only step outside the graph)::
@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from verticalkit.core.export import TABLE_CONTRACT
+from verticalkit.core.serve.export import TABLE_CONTRACT
 
 UNSEEN_TEXT = "\x00unseen category"  # a value no training column holds (parity samples)
 
@@ -205,7 +205,7 @@ def unknown_codes(head: Any, vocab: dict[str, list[str]]) -> tuple[int, ...]:
 
 def _export(head: Any, build: Callable[..., str], vocab: dict[str, list[str]], points: dict[str, np.ndarray]
             ) -> Any:
-    from verticalkit.core.export import SklearnExport
+    from verticalkit.core.serve.export import SklearnExport
 
     register_converter()
     types = initial_types(head)
@@ -509,7 +509,7 @@ def export_torch(head: Any) -> Any:
     import torch
     from torch import nn
 
-    from verticalkit.core.export import TorchExport
+    from verticalkit.core.serve.export import TorchExport
 
     n_num, n_cat = len(head.numeric_features_), len(head.categorical_features_)
 
@@ -563,7 +563,7 @@ def export_torch(head: Any) -> Any:
               zip(head.numeric_features_, head.mean_, head.scale_)}
     sample = sample_rows(head, points, vocab)
     pre = contract(head, vocab)
-    from verticalkit.core.export import table_feeds
+    from verticalkit.core.serve.export import table_feeds
 
     feeds = table_feeds(pre, sample)
     names = [t["name"] for t in pre["tensors"]]

@@ -1,9 +1,9 @@
 """Fraud and credit-risk metrics beyond the core binary set.
 
 The core evaluator already reports ROC-AUC, AUPRC, Gini, KS, Brier and ECE with
-bootstrap CIs (core/metrics.py); the vertical adds alert-budget precision/recall,
+bootstrap CIs (core/evaluate/metrics.py); the vertical adds alert-budget precision/recall,
 card precision@k per day (handbook) and expected cost at the cost-optimal threshold; PSI
-is the core's (``verticalkit.core.drift``, re-exported here). Each vertical metric has the signature ``fn(y_true, scores, meta) -> float``.
+is the core's (``verticalkit.core.evaluate.drift``, re-exported here). Each vertical metric has the signature ``fn(y_true, scores, meta) -> float``.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from verticalkit.core.drift import psi, psi_ci  # noqa: F401  (re-exported: one PSI, in core)
-from verticalkit.core.thresholds import budget_threshold, confusion_at, cost_threshold, expected_cost
+from verticalkit.core.evaluate.drift import psi, psi_ci  # noqa: F401  (re-exported: one PSI, in core)
+from verticalkit.core.evaluate.thresholds import budget_threshold, confusion_at, cost_threshold, expected_cost
 
 ALERT_BUDGET = 0.01  # fraction of transactions an analyst team reviews
 COST_FP, COST_FN = 1.0, 5.0  # German credit cost matrix: bad predicted good costs 5

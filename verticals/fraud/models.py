@@ -27,7 +27,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from verticalkit.core.errors import ConfigError, DataError
-from verticalkit.core.heads import FitContext, SklearnHead
+from verticalkit.core.heads.base import FitContext, SklearnHead
 
 from . import scorecard as sc
 from .validate import binary_target, numeric_columns
@@ -156,7 +156,7 @@ class ColumnsMixin:
 class TabularHead(ColumnsMixin, SklearnHead):
     """A scikit-learn tabular head, persisted with skops."""
 
-    # Exact types a fraud head's skops file may hold (see core.heads.TRUSTED_TYPES): the blend's
+    # Exact types a fraud head's skops file may hold (see core.heads.base.TRUSTED_TYPES): the blend's
     # members, and ``partial(sklearn.utils.validation.check_array, ...)``, which scikit-learn's
     # native categorical support stores in a gbdt.
     trusted_types = (f"{__name__}.LogRegHead", f"{__name__}.ForestHead", "functools.partial",

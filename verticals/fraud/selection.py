@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from verticalkit.core.data import DatasetSplits
+from verticalkit.core.data.adapter import DatasetSplits
 from verticalkit.core.errors import ConfigError
 
 # fit(X_train, y_train, n_val, X_score) -> {candidate name: scores on X_score}. The fold's

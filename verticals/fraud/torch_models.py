@@ -1,4 +1,4 @@
-"""Torch heads of the fraud vertical, trained by the core Trainer (core.torch_head.TorchHead).
+"""Torch heads of the fraud vertical, trained by the core Trainer (core.heads.torch_head.TorchHead).
 
 Inputs as the sklearn heads: a DataFrame of numeric and categorical columns. Numeric
 columns are standardised (clipped to ±10 sd); NaN (±inf read as NaN) becomes the training
@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from verticalkit.core.torch_head import TorchHead
+from verticalkit.core.heads.torch_head import TorchHead
 
 from .models import ColumnsMixin
 

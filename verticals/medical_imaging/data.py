@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from verticalkit.core.data import DatasetAdapter, DatasetSplits, Split, Task
+from verticalkit.core.data.adapter import DatasetAdapter, DatasetSplits, Split, Task
 from verticalkit.core.errors import ConfigError, DataError
-from verticalkit.core.sources import candidate_dirs, resolve_source
-from verticalkit.core.splits import grouped_split, stratified_split
+from verticalkit.core.data.sources import candidate_dirs, resolve_source
+from verticalkit.core.data.splits import grouped_split, stratified_split
 
 from .dicom import VOI_MODES, hash_patient_id, read_dicom
 from .ids import check_mode, read_named, sample_id

@@ -27,9 +27,9 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from verticalkit.core.errors import ConfigError, DataError
-from verticalkit.core.heads import FitContext, SklearnHead
-from verticalkit.core.sources import candidate_dirs
-from verticalkit.core.torch_head import TorchHead
+from verticalkit.core.heads.base import FitContext, SklearnHead
+from verticalkit.core.data.sources import candidate_dirs
+from verticalkit.core.heads.torch_head import TorchHead
 
 from .images import match_channels, resize
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from verticalkit.core.data import DatasetSplits
+from verticalkit.core.data.adapter import DatasetSplits
 
 from .models import ImageTorchHead, to_float_images
 

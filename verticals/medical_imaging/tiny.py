@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from verticalkit.core.data import DatasetSplits, Split, Task
-from verticalkit.core.splits import grouped_split
+from verticalkit.core.data.adapter import DatasetSplits, Split, Task
+from verticalkit.core.data.splits import grouped_split
 
 
 def synthetic_images(n: int = 160, size: int = 16, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -3,9 +3,9 @@ import json
 import pytest
 import yaml
 
-from verticalkit.core.cli import main
+from verticalkit.core.tools.cli import main
 from verticalkit.core.registry import get_vertical
-from verticalkit.core.testing import check_vertical
+from verticalkit.core.tools.testing import check_vertical
 from verticalkit_breast_cancer import VERTICAL
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 from sklearn.datasets import load_breast_cancer
 
-from verticalkit.core.data import DatasetAdapter, DatasetSplits, Split, Task
+from verticalkit.core.data.adapter import DatasetAdapter, DatasetSplits, Split, Task
 from verticalkit.core.errors import DataError
-from verticalkit.core.splits import stratified_split
+from verticalkit.core.data.splits import stratified_split
 
 
 class WisconsinDiagnostic(DatasetAdapter):

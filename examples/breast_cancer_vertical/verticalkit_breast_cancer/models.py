@@ -9,7 +9,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from verticalkit.core.errors import DataError
-from verticalkit.core.heads import SklearnHead
+from verticalkit.core.heads.base import SklearnHead
 
 
 class _TableHead(SklearnHead):
