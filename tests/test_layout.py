@@ -70,3 +70,19 @@ def test_medical_ids_does_not_import_inputs():
     f = ROOT / "verticals" / "medical_imaging" / "ids.py"
     mods = {("." * n.level) + (n.module or "") for n in ast.walk(ast.parse(f.read_text())) if isinstance(n, ast.ImportFrom)}
     assert not {".inputs", "verticalkit.verticals.medical_imaging.inputs"} & mods, mods
+
+
+MAX_TOP_LEVEL_CORE_MODULES = 5  # __init__, errors, io, config, registry: the rest lives in a concern
+
+
+def test_core_is_laid_out_by_concern():
+    # core/ must not silently flatten again: few top-level modules, each sub-package documented
+    top = sorted(f.name for f in (ROOT / "core").glob("*.py"))
+    assert len(top) <= MAX_TOP_LEVEL_CORE_MODULES, f"core/ top level holds {top}: put new modules in a sub-package"
+    packages = [d for d in (ROOT / "core").iterdir() if d.is_dir() and d.name != "__pycache__"]
+    assert len(packages) >= 5, packages
+    for d in packages:
+        init = d / "__init__.py"
+        assert init.is_file(), f"core/{d.name}/ has no __init__.py (setup.py would not install it)"
+        doc = ast.get_docstring(ast.parse(init.read_text(encoding="utf-8")))
+        assert doc and "May import" in doc, f"core/{d.name}/__init__.py: docstring must say what lives there and what it may import"
