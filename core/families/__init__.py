@@ -8,6 +8,9 @@ vertical composes them (``TfidfLinearText(text_column="review_body")``) instead 
 
 Each follows the head contract of :mod:`verticalkit.core.heads.base` (classification or regression
 chosen by the run's task) and saves without pickle (skops with type allow-lists, safetensors).
+
+May import: the core top level (errors, io, config, progress), core.heads and core.train's
+Trainer (torch heads); not evaluate, serve or tools, and never verticals/.
 """
 
 from __future__ import annotations
