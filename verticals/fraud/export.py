@@ -572,6 +572,15 @@ def export_torch(head: Any) -> Any:
 
 
 # -- lightgbm -------------------------------------------------------------------------------------
+def _add_leaf(attrs: dict[str, list], tree: int, node: int, value: float) -> None:
+    """One leaf of a dumped booster tree in ``TreeEnsembleRegressor`` attributes."""
+    for k, v in (("nodes_featureids", 0), ("nodes_modes", "LEAF"), ("nodes_values", 0.0),
+                 ("nodes_truenodeids", 0), ("nodes_falsenodeids", 0), ("nodes_missing_value_tracks_true", 0)):
+        attrs[k].append(v)
+    for k, v in (("target_treeids", tree), ("target_nodeids", node), ("target_ids", 0), ("target_weights", value)):
+        attrs[k].append(v)
+
+
 def _booster_graph(n_num: int, split_tables: list[np.ndarray], split_cols: list[int], attrs: dict[str, list],
                    base: float):
     """The graph of a booster dumped into ``TreeEnsembleRegressor`` attributes: the numeric block,
@@ -617,13 +626,7 @@ def export_lightgbm(head: Any) -> Any:
         attrs["nodes_treeids"].append(t)
         attrs["nodes_nodeids"].append(i)
         if "leaf_value" in node:
-            for k, v in (("nodes_featureids", 0), ("nodes_modes", "LEAF"), ("nodes_values", 0.0),
-                         ("nodes_truenodeids", 0), ("nodes_falsenodeids", 0), ("nodes_missing_value_tracks_true", 0)):
-                attrs[k].append(v)
-            attrs["target_treeids"].append(t)
-            attrs["target_nodeids"].append(i)
-            attrs["target_ids"].append(0)
-            attrs["target_weights"].append(float(node["leaf_value"]))
+            _add_leaf(attrs, t, i, float(node["leaf_value"]))
             return i
         f = int(node["split_feature"])
         if node["decision_type"] == "==":
@@ -681,13 +684,7 @@ def export_xgboost(head: Any) -> Any:
         attrs["nodes_treeids"].append(t)
         attrs["nodes_nodeids"].append(i)
         if "leaf" in node:
-            for k, v in (("nodes_featureids", 0), ("nodes_modes", "LEAF"), ("nodes_values", 0.0),
-                         ("nodes_truenodeids", 0), ("nodes_falsenodeids", 0), ("nodes_missing_value_tracks_true", 0)):
-                attrs[k].append(v)
-            attrs["target_treeids"].append(t)
-            attrs["target_nodeids"].append(i)
-            attrs["target_ids"].append(0)
-            attrs["target_weights"].append(float(node["leaf"]))
+            _add_leaf(attrs, t, i, float(node["leaf"]))
             return
         f = int(str(node["split"]).lstrip("f"))
         yes, no, missing = int(node["yes"]), int(node["no"]), int(node["missing"])
