@@ -81,8 +81,9 @@ def check_rows(predictor: Predictor, X: Any, ids: np.ndarray, errors: list[tuple
                ) -> tuple[Any, np.ndarray]:
     """Cast a table chunk to the predictor's saved schema (its columns, in order); rows whose
     values do not convert go to ``errors``. A missing column is fatal (DataError). A chunk in the
-    dataset's own format is first mapped by its adapter (:mod:`verticalkit.core.serve.model_input`)."""
-    X = to_model_input(predictor, X)
+    dataset's own format is first mapped by its adapter (:mod:`verticalkit.core.serve.model_input`),
+    and raw table columns (money strings, dates) go through the saved column schema."""
+    X = to_model_input(predictor, predictor.prepare(X))
     columns = table_columns(predictor.input_schema)
     if columns is None or not isinstance(X, pd.DataFrame):
         return X, ids
@@ -97,7 +98,6 @@ ROW_ERRORS = (VerticalkitError, ValueError, TypeError)
 
 def _score(predictor: Predictor, X: Any, ids: np.ndarray, errors: list[tuple[Any, str]],
            where: str = "input") -> pd.DataFrame:
-    X = predictor.prepare(X)  # raw table columns (money strings, dates) → the model's features
     X, ids = check_rows(predictor, X, ids, errors, where)
     if len(ids) == 0:
         return scored_frame(predictor, X, ids, np.arange(0), _empty_scores(predictor))
