@@ -224,3 +224,13 @@ def test_default_loggers_do_not_import_mlflow_unless_configured(tmp_path):
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env, capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_refused_precision_leaves_later_trainers_working():
+    from verticalkit.core.train.trainer import make_accelerator
+
+    try:
+        make_accelerator("fp8", cpu=True)  # refused without transformer_engine / torchao
+    except ConfigError as e:
+        assert "mixed_precision=fp8" in str(e)
+    assert make_accelerator("no", cpu=True).mixed_precision == "no"

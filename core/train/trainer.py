@@ -66,6 +66,9 @@ def make_accelerator(mixed_precision: str, cpu: bool):
     try:
         return Accelerator(mixed_precision=mixed_precision, cpu=cpu)
     except ValueError as e:  # e.g. fp8 without transformer_engine / torchao, fp16 on a CPU
+        # a refused Accelerator leaves a half-built shared state (no mixed_precision) that would
+        # break every later Trainer in this process: drop it
+        AcceleratorState._reset_state(reset_partial_state=True)
         raise ConfigError(f"train.mixed_precision={mixed_precision}: {e}; choose another precision "
                           f"(auto, no, fp16, bf16, fp8)") from e
 
