@@ -314,6 +314,11 @@ def _in_bitset(bitset: np.ndarray, v: int) -> bool:
     return bool((int(bitset[v // 32]) >> (v % 32)) & 1)
 
 
+TREE_ATTRS = ("nodes_treeids", "nodes_nodeids", "nodes_featureids", "nodes_modes", "nodes_values",
+              "nodes_truenodeids", "nodes_falsenodeids", "nodes_missing_value_tracks_true", "target_treeids",
+              "target_nodeids", "target_ids", "target_weights")  # TreeEnsembleRegressor attributes
+
+
 def export_gbdt(head: Any) -> Any:
     model = head.model_
     n_num, n_cat = len(head.numeric_features_), len(head.categorical_features_)
@@ -342,10 +347,7 @@ def export_gbdt(head: Any) -> Any:
     if len(model._predictors[0]) != 1:
         raise ValueError("gbdt export handles binary HistGradientBoosting (one tree per iteration)")
 
-    attrs: dict[str, list] = {k: [] for k in (
-        "nodes_treeids", "nodes_nodeids", "nodes_featureids", "nodes_modes", "nodes_values", "nodes_truenodeids",
-        "nodes_falsenodeids", "nodes_missing_value_tracks_true", "target_treeids", "target_nodeids", "target_ids",
-        "target_weights")}
+    attrs: dict[str, list] = {k: [] for k in TREE_ATTRS}
     split_tables: list[np.ndarray] = []  # per categorical split: code (0 = unseen) -> 1 go right, 0 go left
     split_cols: list[int] = []
     for t, (tree,) in enumerate(model._predictors):
@@ -433,10 +435,7 @@ def _forest_parts(head: Any) -> tuple[dict[str, list[str]], dict[str, np.ndarray
     vocab = {c: [str(v) for v in head.encoder_.categories_[j]] for j, c in enumerate(cats)} if cats else {}
     oh_cols = np.array([j for j, c in enumerate(cats) for _ in vocab[c]], np.int64)
     oh_codes = np.array([i + 1 for c in cats for i in range(len(vocab[c]))], np.int64)
-    attrs: dict[str, list] = {k: [] for k in (
-        "nodes_treeids", "nodes_nodeids", "nodes_featureids", "nodes_modes", "nodes_values", "nodes_truenodeids",
-        "nodes_falsenodeids", "nodes_missing_value_tracks_true", "target_treeids", "target_nodeids", "target_ids",
-        "target_weights")}
+    attrs: dict[str, list] = {k: [] for k in TREE_ATTRS}
     splits: dict[int, list[np.ndarray]] = {}
     for t, est in enumerate(head.model_.estimators_):
         tree = est.tree_
@@ -612,10 +611,7 @@ def export_lightgbm(head: Any) -> Any:
     n_num = len(head.numeric_features_)
     vocab = {c: list(head.categories_[c]) for c in head.categorical_features_}
     dump = head.booster_.dump_model()
-    attrs: dict[str, list] = {k: [] for k in (
-        "nodes_treeids", "nodes_nodeids", "nodes_featureids", "nodes_modes", "nodes_values", "nodes_truenodeids",
-        "nodes_falsenodeids", "nodes_missing_value_tracks_true", "target_treeids", "target_nodeids", "target_ids",
-        "target_weights")}
+    attrs: dict[str, list] = {k: [] for k in TREE_ATTRS}
     split_tables: list[np.ndarray] = []
     split_cols: list[int] = []
     thresholds: dict[int, list[float]] = {}
@@ -671,10 +667,7 @@ def export_xgboost(head: Any) -> Any:
 
     n_num = len(head.numeric_features_)
     vocab = {c: list(head.categories_[c]) for c in head.categorical_features_}
-    attrs: dict[str, list] = {k: [] for k in (
-        "nodes_treeids", "nodes_nodeids", "nodes_featureids", "nodes_modes", "nodes_values", "nodes_truenodeids",
-        "nodes_falsenodeids", "nodes_missing_value_tracks_true", "target_treeids", "target_nodeids", "target_ids",
-        "target_weights")}
+    attrs: dict[str, list] = {k: [] for k in TREE_ATTRS}
     split_tables: list[np.ndarray] = []
     split_cols: list[int] = []
     thresholds: dict[int, list[float]] = {}
