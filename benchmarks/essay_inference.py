@@ -4,7 +4,8 @@
 
 1. trains the ``encoder`` head (frozen all-MiniLM-L6-v2 + features, ridge per prompt) on
    ``--train`` essays of ASAP fold 1-4 (synthetic essays when ASAP is absent) and saves it;
-2. on ``--n`` test essays (fold 0), essays/s of ``Predictor.load(dir).predict_score`` with an
+2. on ``--n`` test essays (fold 0), on the GPU where torch sees one (results in
+   ``essay_inference_cuda``), essays/s of ``Predictor.load(dir).predict_score`` with an
    empty embedding cache, against the raw transformers model run over exactly the same token
    windows and batches (tokenisation included, no pooling / features / ridge);
    best of ``--repeats``; goal: ratio >= 0.95;
@@ -102,10 +103,12 @@ def main(argv: list[str] | None = None) -> int:
              "essays_per_s": raw_eps, "ratio_vs_raw": 1.0, "peak_rss_mb": peak_mb()},
             {"path": "Predictor.load(dir).predict_score", "essays": len(texts), "windows": n_windows,
              "essays_per_s": pred_eps, "ratio_vs_raw": pred_eps / raw_eps, "peak_rss_mb": peak_mb()}]
-    notes = (f"encoder all-MiniLM-L6-v2 (window 256, stride 224, batch 32), CPU, torch threads {args.threads}; "
+    device = enc.device
+    where = f"CUDA ({torch.cuda.get_device_name()}), float32" if device == "cuda" else "CPU"
+    notes = (f"encoder all-MiniLM-L6-v2 (window 256, stride 224, batch 32), {where}, torch threads {args.threads}; "
              f"{source} essays; best of {args.repeats}; peak RSS after training {rss_train:.0f} MB "
              f"(ru_maxrss is a process-wide peak). Goal: ratio >= 0.95.")
-    save_results("essay_inference", rows, f"{COMMAND} --n {args.n} --train {args.train}", notes)
+    save_results("essay_inference_cuda" if device == "cuda" else "essay_inference", rows, f"{COMMAND} --n {args.n} --train {args.train}", notes)
     return 0
 
 

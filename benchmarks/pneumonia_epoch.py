@@ -1,13 +1,16 @@
 """A PneumoniaMNIST training epoch through verticalkit's Trainer vs a plain PyTorch loop.
 
-    python benchmarks/pneumonia_epoch.py [--reps 3] [--max-train 2048] [--threads 1]
+    python benchmarks/pneumonia_epoch.py [--reps 3] [--max-train 2048] [--threads 1] [--device cpu|cuda]
 
 Both loops train the medical vertical's ``cnn`` network (width 32) on the same 28 px
 PneumoniaMNIST training images (uint8 in memory, converted per item by the vertical's
 ``ImageDataset``; the first ``--max-train`` images, 0 = all 4708), batch 128, AdamW
 (lr 2e-3, weight decay 1e-4), cosine schedule, gradient clipping at 1.0, the same (seed, epoch)
-sample order, no augmentation, CPU, after one untimed warm-up of each. Wall time per epoch:
-medians of ``--reps`` interleaved repetitions (alternating which loop goes first).
+sample order, no augmentation, after one untimed warm-up of each; on ``--device`` (CPU: fp32;
+CUDA: bf16 autocast in both loops, results in ``pneumonia_epoch_cuda``). Wall time per epoch:
+medians of ``--reps`` interleaved repetitions (alternating which loop goes first); training
+images/s from them; inference images/s of the kit's ``TorchHead.predict_outputs`` (float32,
+batch 512, conversion from uint8 included) on the 624 test images, best of ``--reps``.
 Goal: trainer / plain ≤ 1.03.
 Needs ``pneumoniamnist.npz`` under ``$VERTICALKIT_DATA/pneumoniamnist/``.
 """
@@ -30,6 +33,7 @@ from verticalkit.core.config import TrainConfig  # noqa: E402
 from verticalkit.core.train.trainer import Trainer  # noqa: E402
 
 BATCH, LR, WD = 128, 2e-3, 1e-4
+DEVICE = "cpu"  # set by --device
 
 
 def network() -> nn.Module:
@@ -44,16 +48,38 @@ def loss_fn(out, batch):
 
 
 def plain(data, steps: int) -> None:
-    plain_epoch(network(), data, loss_fn, steps, BATCH, LR, WD)
+    plain_epoch(network(), data, loss_fn, steps, BATCH, LR, WD, device=DEVICE)
 
 
 def trainer(data, steps: int) -> None:
     cfg = TrainConfig(epochs=1, batch_size=BATCH, lr=LR, weight_decay=WD, patience=None, progress=False,
-                      device="cpu", mixed_precision="no")
+                      device=DEVICE, mixed_precision="bf16" if DEVICE == "cuda" else "no")
     Trainer(network(), data, loss_fn=loss_fn, config=cfg, seed=0).fit()
+    if DEVICE == "cuda":
+        torch.cuda.synchronize()
 
 
 LOOPS = {"plain": plain, "trainer": trainer}
+
+
+def inference_row(splits, reps: int) -> dict:
+    """Images/s of the kit's inference path (one trained epoch is enough to time it)."""
+    from verticalkit.verticals.medical_imaging.models import CNNHead
+
+    from verticalkit.core.heads.base import FitContext
+    from verticalkit.core.heads.torch_head import infer_task
+
+    cfg = TrainConfig(epochs=1, batch_size=BATCH, lr=LR, patience=None, progress=False, device=DEVICE)
+    ctx = FitContext(task=infer_task(splits.train.y[:256]), train=cfg)
+    head = CNNHead(augment="none").fit(splits.train.X[:256], splits.train.y[:256], context=ctx)
+    head.predict_outputs(splits.test.X[:64], device=DEVICE)  # warm-up
+    best = float("inf")
+    for _ in range(reps):
+        t = time.perf_counter()
+        head.predict_outputs(splits.test.X, device=DEVICE)
+        best = min(best, time.perf_counter() - t)
+    return {"loop": "kit inference (predict_outputs)", "median_s": round(best, 4), "ms_per_step": "", "min_s": "",
+            "max_s": "", "images_per_s": round(len(splits.test) / best, 1)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,7 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--max-train", type=int, default=2048)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     args = ap.parse_args(argv)
+    global DEVICE
+    DEVICE = args.device
     torch.set_num_threads(args.threads)
     from verticalkit.verticals.medical_imaging.models import ImageDataset
 
@@ -80,20 +109,25 @@ def main(argv: list[str] | None = None) -> int:
             times[name].append(time.perf_counter() - t)
     med = {k: statistics.median(v) for k, v in times.items()}
     rows = [{"loop": k, "median_s": round(med[k], 3), "ms_per_step": round(1000 * med[k] / steps, 1),
-             "min_s": round(min(times[k]), 3), "max_s": round(max(times[k]), 3)} for k in LOOPS]
+             "min_s": round(min(times[k]), 3), "max_s": round(max(times[k]), 3),
+             "images_per_s": round(len(data) / med[k], 1)} for k in LOOPS]
     paired = statistics.median(t / p for t, p in zip(times["trainer"], times["plain"]))
     rows.append({"loop": "ratio trainer/plain", "median_s": round(med["trainer"] / med["plain"], 4),
                  "ms_per_step": "", "min_s": round(min(times["trainer"]) / min(times["plain"]), 4),
-                 "max_s": round(max(times["trainer"]) / max(times["plain"]), 4)})
+                 "max_s": round(max(times["trainer"]) / max(times["plain"]), 4), "images_per_s": ""})
     rows.append({"loop": "median of per-repetition ratios", "median_s": round(paired, 4), "ms_per_step": "",
-                 "min_s": "", "max_s": ""})
-    save_results("pneumonia_epoch", rows,
+                 "min_s": "", "max_s": "", "images_per_s": ""})
+    rows.append(inference_row(splits, args.reps))
+    cuda = DEVICE == "cuda"
+    where = (f"CUDA ({torch.cuda.get_device_name()}), bf16 autocast in training" if cuda else
+             f"CPU, {args.threads} torch thread(s), on a 2-core machine shared with other jobs")
+    save_results("pneumonia_epoch_cuda" if cuda else "pneumonia_epoch", rows,
                  f"python benchmarks/pneumonia_epoch.py --reps {args.reps} --max-train {args.max_train} "
-                 f"--threads {args.threads}",
+                 f"--threads {args.threads}" + (" --device cuda" if cuda else ""),
                  notes=f"PneumoniaMNIST 28 px, first {len(data)} training images ({steps} steps of {BATCH}), the "
-                       f"vertical's cnn (width 32), AdamW + cosine + clipping, CPU, {args.threads} torch thread(s), "
-                       f"on a 2-core machine shared with other jobs; medians of {args.reps} interleaved repetitions. "
-                       f"Goal: trainer/plain <= 1.03.")
+                       f"vertical's cnn (width 32), AdamW + cosine + clipping, {where}; medians of {args.reps} "
+                       f"interleaved repetitions. Goal: trainer/plain <= 1.03. Last row: the kit's inference "
+                       f"(CNNHead.predict_outputs, float32, batch 512) on the {len(splits.test)} test images.")
     return 0
 
 

@@ -127,16 +127,21 @@ class TorchHead(Head):
         return 1
 
     @torch.no_grad()
-    def predict_outputs(self, X: Any, batch_size: int = 512) -> np.ndarray:
-        """Raw module outputs (logits) for ``X``, in order."""
+    def predict_outputs(self, X: Any, batch_size: int = 512, device: str = "cpu") -> np.ndarray:
+        """Raw module outputs (logits) for ``X``, in order; computed on ``device`` in float32 (the
+        module is moved there for the call and back to the CPU after it)."""
         from ..train.trainer import collate
 
         ds = self.make_dataset(X)
-        self.module_.eval()
+        module = self.module_.to(device).eval()
         outs = []
-        for start in range(0, len(ds), batch_size):
-            batch = collate([ds[i] for i in range(start, min(start + batch_size, len(ds)))])
-            outs.append(self.forward_batch(self.module_, batch).float())
+        try:
+            for start in range(0, len(ds), batch_size):
+                batch = collate([ds[i] for i in range(start, min(start + batch_size, len(ds)))])
+                batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+                outs.append(self.forward_batch(module, batch).float().cpu())
+        finally:
+            self.module_ = module.cpu()
         return torch.cat(outs).numpy() if outs else np.zeros((0, self.n_outputs_), dtype=np.float32)
 
     def predict_proba(self, X: Any) -> np.ndarray:

@@ -24,7 +24,7 @@ import numpy as np
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 _MEMORY: dict[tuple[str, str], np.ndarray] = {}
-_MODELS: dict[str, tuple[Any, Any]] = {}
+_MODELS: dict[Any, tuple[Any, Any]] = {}  # path (CPU) or (path, device)
 MEMORY_LIMIT = 200_000  # cached essays per process
 
 
@@ -42,9 +42,24 @@ def resolve_encoder(name: str) -> str:
     return name
 
 
-def load_encoder(name: str) -> tuple[Any, Any]:
-    """(tokenizer, model) of a Hugging Face encoder, in eval mode on CPU; loaded once per process."""
+def encoder_device(setting: str = "auto") -> str:
+    """``auto``: the GPU when torch sees one, else the CPU; otherwise ``setting`` itself."""
+    if setting != "auto":
+        return setting
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_encoder(name: str, device: str = "cpu") -> tuple[Any, Any]:
+    """(tokenizer, model) of a Hugging Face encoder, in eval mode on ``device`` (float32); loaded once
+    per process and device."""
     path = resolve_encoder(name)
+    if device != "cpu":
+        if (path, device) not in _MODELS:
+            tok, model = load_encoder(name)
+            _MODELS[(path, device)] = (tok, model.to(device))
+        return _MODELS[(path, device)]
     if path not in _MODELS:
         from transformers import AutoModel, AutoTokenizer
 
@@ -96,9 +111,10 @@ class ChunkedEncoder:
     """Embeds essays with a frozen encoder; see the module docstring."""
 
     def __init__(self, name: str = DEFAULT_ENCODER, window: int = 256, stride: int = 224, batch_size: int = 32,
-                 max_chunks: int = 64, cache_dir: str | None = None):
+                 max_chunks: int = 64, cache_dir: str | None = None, device: str = "auto"):
         self.name, self.window, self.stride = name, window, stride
         self.batch_size, self.max_chunks, self.cache_dir = batch_size, max_chunks, cache_dir
+        self.device = encoder_device(device)  # the GPU where there is one: same embeddings within float error
         self.key = f"{name}|w{window}|s{stride}|c{max_chunks}"
 
     def _disk(self, h: str) -> Path | None:
@@ -171,15 +187,16 @@ class ChunkedEncoder:
         """Mean-pooled, L2-normalised embeddings of one batch of token windows."""
         import torch
 
-        _, model = load_encoder(self.name)
+        _, model = load_encoder(self.name, self.device)
         width = max(len(w) for w in batch_ids)
         ids = torch.zeros((len(batch_ids), width), dtype=torch.long)
         mask = torch.zeros_like(ids)
         for j, w in enumerate(batch_ids):
             ids[j, :len(w)] = torch.tensor(w)
             mask[j, :len(w)] = 1
+        ids, mask = ids.to(self.device), mask.to(self.device)
         with torch.inference_mode():
             hidden = model(input_ids=ids, attention_mask=mask).last_hidden_state
         m = mask.unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1)
-        return torch.nn.functional.normalize(pooled, dim=-1).numpy()
+        return torch.nn.functional.normalize(pooled, dim=-1).float().cpu().numpy()

@@ -157,15 +157,24 @@ def cumulative_to_class_probs(cum: np.ndarray) -> np.ndarray:
 
 class ImageTorchHead(TorchHead):
     """Shared input handling: size and channels fitted on the training images; augmentation;
-    the ordinal loss of graded tasks (``ordinal_loss``: ``softmax`` cross-entropy or ``coral``)."""
+    the ordinal loss of graded tasks (``ordinal_loss``: ``softmax`` cross-entropy or ``coral``);
+    ``class_weight`` (``none`` or ``balanced``: cross-entropy weighted by inverse training class
+    frequency) and test-time augmentation (``tta``: ``none`` or ``flip``, the mean of the logits of
+    the image and its mirror image, in validation and prediction)."""
 
     default_channels: int | None = None  # a fixed input channel count (MobileNet: 3)
     ordinal_loss = "softmax"  # heads with the parameter override it
+    class_weight = "none"
+    tta = "none"
 
     def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None, context: FitContext | None = None
             ) -> ImageTorchHead:
         if self.ordinal_loss not in ORDINAL_LOSSES:
             raise ConfigError(f"model_params.ordinal_loss={self.ordinal_loss!r}: use {' or '.join(ORDINAL_LOSSES)}")
+        if self.class_weight not in ("none", "balanced"):
+            raise ConfigError(f"model_params.class_weight={self.class_weight!r}: use none or balanced")
+        if self.tta not in ("none", "flip"):
+            raise ConfigError(f"model_params.tta={self.tta!r}: use none or flip")
         self.coral_ = self.ordinal_loss == "coral"
         if self.coral_ and (context is None or not context.task.ordered):
             raise ConfigError("model_params.ordinal_loss=coral needs graded classes: set data.task=ordinal (or use "
@@ -177,13 +186,19 @@ class ImageTorchHead(TorchHead):
         first = np.asarray(first)
         self.in_channels_ = int(first.shape[0] if first.ndim == 3 else 1)
         self.image_size_ = int(self.image_size or first.shape[-1])
+        self.class_weights_ = None
+        if self.class_weight == "balanced" and self.task_kind_ in ("binary", "multiclass"):
+            counts = np.bincount(np.asarray(y, dtype=np.int64).ravel(), minlength=self.n_outputs_).astype(np.float64)
+            self.class_weights_ = [float(len(y) / (len(counts) * c)) if c else 0.0 for c in counts]
 
     def get_state(self) -> dict[str, Any]:
-        return {"in_channels": self.in_channels_, "image_size": self.image_size_, "coral": self.coral_}
+        return {"in_channels": self.in_channels_, "image_size": self.image_size_, "coral": self.coral_,
+                "class_weights": self.class_weights_}
 
     def set_state(self, state: dict[str, Any]) -> None:
         self.in_channels_, self.image_size_ = state["in_channels"], state["image_size"]
         self.coral_ = bool(state.get("coral", False))
+        self.class_weights_ = state.get("class_weights")
 
     # -- ordinal (CORAL) --------------------------------------------------------------
     def network_outputs(self) -> int:
@@ -203,6 +218,9 @@ class ImageTorchHead(TorchHead):
         return CoralNet(net, self.n_outputs_, init)
 
     def loss(self, outputs: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        if getattr(self, "class_weights_", None) is not None and not self.coral_:
+            weight = torch.tensor(self.class_weights_, dtype=torch.float32, device=outputs.device)
+            return nn.functional.cross_entropy(outputs.float(), batch["target"].long(), weight=weight)
         if not getattr(self, "coral_", False):
             return super().loss(outputs, batch)
         levels = torch.arange(outputs.shape[1], device=outputs.device)
@@ -228,6 +246,8 @@ class ImageTorchHead(TorchHead):
             x = augment_batch(x, flip="flip" in self.augment, max_degrees=10.0 if "affine" in self.augment else 0.0,
                               max_shift=0.08 if "affine" in self.augment else 0.0,
                               max_scale=0.08 if "affine" in self.augment else 0.0)
+        if not module.training and self.tta == "flip":
+            return (module(x) + module(x.flip(-1))) / 2
         return module(x)
 
     def _check_augment(self) -> None:
@@ -258,18 +278,21 @@ class CNNHead(ImageTorchHead):
 
     image_size: resize inputs to this size (None: the training images' size).
     augment: none | flip | affine | flip+affine (training only).
+    class_weight: none | balanced; tta: none | flip (see :class:`ImageTorchHead`).
     ordinal_loss: graded (ordinal) tasks: ``softmax`` (cross-entropy over the grades) or ``coral``
     (K-1 cumulative logits sharing one score, rank-consistent; ``predict_proba`` gives the class
     probabilities derived from them).
     """
 
     def __init__(self, width: int = 32, dropout: float = 0.2, image_size: int | None = None, augment: str = "affine",
-                 ordinal_loss: str = "softmax"):
+                 ordinal_loss: str = "softmax", class_weight: str = "none", tta: str = "none"):
         self.width = width
         self.dropout = dropout
         self.image_size = image_size
         self.augment = augment
         self.ordinal_loss = ordinal_loss
+        self.class_weight = class_weight
+        self.tta = tta
 
     def build_module(self, X: Any, y: Any) -> nn.Module:
         self._check_augment()
