@@ -18,7 +18,10 @@
 set -u
 P=${1:-.gpu}
 STAGES=${STAGES:-rows embed recipes_gpu recipes_cpu}
-CPU_RECIPES=${CPU_RECIPES:-balanced balanced_tta}
+CPU_RECIPES=${CPU_RECIPES:-balanced_tta}
+GPU_JOBS=${GPU_JOBS:-4}
+CPU_JOBS=${CPU_JOBS:-3}
+CPU_THREADS=${CPU_THREADS:-4}
 ROOT=$PWD
 has() { [[ " $STAGES " == *" $1 "* ]]; }
 if [ -d "$P/whl" ]; then
@@ -42,15 +45,16 @@ if has rows; then
 fi
 
 if has recipes_gpu; then
-  timeout 280 python3 benchmarks/pneumonia_recipes.py --device cuda --jobs 7 --threads 1 > "$LOG/recipes_cuda.log" 2>&1 &
+  timeout ${GPU_TIMEOUT:-240} python3 benchmarks/pneumonia_recipes.py --device cuda --jobs "$GPU_JOBS" --threads 1 > "$LOG/recipes_cuda.log" 2>&1 &
 fi
 if has recipes_cpu; then
   # shellcheck disable=SC2086
-  timeout 280 python3 benchmarks/pneumonia_recipes.py --device cpu --recipes $CPU_RECIPES --jobs 6 --threads 1 \
+  timeout ${CPU_TIMEOUT:-300} python3 benchmarks/pneumonia_recipes.py --device cpu --recipes $CPU_RECIPES --jobs "$CPU_JOBS" \
+    --threads "$CPU_THREADS" \
     > "$LOG/recipes_cpu.log" 2>&1 &
 fi
 if has finetune && [ -n "${ESSAY_FINETUNE:-}" ]; then
-  timeout 300 bash -c "$ESSAY_FINETUNE" > "$LOG/essay_finetune.log" 2>&1 &
+  timeout ${FT_TIMEOUT:-300} bash -c "$ESSAY_FINETUNE" > "$LOG/essay_finetune.log" 2>&1 &
 fi
 if has embed; then
   timeout 150 python3 - > "$LOG/asap_embeddings.log" 2>&1 <<'PY'

@@ -6,7 +6,7 @@
 Each recipe is a fixed set of config overrides (``RECIPES`` below, written before any test
 score was read). Every (recipe, seed) pair is a full ``vk.train`` run on the official split (early
 stopping and the checkpoint choice on the validation AUC; the test split is scored once at the
-end): test ROC-AUC and MedMNIST's ACC (accuracy at 0.5), the training seconds of the run, and the
+end): validation and test ROC-AUC and MedMNIST's ACC (accuracy at 0.5), the training seconds of the run, and the
 mean over seeds. The ensemble row of a recipe averages its seeds' test probabilities (the
 ``ens`` rows: what a small ensemble of the recipe gives, its time the sum of its runs).
 ``--jobs`` runs pairs in parallel processes (a GPU holds several of these small runs at once).
@@ -51,6 +51,8 @@ def one_run(recipe: str, seed: int, device: str, threads: int, max_epochs: int =
 
     torch.set_num_threads(threads)
     import verticalkit as vk
+    from sklearn.metrics import accuracy_score, roc_auc_score
+    from verticalkit.core.heads.predictor import Predictor
 
     over = RECIPES[recipe]
     with tempfile.TemporaryDirectory() as tmp:
@@ -61,10 +63,14 @@ def one_run(recipe: str, seed: int, device: str, threads: int, max_epochs: int =
                               **({"epochs": max_epochs} if max_epochs else {})},
                        eval={"report": False, "baselines": False, "n_bootstrap": 100})
         seconds = time.perf_counter() - t
-        test = vk.load_dataset("medical_imaging", "pneumoniamnist").test
-        p = run.predictor.predict_proba(test.X)[:, 1]
+        splits = vk.load_dataset("medical_imaging", "pneumoniamnist")
+        # the head itself (vk.load would also import the serving schemas, i.e. pydantic)
+        head = Predictor.load(run.dir / "model").head
+        p, p_val = head.predict_proba(splits.test.X)[:, 1], head.predict_proba(splits.val.X)[:, 1]
+        y_val = np.asarray(splits.val.y).ravel()
     return {"recipe": recipe, "seed": seed, "auc": run.metrics["roc_auc"], "acc": run.metrics["accuracy"],
-            "seconds": seconds, "p": p.tolist(), "y": np.asarray(test.y).ravel().tolist()}
+            "val_auc": roc_auc_score(y_val, p_val), "val_acc": accuracy_score(y_val, p_val >= 0.5),
+            "seconds": seconds, "p": p.tolist(), "y": np.asarray(splits.test.y).ravel().tolist()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,14 +98,18 @@ def main(argv: list[str] | None = None) -> int:
     for recipe in args.recipes:
         mine = sorted((r for r in results if r["recipe"] == recipe), key=lambda r: r["seed"])
         for r in mine:
-            rows.append({"recipe": recipe, "seed": r["seed"], "roc_auc": round(r["auc"], 4),
+            rows.append({"recipe": recipe, "seed": r["seed"], "val_auc": round(r["val_auc"], 4),
+                         "val_acc": round(r["val_acc"], 4), "roc_auc": round(r["auc"], 4),
                          "accuracy": round(r["acc"], 4), "run_seconds": round(r["seconds"], 1)})
-        rows.append({"recipe": recipe, "seed": "mean", "roc_auc": round(statistics.mean(r["auc"] for r in mine), 4),
+        rows.append({"recipe": recipe, "seed": "mean", "val_auc": round(statistics.mean(r["val_auc"] for r in mine), 4),
+                     "val_acc": round(statistics.mean(r["val_acc"] for r in mine), 4),
+                     "roc_auc": round(statistics.mean(r["auc"] for r in mine), 4),
                      "accuracy": round(statistics.mean(r["acc"] for r in mine), 4),
                      "run_seconds": round(statistics.mean(r["seconds"] for r in mine), 1)})
         if len(mine) > 1:
             p, y = np.mean([r["p"] for r in mine], axis=0), np.asarray(mine[0]["y"])
-            rows.append({"recipe": recipe, "seed": f"ens{len(mine)}", "roc_auc": round(roc_auc_score(y, p), 4),
+            rows.append({"recipe": recipe, "seed": f"ens{len(mine)}", "val_auc": "", "val_acc": "",
+                         "roc_auc": round(roc_auc_score(y, p), 4),
                          "accuracy": round(accuracy_score(y, p >= 0.5), 4),
                          "run_seconds": round(sum(r["seconds"] for r in mine), 1)})
     import torch
@@ -114,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
                        f"that sharing); whole benchmark {wall:.0f} s. Recipes (config overrides, fixed in "
                        f"benchmarks/pneumonia_recipes.py): "
                        + "; ".join(f"{k}: {json.dumps(RECIPES[k])}" for k in args.recipes)
-                       + ". accuracy = MedMNIST's ACC (at 0.5); ensN = mean of the N seeds' test probabilities.")
+                       + ". accuracy = MedMNIST's ACC (at 0.5); ensN = mean of the N seeds' test probabilities; val_* = the same on the validation split (what a choice of recipe may read).")
     return 0
 
 
