@@ -1,0 +1,205 @@
+"""The ``finetune`` essay head on a GPU: ASAP fold 0, all prompts; alone and stacked with a CPU head.
+
+    VERTICALKIT_DATA=../shared/data HF_HUB_OFFLINE=1 python benchmarks/essay_finetune_gpu.py --device cuda \\
+        [--epochs 3] [--batch-size 32] [--lr 8e-5] [--stack features] [--out DIR]
+    python benchmarks/essay_finetune_gpu.py --device cpu --limit 40 --max-length 32 --epochs 1 --out /tmp/ft  # smoke
+
+Fine-tunes the head (all-MiniLM-L6-v2 by default, its ``model_params`` defaults: per-prompt
+z-scored target, one linear output per prompt learning ``head_lr_mult`` times faster than the
+encoder, no dropout, early stopping on validation QWK, cut points on the validation essays)
+on the training split of the kit's fold (``folds.csv``; validation: 10% of the training folds,
+seed 42) with bf16 autocast on CUDA. Meanwhile a second process fits the CPU head named by
+``--stack`` (``features`` or ``blend``, ``thresholds=False``: its continuous score) on the same
+training split. The stacked model is, per prompt, a ridge on [fine-tuned score, CPU head score]
+fitted on the validation essays, then QWK cut points fitted on the same validation predictions.
+The test fold is read only to score. Reported: QWK per prompt and mean (the ASAP convention), the
+human rater-1 / rater-2 QWK on the test fold, training seconds per epoch (the Trainer's epoch time,
+validation pass included) and the whole fit.
+
+``--limit N`` keeps N random training essays (and N // 4 of validation and test): a smoke test.
+Results: <out>/essay_finetune_gpu.{json,md} (default out: benchmarks/results).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import RESULTS, load_vertical, save_results  # noqa: E402
+
+COMMAND = "VERTICALKIT_DATA=../shared/data HF_HUB_OFFLINE=1 python benchmarks/essay_finetune_gpu.py"
+
+
+def _subset(split, n: int, seed: int):
+    """``n`` random essays of a split (all of it when n >= its size)."""
+    if n >= len(split.y):
+        return split
+    idx = np.sort(np.random.default_rng(seed).choice(len(split.y), size=n, replace=False))
+    return split.subset(idx)
+
+
+def cpu_head_scores(kind: str, X_train, y_train, X_val, X_test, threads: int) -> dict:
+    """Fit the CPU head ``kind`` (features | blend) without cut points; its validation and test scores."""
+    import threadpoolctl
+
+    from verticalkit.verticals.essay_scoring.models import BlendHead, FeaturesHead
+
+    with threadpoolctl.threadpool_limits(threads):
+        t = time.perf_counter()
+        head = {"features": FeaturesHead, "blend": BlendHead}[kind](thresholds=False).fit(X_train, y_train)
+        fit_s = time.perf_counter() - t
+        return {"val": head.predict(X_val), "test": head.predict(X_test), "fit_s": fit_s}
+
+
+def stack(val_inputs: np.ndarray, y_val: np.ndarray, keys_val: np.ndarray, test_inputs: np.ndarray,
+          keys_test: np.ndarray, ranges: dict, steps: dict, alpha: float = 1.0) -> np.ndarray:
+    """Per prompt: ridge on the columns of ``*_inputs`` fitted on the validation essays, QWK cut points
+    on its validation predictions; the test essays' scores on the prompt's scale."""
+    from sklearn.linear_model import Ridge
+
+    from verticalkit.verticals.essay_scoring.scales import snap
+    from verticalkit.verticals.essay_scoring.thresholds import apply_cutpoints, fit_cutpoints
+
+    out = np.empty(len(keys_test))
+    for key in sorted(set(keys_test)):
+        mv, mt = keys_val == key, keys_test == key
+        lo, hi = ranges[key]
+        if mv.sum() < 10:  # too few validation essays: the mean of the inputs, rounded
+            out[mt] = snap(test_inputs[mt].mean(axis=1), lo, hi, steps[key])
+            continue
+        mu, sd = val_inputs[mv].mean(axis=0), val_inputs[mv].std(axis=0) + 1e-9
+        model = Ridge(alpha=alpha).fit((val_inputs[mv] - mu) / sd, y_val[mv])
+        fitted = model.predict((val_inputs[mv] - mu) / sd)
+        pred = model.predict((test_inputs[mt] - mu) / sd)
+        if steps[key] is None:
+            out[mt] = np.clip(pred, lo, hi)
+            continue
+        cut = fit_cutpoints(y_val[mv], fitted, lo, hi, steps[key])
+        out[mt] = apply_cutpoints(pred, cut, lo, steps[key])
+    return out
+
+
+def _row(name: str, y, scores, meta, **extra) -> dict:
+    from verticalkit.verticals.essay_scoring.metrics import qwk_mean, qwk_per_prompt
+
+    per = qwk_per_prompt(y, scores, meta)
+    return {"model": name, "qwk_mean": round(qwk_mean(y, scores, meta), 4),
+            **{f"qwk_p{k}": round(v, 4) for k, v in per.items()}, **extra}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--fold", type=int, default=0)
+    ap.add_argument("--device", default="auto", choices=("auto", "cuda", "cpu"))
+    ap.add_argument("--precision", default=None, help="train.mixed_precision (default: bf16 on CUDA, no on CPU)")
+    ap.add_argument("--encoder", default="all-MiniLM-L6-v2", help="Hugging Face name or local folder")
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=8e-5, help="the encoder's peak learning rate")
+    ap.add_argument("--head-lr-mult", type=float, default=None, help="model_params.head_lr_mult (default: the head's)")
+    ap.add_argument("--target", default=None, choices=("zscore", "range"), help="model_params.target")
+    ap.add_argument("--dropout", type=float, default=None, help="model_params.dropout (default: the head's)")
+    ap.add_argument("--max-length", type=int, default=512)
+    ap.add_argument("--max-chunks", type=int, default=4)
+    ap.add_argument("--stack", default="features", choices=("features", "blend", "none"))
+    ap.add_argument("--limit", type=int, default=None, help="training essays kept (smoke test)")
+    ap.add_argument("--threads", type=int, default=None, help="CPU threads of each process (default: cores // 2)")
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    args = ap.parse_args(argv)
+
+    import torch
+
+    from verticalkit.core.config import TrainConfig
+    from verticalkit.core.heads.base import FitContext
+    from verticalkit.verticals.essay_scoring.finetune import FinetuneHead
+    from verticalkit.verticals.essay_scoring.metrics import human_qwk_mean
+
+    device = "cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available()) else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        ap.error("--device cuda: no CUDA device is visible")
+    precision = args.precision or ("bf16" if device == "cuda" else "no")
+    threads = args.threads or max(1, (os.cpu_count() or 2) // 2)
+    torch.set_num_threads(threads)
+    splits = load_vertical("essay_scoring").dataset("asap-aes")(fold=args.fold, seed=args.seed).load()
+    tr, va, te = splits.train, splits.val, splits.test
+    if args.limit:
+        tr, va, te = _subset(tr, args.limit, 0), _subset(va, max(args.limit // 4, 8), 1), _subset(te, max(args.limit // 4, 8), 2)
+
+    t_start = time.perf_counter()
+    pool = future = None
+    if args.stack != "none":  # the CPU head fits in another process while the GPU fine-tunes
+        pool = ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"))
+        future = pool.submit(cpu_head_scores, args.stack, tr.X, tr.y, va.X, te.X, threads)
+
+    params = {k: v for k, v in {"head_lr_mult": args.head_lr_mult, "target": args.target,
+                                "dropout": args.dropout}.items() if v is not None}
+    head = FinetuneHead(encoder=args.encoder, max_length=args.max_length, max_chunks=args.max_chunks, **params)
+    train = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, eval_batch_size=64, lr=args.lr,
+                        weight_decay=0.01, warmup_ratio=0.1, patience=None, mixed_precision=precision, device=device,
+                        progress=False)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    t = time.perf_counter()
+    head.fit(tr.X, tr.y, va.X, va.y, context=FitContext(task=splits.task, seed=args.seed, train=train))
+    fit_s = time.perf_counter() - t
+    epochs = head.history_
+    for e in epochs:
+        print(f"epoch {e['epoch']}: train loss {e['train_loss']:.4f}, val QWK {e['val_score']:.4f}, {e['seconds']:.1f} s",
+              flush=True)
+
+    if device == "cuda":
+        head.module_.cuda()
+    t = time.perf_counter()
+    keys_va, keys_te = (np.array(head._known_keys(s.X), dtype=object) for s in (va, te))
+    ft_val = head._denormalise(keys_va, head._normalised(va.X))
+    ft_test = head._denormalise(keys_te, head._normalised(te.X))
+    scored = head.predict(te.X)
+    predict_s = time.perf_counter() - t
+    best = int(np.argmax([e["val_score"] for e in epochs])) + 1 if epochs else 0
+    timing = {"epochs_run": len(epochs), "best_epoch": best,
+              "train_s_per_epoch": round(float(np.mean([e["seconds"] for e in epochs])), 1) if epochs else None,
+              "fit_s": round(fit_s, 1)}
+    rows = [_row("finetune", te.y, scored, te.meta, **timing, val_qwk=round(max(e["val_score"] for e in epochs), 4))]
+    cpu_s = None
+    if future is not None:
+        t = time.perf_counter()
+        cpu = future.result()
+        pool.shutdown()
+        waited_s, cpu_s = time.perf_counter() - t, cpu["fit_s"]
+        ranges, steps = head.ranges_, head.steps_
+        rows.append(_row(f"{args.stack} (CPU, cut points on val)", te.y,
+                         stack(cpu["val"][:, None], va.y, keys_va, cpu["test"][:, None], keys_te, ranges, steps),
+                         te.meta, fit_s=round(cpu_s, 1)))
+        both_val, both_test = np.c_[ft_val, cpu["val"]], np.c_[ft_test, cpu["test"]]
+        rows.append(_row(f"finetune + {args.stack} (ridge per prompt on val)", te.y,
+                         stack(both_val, va.y, keys_va, both_test, keys_te, ranges, steps), te.meta,
+                         **timing, waited_for_cpu_s=round(waited_s, 1)))
+    total_s = time.perf_counter() - t_start
+    human = human_qwk_mean(te.y, None, te.meta)
+    cols = list(dict.fromkeys(c for r in rows for c in r)) + ["human_qwk"]
+    rows = [{c: r.get(c, "") for c in cols} | {"human_qwk": round(human, 4)} for r in rows]
+    gpu = torch.cuda.get_device_name() if device == "cuda" else f"CPU, {threads} threads"
+    notes = (f"ASAP fold {args.fold} ({'--limit ' + str(args.limit) + ', ' if args.limit else ''}train {len(tr.y)}, "
+             f"validation {len(va.y)}, test {len(te.y)} essays, seed {args.seed}); {gpu}, {precision}; encoder "
+             f"{args.encoder}, max_length {args.max_length} x up to {args.max_chunks} windows, epochs {args.epochs}, "
+             f"batch {args.batch_size}, lr {args.lr} (cosine, warmup 10%, AdamW wd 0.01), model_params "
+             f"{head.get_params()}; qwk = QWK on the test fold per prompt on its own range, mean over prompts; "
+             f"train_s_per_epoch = the Trainer's epoch time including the validation pass; fit_s = the whole fit "
+             f"(tokenising, loading the encoder, cut points); predictions {predict_s:.1f} s; CPU head fit "
+             f"{cpu_s if cpu_s is None else round(cpu_s, 1)} s in parallel; end to end {total_s:.0f} s")
+    command = f"{COMMAND} " + " ".join(sys.argv[1:] if argv is None else argv)
+    save_results("essay_finetune_gpu", rows, command, notes, folder=args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
