@@ -90,7 +90,8 @@ def load_pretrained(name: str, num_layers: int | None = None, weights: bool = Tr
         logging.set_verbosity_error()
         logging.disable_progress_bar()
         try:
-            return AutoModel.from_pretrained(path, config=config) if weights else AutoModel.from_config(config)
+            model = AutoModel.from_pretrained(path, config=config) if weights else AutoModel.from_config(config)
+            return model.float()  # fp32 master weights to fine-tune, also from a half-precision copy
         finally:
             logging.set_verbosity(level)
             if bar:
