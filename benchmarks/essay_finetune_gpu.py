@@ -115,6 +115,35 @@ def stack(val_inputs: np.ndarray, y_val: np.ndarray, keys_val: np.ndarray, test_
     return out
 
 
+def pack(folder: Path, encoder: str) -> None:
+    """What a device machine without the data or the pip package needs, under 64 MiB: ``folder/minilm``
+    (the encoder with fp16 weights, 44 MB; the head fine-tunes an fp32 copy) and ``folder/asap-aes``
+    (the ASAP tsv gzipped, and folds.csv). There: ``gunzip -k folder/asap-aes/*.gz``,
+    ``VERTICALKIT_DATA=folder``, ``--encoder folder/minilm``."""
+    import gzip
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from verticalkit.verticals.essay_scoring.encoder import resolve_encoder
+
+    src, data = Path(resolve_encoder(encoder)), Path(os.environ.get("VERTICALKIT_DATA", "")) / "asap-aes"
+    if not (src / "model.safetensors").is_file() or not (data / "training_set_rel3.tsv").is_file():
+        raise SystemExit(f"error: --pack needs {src}/model.safetensors and {data}/training_set_rel3.tsv "
+                         f"(set VERTICALKIT_DATA)")
+    (folder / "asap-aes").mkdir(parents=True, exist_ok=True)
+    shutil.copytree(src, folder / "minilm", ignore=shutil.ignore_patterns("model.safetensors", "*.md"),
+                    dirs_exist_ok=True)
+    save_file({k: v.half() for k, v in load_file(src / "model.safetensors").items()},
+              folder / "minilm" / "model.safetensors")
+    shutil.copy(data / "folds.csv", folder / "asap-aes" / "folds.csv")
+    with open(data / "training_set_rel3.tsv", "rb") as f, gzip.open(folder / "asap-aes" / "training_set_rel3.tsv.gz",
+                                                                      "wb") as g:
+        shutil.copyfileobj(f, g)
+    print(f"packed {folder}: " + ", ".join(f"{q.relative_to(folder)} {q.stat().st_size / 2**20:.1f} MiB"
+                                           for q in sorted(folder.rglob("*")) if q.is_file()))
+
+
 def _row(name: str, y, scores, meta, **extra) -> dict:
     from verticalkit.verticals.essay_scoring.metrics import qwk_mean, qwk_per_prompt
 
@@ -145,7 +174,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="processes fitting the CPU heads, one prompt each (default: cores - 2, at most 16)")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--pack", type=Path, default=None,
+                    help="only write the encoder (fp16) and ASAP data to carry to a device machine into this folder")
     args = ap.parse_args(argv)
+    if args.pack is not None:
+        pack(args.pack, args.encoder)
+        return 0
     kinds = [] if args.stack == "none" else [k.strip() for k in args.stack.split(",") if k.strip()]
     if set(kinds) - {"features", "blend"}:
         ap.error(f"--stack {args.stack!r}: use features, blend, both (comma-separated) or none")
