@@ -13,12 +13,14 @@ from typing import Any
 RESULTS = Path(__file__).parent / "results"
 
 
-def save_results(name: str, rows: list[dict[str, Any]], command: str, notes: str = "") -> Path:
-    """Write ``results/<name>.json`` and ``results/<name>.md``; print the table."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
+def save_results(name: str, rows: list[dict[str, Any]], command: str, notes: str = "",
+                 folder: Path | None = None) -> Path:
+    """Write ``results/<name>.json`` and ``results/<name>.md`` (or into ``folder``); print the table."""
+    folder = Path(folder) if folder is not None else RESULTS
+    folder.mkdir(parents=True, exist_ok=True)
     meta = {"command": command, "date": date.today().isoformat(), "python": sys.version.split()[0],
             "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}", "notes": notes}
-    (RESULTS / f"{name}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+    (folder / f"{name}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
     cols = list(rows[0]) if rows else []
     fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)  # noqa: E731
     lines = [f"# {name}", "", f"Reproduce: `{command}` ({meta['date']})", ""]
@@ -26,9 +28,9 @@ def save_results(name: str, rows: list[dict[str, Any]], command: str, notes: str
         lines += [notes, ""]
     lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(fmt(r[c]) for c in cols) + " |" for r in rows]
-    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
+    (folder / f"{name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
-    return RESULTS / f"{name}.json"
+    return folder / f"{name}.json"
 
 
 def peak_rss_mb() -> float:

@@ -130,3 +130,82 @@ def test_finetune_from_the_cli(tiny_bert, tmp_path):
     m = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert m["model"] == "finetune" and m["metrics"]["qwk"]["value"] is not None
     assert (tmp_path / "run" / "model" / "head" / "encoder" / "config.json").is_file()
+
+
+def test_targets_are_z_scored_per_prompt_with_one_output_per_prompt(fitted):
+    """Issue #17: the old head regressed every prompt's [0, 1]-normalised score through one output."""
+    s, head = fitted
+    ds = head.make_dataset(s.train.X, s.train.y)
+    target = np.array([float(ds[i]["target"]) for i in range(len(ds))])
+    prompts = s.train.X["prompt"].to_numpy()
+    for p in set(prompts):
+        assert abs(target[prompts == p].mean()) < 1e-6 and abs(target[prompts == p].std() - 1) < 1e-6
+    assert head.module_.head.out_features == len(head.ranges_) == len(set(prompts))
+    one = head.make_dataset(s.test.X.iloc[:1])[0]
+    import torch
+
+    with torch.no_grad():  # the same essay read as each prompt's: each prompt's own output
+        outs = [float(head.module_(one["input_ids"][None], one["lengths"][None], torch.tensor([p])))
+                for p in range(len(head.ranges_))]
+    assert len(set(np.round(outs, 6))) == len(outs)
+    assert head.module_.encoder.config.hidden_dropout_prob == 0.0  # no dropout on a regression target
+
+
+def test_early_stopping_scores_validation_qwk(fitted):
+    """The Trainer's validation score is the mean QWK of the rounded validation predictions (was -MSE)."""
+    from verticalkit.verticals.essay_scoring.metrics import qwk_mean
+
+    s, head = fitted
+    keys = np.array([str(p) for p in s.val.X["prompt"]], dtype=object)
+    rounded = head._snap(keys, head._denormalise(keys, head._normalised(s.val.X)))
+    best = max(e["val_score"] for e in head.history_)  # the kept weights are the best epoch's
+    assert best == pytest.approx(qwk_mean(s.val.y, rounded, pd.DataFrame({"prompt": keys})), abs=1e-9)
+
+
+def test_scaled_head_learns_lr_mult_times_faster():
+    import torch
+
+    from verticalkit.verticals.essay_scoring.finetune import ScaledLinear
+
+    torch.manual_seed(0)
+    layer = ScaledLinear(4, 2, lr_mult=20.0)
+    before = (layer.weight * layer.lr_mult).detach().clone()
+    assert float(layer.bias.detach().abs().max()) == 0.0
+    opt = torch.optim.Adam(layer.parameters(), lr=1e-3)
+    layer(torch.randn(8, 4)).pow(2).mean().backward()
+    opt.step()
+    step = (layer.weight * layer.lr_mult).detach() - before
+    np.testing.assert_allclose(step.abs().numpy(), 20 * 1e-3, rtol=1e-3)  # Adam's first step: lr per weight
+
+
+def test_bad_new_params_are_config_errors():
+    from verticalkit.core.errors import ConfigError
+
+    s = tiny_data(0)
+    for params, match in [({"target": "minmax"}, "model_params.target"), ({"head_lr_mult": 0}, "head_lr_mult"),
+                          ({"dropout": 1.5}, "model_params.dropout")]:
+        with pytest.raises(ConfigError, match=match):
+            FinetuneHead(**params).fit(s.train.X, s.train.y)
+
+
+@pytest.mark.slow
+def test_gpu_benchmark_smoke_on_cpu(tiny_bert, tmp_path):
+    """benchmarks/essay_finetune_gpu.py end to end on CPU: 40 ASAP essays, a tiny BERT, one epoch."""
+    import json
+    import sys
+    from pathlib import Path
+
+    from conftest import real_data
+
+    real_data("asap-aes")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from essay_finetune_gpu import main
+
+    assert main(["--device", "cpu", "--limit", "40", "--encoder", tiny_bert, "--max-length", "32", "--epochs", "1",
+                 "--stack", "features", "--workers", "1", "--threads", "1", "--out", str(tmp_path)]) == 0
+    rows = json.loads((tmp_path / "essay_finetune_gpu.json").read_text())["rows"]
+    names = [r["model"] for r in rows]
+    assert names[0] == "finetune" and any(n.startswith("finetune + features") for n in names)
+    assert all(-1 <= r["qwk_mean"] <= 1 for r in rows) and 0 < rows[0]["human_qwk"] <= 1
+    assert rows[0]["train_s_per_epoch"] > 0 and rows[0]["epochs_run"] == 1
+    assert (tmp_path / "essay_finetune_gpu.md").read_text().startswith("# essay_finetune_gpu")

@@ -48,24 +48,29 @@ from torch.utils.data import Dataset
 
 from verticalkit.core.config import TrainConfig
 from verticalkit.core.data.adapter import Task
-from verticalkit.core.errors import ConfigError, DataError
+from verticalkit.core.errors import ConfigError, DataError, ModelLoadError
 from verticalkit.core.heads.base import FitContext
 from verticalkit.core.heads.torch_head import TorchHead
 
 from .data import prompt_key
 from .encoder import resolve_encoder, windows
 from .flags import ReviewFlagger
+from .metrics import qwk_mean
 from .models import as_text, check_input, clip_words
 from .scales import infer_step, snap
 from .thresholds import apply_cutpoints, fit_cutpoints
 
 HEADS = ("regression", "ordinal")
+TARGETS = ("zscore", "range")
+DROPOUT_KEYS = ("hidden_dropout_prob", "attention_probs_dropout_prob", "dropout", "attention_dropout")
 ENCODER_DIR = "encoder"  # tokenizer + encoder config beside the weights of a saved head
 _LOADING: contextvars.ContextVar[Path | None] = contextvars.ContextVar("finetune_loading", default=None)
 
 
-def load_pretrained(name: str, num_layers: int | None = None, weights: bool = True) -> nn.Module:
-    """A Hugging Face encoder by name or folder (``num_layers``: keep the first layers only)."""
+def load_pretrained(name: str, num_layers: int | None = None, weights: bool = True,
+                    dropout: float | None = None) -> nn.Module:
+    """A Hugging Face encoder by name or folder (``num_layers``: keep the first layers only;
+    ``dropout``: the hidden and attention dropout, None keeps the encoder's own)."""
     from transformers import AutoConfig, AutoModel
     from transformers.utils import logging
 
@@ -76,12 +81,17 @@ def load_pretrained(name: str, num_layers: int | None = None, weights: bool = Tr
             if not hasattr(config, "num_hidden_layers"):
                 raise ConfigError(f"model_params.num_layers: encoder {name!r} has no num_hidden_layers to cut")
             config.num_hidden_layers = max(1, min(int(num_layers), config.num_hidden_layers))
+        if dropout is not None:
+            for key in DROPOUT_KEYS:
+                if hasattr(config, key):
+                    setattr(config, key, float(dropout))
         # quiet: 'weights not used' (pooler, cut layers) is expected, and no progress bar in a run's log
         level, bar = logging.get_verbosity(), logging.is_progress_bar_enabled()
         logging.set_verbosity_error()
         logging.disable_progress_bar()
         try:
-            return AutoModel.from_pretrained(path, config=config) if weights else AutoModel.from_config(config)
+            model = AutoModel.from_pretrained(path, config=config) if weights else AutoModel.from_config(config)
+            return model.float()  # fp32 master weights to fine-tune, also from a half-precision copy
         finally:
             logging.set_verbosity(level)
             if bar:
@@ -109,17 +119,39 @@ def _pool(encoder: nn.Module, input_ids: torch.Tensor, lengths: torch.Tensor) ->
     return (vec.reshape(b, c, -1) * w).sum(1) / w.sum(1).clamp(min=1)
 
 
-class EssayRegressor(nn.Module):
-    """Encoder → pooled essay vector → linear normalised score ``(b, 1)``."""
+class ScaledLinear(nn.Linear):
+    """A linear layer stored divided by ``lr_mult``: under Adam (updates of about ``lr`` per weight,
+    whatever the gradient's scale) it learns ``lr_mult`` times faster than the encoder beside it.
 
-    def __init__(self, encoder: nn.Module):
+    The Trainer has one learning rate; a new head at the encoder's 3e-5 barely moves in a few
+    epochs (the cause of the flat validation curve of issue #17), so the head gets its own.
+    """
+
+    def __init__(self, n_in: int, n_out: int, lr_mult: float = 1.0):
+        super().__init__(n_in, n_out)
+        self.lr_mult = float(lr_mult)
+        with torch.no_grad():
+            self.weight.div_(self.lr_mult)
+            self.bias.zero_()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.linear(x, self.weight * self.lr_mult, self.bias * self.lr_mult)
+
+
+class EssayRegressor(nn.Module):
+    """Encoder → pooled essay vector → one linear score per prompt (the essay's prompt's) ``(b, 1)``."""
+
+    def __init__(self, encoder: nn.Module, n_prompts: int = 1, lr_mult: float = 1.0):
         super().__init__()
         self.encoder = encoder
-        self.head = nn.Linear(encoder.config.hidden_size, 1)
+        self.head = ScaledLinear(encoder.config.hidden_size, n_prompts, lr_mult)
 
     def forward(self, input_ids: torch.Tensor, lengths: torch.Tensor, prompt_idx: torch.Tensor | None = None
                 ) -> torch.Tensor:
-        return self.head(_pool(self.encoder, input_ids, lengths))
+        out = self.head(_pool(self.encoder, input_ids, lengths))
+        if prompt_idx is None or out.shape[1] == 1:
+            return out[:, :1]
+        return out.gather(1, prompt_idx.long().reshape(-1, 1))
 
 
 class EssayOrdinal(nn.Module):
@@ -127,12 +159,14 @@ class EssayOrdinal(nn.Module):
 
     Output ``(b, 1 + T)``: column 0 the expected score normalised to [0, 1] on the prompt's
     range, then the ``T`` cumulative logits ``f - b_k`` (padded past the prompt's levels).
+    The thresholds, new like ``f``'s layer, learn ``lr_mult`` times faster than the encoder.
     """
 
-    def __init__(self, encoder: nn.Module, gaps: np.ndarray, init: np.ndarray | None = None):
+    def __init__(self, encoder: nn.Module, gaps: np.ndarray, init: np.ndarray | None = None, lr_mult: float = 1.0):
         super().__init__()
         self.encoder = encoder
-        self.score = nn.Linear(encoder.config.hidden_size, 1)
+        self.score = ScaledLinear(encoder.config.hidden_size, 1, lr_mult)
+        self.lr_mult = float(lr_mult)
         n_prompts, t = gaps.shape
         self.register_buffer("gaps", torch.tensor(gaps, dtype=torch.float32), persistent=False)
         first = torch.zeros(n_prompts, 1)
@@ -142,12 +176,12 @@ class EssayOrdinal(nn.Module):
             first = b[:, :1].clone()
             d = (b[:, 1:] - b[:, :-1]).clamp(min=1e-2)
             steps = torch.log(torch.expm1(d))
-        self.first = nn.Parameter(first)
-        self.steps = nn.Parameter(steps)
+        self.first = nn.Parameter(first / self.lr_mult)
+        self.steps = nn.Parameter(steps / self.lr_mult)
 
     def thresholds(self) -> torch.Tensor:
-        inc = nn.functional.softplus(self.steps)
-        return torch.cat([self.first, self.first + torch.cumsum(inc, dim=1)], dim=1)
+        first, inc = self.first * self.lr_mult, nn.functional.softplus(self.steps * self.lr_mult)
+        return torch.cat([first, first + torch.cumsum(inc, dim=1)], dim=1)
 
     def forward(self, input_ids: torch.Tensor, lengths: torch.Tensor, prompt_idx: torch.Tensor) -> torch.Tensor:
         f = self.score(_pool(self.encoder, input_ids, lengths))
@@ -172,7 +206,8 @@ class FinetuneHead(TorchHead):
 
     def __init__(self, encoder: str = "all-MiniLM-L6-v2", head: str = "regression", max_length: int = 512,
                  max_chunks: int = 4, num_layers: int | None = None, freeze_embeddings: bool = False,
-                 thresholds: bool = True):
+                 thresholds: bool = True, target: str = "zscore", head_lr_mult: float = 30.0,
+                 dropout: float | None = 0.0):
         self.encoder = encoder
         self.head = head
         self.max_length = max_length
@@ -180,6 +215,9 @@ class FinetuneHead(TorchHead):
         self.num_layers = num_layers
         self.freeze_embeddings = freeze_embeddings
         self.thresholds = thresholds
+        self.target = target
+        self.head_lr_mult = head_lr_mult
+        self.dropout = dropout
 
     # -- preprocessing ----------------------------------------------------------------
     def _tokenizer(self):
@@ -201,6 +239,14 @@ class FinetuneHead(TorchHead):
             raise ConfigError(f"model_params.max_length={self.max_length}: use at least 8 tokens (512 for MiniLM)")
         if self.max_chunks < 1:
             raise ConfigError(f"model_params.max_chunks={self.max_chunks}: use at least 1")
+        if self.target not in TARGETS:
+            raise ConfigError(f"model_params.target={self.target!r}: choose one of {list(TARGETS)}")
+        if not self.head_lr_mult > 0:
+            raise ConfigError(f"model_params.head_lr_mult={self.head_lr_mult}: use a positive number (1: the "
+                              f"encoder's learning rate)")
+        if self.dropout is not None and not 0 <= self.dropout < 1:
+            raise ConfigError(f"model_params.dropout={self.dropout}: use a value in [0, 1), or null for the "
+                              f"encoder's own")
 
     def fit_preprocessing(self, X: Any, y: Any) -> None:
         X = check_input(X)
@@ -209,24 +255,35 @@ class FinetuneHead(TorchHead):
         self.ranges_ = {k: [float(np.min(y[keys == k])), float(np.max(y[keys == k]))] for k in sorted(set(keys))}
         self.levels_ = {k: sorted(float(v) for v in np.unique(y[keys == k])) for k in self.ranges_}
         self.steps_ = {k: infer_step(self.levels_[k]) for k in self.ranges_}
+        # the regression target: z-scored per prompt (each prompt's mean 0, sd 1: one loss scale for
+        # all prompts), or the ordinal head's / target="range"'s [0, 1] on the prompt's range
+        zscore = self.head == "regression" and self.target == "zscore"
+        self.centers_ = {k: float(np.mean(y[keys == k])) if zscore else lo for k, (lo, _) in self.ranges_.items()}
+        self.scales_ = {k: (float(np.std(y[keys == k])) if zscore else hi - lo) or 1.0
+                        for k, (lo, hi) in self.ranges_.items()}
         self.cutpoints_: dict[str, list[float]] = {}
         flagger = ReviewFlagger().fit([as_text(t) for t in X["text"]], keys)
         self.flag_stats_ = flagger.stats
 
     def get_state(self) -> dict[str, Any]:
         return {"ranges": self.ranges_, "levels": self.levels_, "steps": self.steps_, "cutpoints": self.cutpoints_,
-                "flag_stats": self.flag_stats_}
+                "flag_stats": self.flag_stats_, "centers": self.centers_, "scales": self.scales_}
 
     def set_state(self, state: dict[str, Any]) -> None:
+        if "centers" not in state:
+            raise ModelLoadError("this finetune head was saved by an older verticalkit (one output for all prompts, "
+                                 "targets on [0, 1]); retrain it with this version")
         self.ranges_, self.levels_ = state["ranges"], state["levels"]
+        self.centers_, self.scales_ = state["centers"], state["scales"]
         self.cutpoints_, self.flag_stats_ = state["cutpoints"], state["flag_stats"]
         # saved before steps were kept: whole points where there are cut points
         self.steps_ = state.get("steps") or {k: 1.0 if k in self.cutpoints_ else None for k in self.ranges_}
 
-    def _normalise(self, keys: list[str], y: np.ndarray) -> np.ndarray:
-        lo = np.array([self.ranges_[k][0] for k in keys])
-        hi = np.array([self.ranges_[k][1] for k in keys])
-        return (np.asarray(y, float) - lo) / np.maximum(hi - lo, 1e-9)
+    def _normalise(self, keys, y: np.ndarray) -> np.ndarray:
+        """Scores → the network's target (see ``centers_`` / ``scales_``); ``_denormalise`` inverts it."""
+        center = np.array([self.centers_[k] for k in keys])
+        scale = np.array([self.scales_[k] for k in keys])
+        return (np.asarray(y, float) - center) / scale
 
     def _n_thresholds(self) -> int:
         return max(max(len(v) for v in self.levels_.values()) - 1, 1)
@@ -292,18 +349,18 @@ class FinetuneHead(TorchHead):
         saved = _LOADING.get()
         if saved is not None and (saved / "config.json").is_file():  # a saved head: its own encoder config
             self.encoder_dir_ = str(saved)
-            encoder = load_pretrained(str(saved), weights=False)
+            encoder = load_pretrained(str(saved), weights=False, dropout=self.dropout)
         else:
-            encoder = load_pretrained(self.encoder, self.num_layers, weights=X is not None)
+            encoder = load_pretrained(self.encoder, self.num_layers, weights=X is not None, dropout=self.dropout)
         if getattr(encoder, "pooler", None) is not None:
             encoder.pooler = None  # unused (mean pooling): no gradient-less weights under DDP, less compute
         if self.freeze_embeddings:
             encoder.get_input_embeddings().requires_grad_(False)
         if self.head == "regression":
-            return EssayRegressor(encoder)
+            return EssayRegressor(encoder, len(self.ranges_), self.head_lr_mult)
         keys = None if X is None else np.array([prompt_key(p) for p in X["prompt"]], dtype=object)
         gaps, init = self._ordinal_tables(None if y is None else np.asarray(y, float), keys)
-        return EssayOrdinal(encoder, gaps, init)
+        return EssayOrdinal(encoder, gaps, init, self.head_lr_mult)
 
     def forward_batch(self, module: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return module(batch["input_ids"], batch["lengths"], batch["prompt_idx"])
@@ -328,12 +385,17 @@ class FinetuneHead(TorchHead):
         if context is None:
             context = FitContext(task=Task(kind="regression", target="score", primary_metric="qwk"),
                                  train=TrainConfig(progress=False, patience=None))
-        # early stopping on the validation MSE of the normalised score (the targets the Trainer sees)
-        context = dataclasses.replace(context, score_fn=lambda t, s: -float(np.mean((np.ravel(t) - np.ravel(s)) ** 2)))
+        if X_val is not None and y_val is not None:
+            context = dataclasses.replace(context, score_fn=self._validation_qwk(X_val, y_val))
         super().fit(X, y, X_val, y_val, context=context)
         if self.thresholds and X_val is not None and y_val is not None:
             keys = np.array(self._known_keys(X_val), dtype=object)
-            raw = self._denormalise(keys, self._normalised(X_val))
+            if context.train.device != "cpu" and torch.cuda.is_available():
+                self.module_.cuda()  # the validation pass on the GPU it trained on (predict_outputs follows the module)
+            try:
+                raw = self._denormalise(keys, self._normalised(X_val))
+            finally:
+                self.module_.cpu()
             for k, (lo, hi) in self.ranges_.items():
                 m = keys == k
                 if m.sum() >= 10 and self.steps_[k] is not None and hi > lo:
@@ -341,13 +403,51 @@ class FinetuneHead(TorchHead):
                                                        self.steps_[k]).tolist()
         return self
 
-    def _normalised(self, X) -> np.ndarray:
-        return self.outputs_to_scores(self.predict_outputs(X, batch_size=16))
+    def _validation_qwk(self, X_val, y_val):
+        """Early stopping's score: mean QWK over prompts of the validation predictions rounded to the scale.
 
-    def _denormalise(self, keys: np.ndarray, z: np.ndarray) -> np.ndarray:
-        lo = np.array([self.ranges_[k][0] for k in keys])
-        hi = np.array([self.ranges_[k][1] for k in keys])
-        return lo + z * (hi - lo)
+        Not the MSE of the normalised score: on ASAP it moved by 0.0007 over 4 epochs while QWK
+        is what the cut points and the report are judged on.
+        """
+        keys = np.array([prompt_key(p) for p in check_input(X_val)["prompt"]], dtype=object)
+        y_val = np.asarray(y_val, float)
+        meta = pd.DataFrame({"prompt": keys})
+
+        def score(targets: np.ndarray, outputs: np.ndarray) -> float:
+            return qwk_mean(y_val, self._snap(keys, self._denormalise(keys, np.ravel(outputs))), meta)
+
+        return score
+
+    def _snap(self, keys: np.ndarray, raw: np.ndarray) -> np.ndarray:
+        """Raw scores rounded to each prompt's scale (clipped to its range)."""
+        out = np.empty(len(raw))
+        for k in set(keys):
+            m = keys == k
+            lo, hi = self.ranges_[k]
+            out[m] = snap(raw[m], lo, hi, self.steps_[k])
+        return out
+
+    def _normalised(self, X) -> np.ndarray:
+        return self.outputs_to_scores(self.predict_outputs(X, batch_size=32))
+
+    @torch.no_grad()
+    def predict_outputs(self, X: Any, batch_size: int = 32) -> np.ndarray:
+        """Module outputs for ``X``, in order, on the device the module is on (``module_.cuda()`` to score on a GPU)."""
+        from verticalkit.core.train.trainer import collate
+
+        ds = self.make_dataset(X)
+        device = next(self.module_.parameters()).device
+        self.module_.eval()
+        outs = []
+        for start in range(0, len(ds), batch_size):
+            batch = collate([ds[i] for i in range(start, min(start + batch_size, len(ds)))])
+            outs.append(self.forward_batch(self.module_, {k: v.to(device) for k, v in batch.items()}).float().cpu())
+        return torch.cat(outs).numpy() if outs else np.zeros((0, 1), dtype=np.float32)
+
+    def _denormalise(self, keys, z: np.ndarray) -> np.ndarray:
+        center = np.array([self.centers_[k] for k in keys])
+        scale = np.array([self.scales_[k] for k in keys])
+        return center + np.asarray(z, float) * scale
 
     def predict(self, X) -> np.ndarray:
         keys = np.array(self._known_keys(check_input(X)), dtype=object)
