@@ -50,11 +50,11 @@ def positive_of(counts: pd.Series) -> tuple[object, bool]:
     return counts.idxmin(), False
 
 
-def inspect_file(path: str | Path, target: str | None = None, sep: str | None = None, vertical: str = "fraud"
-                 ) -> str:
+def inspect_file(path: str | Path, target: str | None = None, sep: str | None = None, vertical: str = "fraud",
+                 header: bool | None = None) -> str:
     """The report ``verticalkit data inspect`` prints; the train line is for ``vertical``'s ``csv`` dataset."""
     path = Path(path)
-    df = read_any_table(path, sep=sep)
+    df = read_any_table(path, sep=sep, header=header)
     if target is not None and target not in df.columns:
         raise DataError(f"{path}: --target {target!r} is not a column; the columns are: "
                         + ", ".join(map(str, list(df.columns)[:20])))
@@ -72,6 +72,8 @@ def inspect_file(path: str | Path, target: str | None = None, sep: str | None = 
     lines.append(f"id-like columns (left out of training): {', '.join(ids) or 'none'}")
     lines.append(f"candidate time columns: {', '.join(map(str, times)) or 'none'}")
     train = ["verticalkit", "train", vertical, "--dataset", "csv", "--set", f"data.path={path}"]
+    if header is not None:
+        train += ["--set", f"data.header={str(header).lower()}"]
     if chosen is None:
         lines.append("no target chosen: rerun with --target COLUMN")
     else:

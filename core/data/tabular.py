@@ -1,8 +1,8 @@
 """Reading a user's own table: a fast, encoding- and separator-tolerant CSV reader with
 progress output.
 
-:func:`read_any_table` reads CSV (plain or .gz, any of ``, ; TAB |``, UTF-8 with or
-without BOM, Latin-1) and parquet with pyarrow's multithreaded reader. Text columns are
+:func:`read_any_table` reads CSV (plain or .gz, any of ``, ; TAB |`` or single spaces,
+UTF-8 with or without BOM, Latin-1; with or without a header row) and parquet with pyarrow's multithreaded reader. Text columns are
 read dictionary-encoded, so they arrive as pandas ``category`` columns: a text column
 costs one integer per row plus its distinct values, and every later parse (money,
 flags, dates) runs on the distinct values only. Schema inference is in :mod:`.schema`.
@@ -47,7 +47,30 @@ def sniff(path: Path) -> tuple[str, str]:
         return ",", encoding
     counts = {s: lines[0].count(s) for s in SEPARATORS}
     best = max(SEPARATORS, key=lambda s: (counts[s], s == ","))
+    if not counts[best] and _space_separated(lines):
+        return " ", encoding
     return (best if counts[best] else ","), encoding
+
+
+def _space_separated(lines: list[str]) -> bool:
+    """Every sampled line splits on single spaces into the same number (> 1) of non-empty fields
+    (UCI-style ``german.data``); text with runs of spaces or ragged rows is not taken for a table."""
+    widths = {len(ln.strip().split(" ")) for ln in lines}
+    return len(widths) == 1 and widths.pop() > 1 and all("  " not in ln.strip() for ln in lines)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def header_looks_like_data(names: list[str]) -> bool:
+    """The first row holds numbers and repeats a value: data, not column names (a header row
+    with year-like names such as ``2019`` still counts as a header unless a name repeats)."""
+    return any(_is_number(n) for n in names) and len(set(names)) < len(names)
 
 
 def _read_streaming(path: Path, read: Any, parse: Any, convert: Any, progress: bool) -> Any:
@@ -72,10 +95,12 @@ def _read_streaming(path: Path, read: Any, parse: Any, convert: Any, progress: b
 
 
 def read_any_table(path: str | Path, sep: str | None = None, encoding: str | None = None,
-                   progress: bool = True, block_size: int = 1 << 24) -> pd.DataFrame:
+                   progress: bool = True, block_size: int = 1 << 24, header: bool | None = None) -> pd.DataFrame:
     """Read a CSV / TSV (optionally .gz) or parquet file into pandas; DataError when it cannot be.
 
     ``sep`` / ``encoding``: None sniffs them. Text columns come back as ``category``.
+    ``header``: None reads the first row as column names unless it looks like data
+    (:func:`header_looks_like_data`); False names the columns ``c1 .. cN``.
     """
     import pyarrow as pa
     import pyarrow.csv as pc
@@ -96,8 +121,15 @@ def read_any_table(path: str | Path, sep: str | None = None, encoding: str | Non
     convert = pc.ConvertOptions(null_values=NULL_TOKENS, strings_can_be_null=True, auto_dict_encode=True,
                                 auto_dict_max_cardinality=1 << 30)
     parse = pc.ParseOptions(delimiter=sep, newlines_in_values=False)
+    if header is None:
+        first = next((ln for ln in _head_bytes(path, 1 << 16).decode("latin1").lstrip("\ufeff").splitlines()
+                      if ln.strip()), "")
+        header = not header_looks_like_data([f.strip().strip('"') for f in first.split(sep)])
+        if not header:
+            print(f"{path.name}: the first row looks like data (numbers, repeated values): read without a header, "
+                  f"columns named c1, c2, ... (set data.header=true if it is a header)", file=sys.stderr)
     for attempt in (encoding, "latin1"):
-        read = pc.ReadOptions(encoding=attempt, block_size=block_size)
+        read = pc.ReadOptions(encoding=attempt, block_size=block_size, autogenerate_column_names=not header)
         try:
             try:
                 table = _read_streaming(path, read, parse, convert, progress)
@@ -122,7 +154,7 @@ def read_any_table(path: str | Path, sep: str | None = None, encoding: str | Non
     # self_destruct frees each Arrow column once converted: peak memory stays near one copy
     df = table.to_pandas(self_destruct=True, split_blocks=True)
     del table
-    df.columns = [str(c).strip() for c in df.columns]
+    df.columns = [str(c).strip() for c in df.columns] if header else [f"c{i + 1}" for i in range(df.shape[1])]
     if df.shape[1] == 1 and any(d in str(df.columns[0]) for d in SEPARATORS if d != sep):
         raise DataError(f"{path}: the header parses as a single column {str(df.columns[0])[:60]!r} with "
                         f"separator {sep!r}: wrong separator? set data.sep (e.g. ';' or '\\t') or leave it unset")

@@ -166,7 +166,7 @@ def cmd_data(args: argparse.Namespace) -> int:
     if args.data_cmd == "inspect":
         from ..data.inspect import inspect_file
 
-        print(inspect_file(args.file, target=args.target, sep=args.sep, vertical=args.vertical))
+        print(inspect_file(args.file, target=args.target, sep=args.sep, vertical=args.vertical, header=args.header))
         return 0
     if args.data_cmd == "fetch":
         for path in catalogue.fetch_card(catalogue.get_card(args.id)):
@@ -277,6 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("file")
     d.add_argument("--target", help="the label column (default: guessed)")
     d.add_argument("--sep", help="column separator (default: sniffed)")
+    d.add_argument("--header", action=argparse.BooleanOptionalAction, default=None,
+                   help="the first row is (--header) or is not (--no-header) a header (default: guessed)")
     d.add_argument("--vertical", default="fraud", help="vertical of the suggested train command (default fraud)")
     d.set_defaults(func=cmd_data)
     d = dsub.add_parser("fetch", help="download a dataset from its card's source (checksum-checked)")

@@ -310,7 +310,8 @@ class TabularCSV(DatasetAdapter):
     ``drop_columns`` are the older spellings). Missing cells and ±inf become NaN; rows with
     an empty target (or, under ``protocol="temporal"``, an empty time) are left out with a
     printed count. ``positive_label``: the target value that is 1 (needed when it is not
-    one of 1 / True / bad / fraud / yes). ``sep`` / ``encoding``: None sniffs them.
+    one of 1 / True / bad / fraud / yes). ``sep`` / ``encoding``: None sniffs them; ``header``:
+    None reads a header row unless the first row looks like data (then columns are ``c1 .. cN``).
     The inferred schema is printed, kept in ``info["table_schema"]`` and saved with the
     model, so ``verticalkit predict`` parses raw files the same way. A column that alone
     separates the target (ROC-AUC ≥ ``leakage_threshold`` on train) is warned about.
@@ -328,8 +329,10 @@ class TabularCSV(DatasetAdapter):
                  categorical_columns: list[str] | None = None, drop_columns: list[str] | None = None,
                  group_column: str | None = None, positive_label: str | int | None = None, sep: str | None = None,
                  encoding: str | None = None, protocol: str = "stratified", test_size: float = 0.2,
-                 val_size: float = 0.1, leakage_threshold: float = 0.99, verbose: bool = True):
+                 val_size: float = 0.1, leakage_threshold: float = 0.99, verbose: bool = True,
+                 header: bool | None = None):
         super().__init__(path, seed, download)
+        self.header = header
         self.target = target
         self.id_column = id_column
         self.time_column = time_column
@@ -362,7 +365,7 @@ class TabularCSV(DatasetAdapter):
                               f" got {self.columns!r}")
         file = Path(self.path)
         t0 = time.perf_counter()
-        df = read_any_table(file, sep=self.sep, encoding=self.encoding, progress=self.verbose)
+        df = read_any_table(file, sep=self.sep, encoding=self.encoding, progress=self.verbose, header=self.header)
         self._say(f"read {file.name}: {len(df):,} rows × {df.shape[1]} columns in {time.perf_counter() - t0:.1f} s; "
                   f"inferring column types ...")
         named = [c for c in (self.target, self.id_column, self.time_column, self.group_column) if c]
