@@ -11,7 +11,8 @@ pooled test predictions (paired bootstrap, core evaluator). ``--write`` rewrites
 entries of other datasets, protocols and models stay). ``--select-temporal`` chooses, by
 forward-chaining CV inside the ULB temporal training period (never its test rows), the gbdt
 settings, with ``--heads`` the head, with ``--bags N`` seed bags of the gbdt and mlp
-(benchmarks/results/fraud_temporal_selection.*).
+(benchmarks/results/fraud_temporal_selection_staged.*: the staged search behind the gbdt_mlp entry;
+benchmarks/fraud_temporal_selection.py is the selection with a fixed search space).
 Results: ``benchmarks/results/fraud_quality.{json,md}``.
 """
 
@@ -337,11 +338,11 @@ def select_temporal_bags(n_members: int, mlp_grid: bool = False) -> list[dict]:
 
 
 def save_selection(stage: str, rows: list[dict]) -> None:
-    """Write fraud_temporal_selection.{json,md}: this stage's rows replace its old ones, the
+    """Write fraud_temporal_selection_staged.{json,md}: this stage's rows replace its old ones, the
     other stage's rows are kept (stage "gbdt settings" rows from before stages existed too)."""
     from _common import RESULTS
 
-    path = RESULTS / "fraud_temporal_selection.json"
+    path = RESULTS / "fraud_temporal_selection_staged.json"
     old = json.loads(path.read_text())["rows"] if path.is_file() else []
     old = [dict({"stage": "gbdt settings"}, **r) for r in old]
     cols = ["stage", "candidate", "config", "best_iter", "cv_auprc", "per_block", "seconds"]
@@ -349,7 +350,7 @@ def save_selection(stage: str, rows: list[dict]) -> None:
     rows = [norm(r) for r in old if r["stage"] != stage] + [norm(dict(r, stage=stage)) for r in rows]
     heads = [r for r in rows if r["stage"] in ("heads", "seed bags", "mlp settings")]
     picked = max(heads, key=lambda r: r["cv_auprc"])["candidate"] if heads else None
-    save_results("fraud_temporal_selection", rows, f"{SELECTION_COMMAND} [--heads | --bags 5 [--mlp-grid]]",
+    save_results("fraud_temporal_selection_staged", rows, f"{SELECTION_COMMAND} [--heads | --bags 5 [--mlp-grid]]",
                  notes="ULB temporal: forward-chaining CV inside the first 80% by Time (5 time blocks; blocks 3-5 "
                        "validate, each fit on the blocks before it; 52/102/52 frauds); the test 20% is not read. "
                        "Stage 'gbdt settings' (`--select-temporal`): HistGradientBoosting settings, base = GBDTHead "
