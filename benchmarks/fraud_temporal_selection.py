@@ -32,6 +32,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import save_results  # noqa: E402
 from fraud_quality import ROOT, ensure_registered, figures, run_group, write_entries  # noqa: E402
 
+from verticalkit.core.errors import VerticalkitError  # noqa: E402
+
 COMMAND = "VERTICALKIT_DATA=../shared/data OMP_NUM_THREADS=1 python benchmarks/fraud_temporal_selection.py --write"
 DATASET, PROTOCOL, SEED = "ulb-creditcard", "temporal-80-20", 42
 N_BLOCKS, FIRST = 5, 2  # blocks 3-5 of 5 validate (the blocks of the earlier staged search)
@@ -65,8 +67,8 @@ def candidate_config(model: str, overrides: dict[str, Any], data: dict[str, Any]
 def resolved(name: str, data: dict[str, Any] | None = None, out: str = "unused") -> Any:
     """The candidate's resolved RunConfig (``verticalkit train``'s defaults, the vertical's, the candidate's)."""
     from verticalkit.core.config import merge_into
-    from verticalkit.core.train.run import build_config, resolve_sections
     from verticalkit.core.registry import get_vertical
+    from verticalkit.core.train.run import build_config, resolve_sections
 
     model, overrides = CANDIDATES[name]
     cfg = build_config("fraud", DATASET, model, out)
@@ -87,7 +89,8 @@ def cross_validate(names: list[str], data: dict[str, Any] | None = None) -> list
     X, y, _ = training_period(splits)
     task = splits.task
     del splits  # from here on nothing holds the test rows
-    inner_val = first.data["val_size"] / (1 - first.data["test_size"])
+    # the split's validation share of the training period (a candidate with val_size 0 uses none)
+    inner_val = max(c.data["val_size"] for c in cfgs.values()) / (1 - first.data["test_size"])
     averaged = {n: AVERAGES[n] for n in names if n in AVERAGES and set(AVERAGES[n]) <= set(names)}
     fitters = {n: run_config_fitter(cfg, task, n) for n, cfg in cfgs.items() if n not in averaged}
     rows = compare_heads(X, y, fitters, n_blocks=N_BLOCKS, first=FIRST, inner_val=inner_val,
@@ -95,7 +98,6 @@ def cross_validate(names: list[str], data: dict[str, Any] | None = None) -> list
     renamed = {f"{a}+{b} (probability average)": n for n, (a, b) in averaged.items()}
     for r in rows:
         r["candidate"] = renamed.get(r["candidate"], r["candidate"])
-    for r in rows:
         r["model"], r["config"] = CANDIDATES[r["candidate"]][0], str(CANDIDATES[r["candidate"]][1] or "defaults")
     return rows
 
@@ -149,8 +151,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--write", action="store_true", help="put the pick's test figures into reference_results.yaml")
     args = ap.parse_args(argv)
     ensure_registered()
-    names = list(CANDIDATES)
-    rows = cross_validate(names)
+    try:
+        rows = cross_validate(list(CANDIDATES))
+    except VerticalkitError as e:  # e.g. no ULB file under $VERTICALKIT_DATA: one line, nothing written
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     name = pick(rows)
     print(f"pick: {name} (CV AUPRC {next(r['cv_auprc'] for r in rows if r['candidate'] == name)})", flush=True)
     with tempfile.TemporaryDirectory(prefix="fraud-temporal-selection-") as tmp:

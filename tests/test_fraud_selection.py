@@ -272,3 +272,14 @@ def test_averaged_candidates_keep_their_name(fraud_registered, tmp_path):
     rows = fts.cross_validate(["gbdt", "mlp", "gbdt_mlp"], {"path": str(tmp_path)})  # from its parts' fits
     assert sorted(r["candidate"] for r in rows) == ["gbdt", "gbdt_mlp", "mlp"]
     assert next(r for r in rows if r["candidate"] == "gbdt_mlp")["config"] == "defaults"
+
+
+def test_selection_without_the_data_is_one_error_line(fraud_registered, tmp_path, monkeypatch, capsys):
+    import fraud_temporal_selection as fts
+
+    monkeypatch.setenv("VERTICALKIT_DATA", str(tmp_path))  # no ulb-creditcard there
+    before = (fts.ROOT / "verticals" / "fraud" / "reference_results.yaml").read_text()
+    assert fts.main(["--write"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and "ulb-creditcard" in err[0]
+    assert (fts.ROOT / "verticals" / "fraud" / "reference_results.yaml").read_text() == before
