@@ -127,3 +127,159 @@ def test_write_merges_a_subset_into_the_reference_file(tmp_path):
     got = yaml.safe_load(path.read_text())
     assert [(e["model"], e["metric"], e["value"]) for e in got] == [
         ("a", "auprc", 0.9), ("b", "auprc", 0.2), ("a", "roc", 0.3), ("c", "auprc", 0.5)]
+
+
+# -- benchmarks/fraud_temporal_selection.py: a fixed search space, the test period read once ------
+
+
+@pytest.fixture
+def fraud_registered():
+    from fraud_quality import ensure_registered
+
+    ensure_registered()
+
+
+def test_every_candidate_resolves_on_the_temporal_protocol(fraud_registered):
+    """The fixed search space is valid as written: a typo in a candidate's parameters fails here,
+    not after the CV of the others has run."""
+    import fraud_temporal_selection as fts
+
+    assert len(fts.CANDIDATES) >= 6
+    for name, (model, _) in fts.CANDIDATES.items():
+        cfg = fts.resolved(name)
+        assert cfg.model == model and cfg.data["protocol"] == "temporal" and cfg.seed == fts.SEED
+
+
+def test_run_config_fitter_holds_out_the_latest_rows_unless_val_size_is_0(fraud_registered, tmp_path, monkeypatch):
+    import fraud_temporal_selection as fts
+
+    from verticalkit.verticals.fraud.models import GBDTHead
+    from verticalkit.verticals.fraud.selection import run_config_fitter
+
+    _ulb_like(tmp_path)
+    splits = ULBCreditCard(path=tmp_path, protocol="temporal").load()
+    X, y, _ = training_period(splits)
+    seen = []
+    fit = GBDTHead.fit
+
+    def spy(self, X, y, X_val=None, y_val=None, context=None):  # noqa: ANN001, ANN202
+        seen.append((X["V1"].to_numpy(), None if X_val is None else X_val["V1"].to_numpy(), self.random_state))
+        return fit(self, X, y, X_val, y_val, context=context)
+
+    monkeypatch.setattr(GBDTHead, "fit", spy)
+    for name in ("gbdt", "gbdt [lr 0.1, 600 it, no early stopping, whole period]"):
+        cfg = fts.resolved(name, {"path": str(tmp_path)})
+        cfg.model_params["max_iter"] = 20
+        out = run_config_fitter(cfg, splits.task, name)(X.iloc[:300], y[:300], 40, X.iloc[300:])
+        assert list(out) == [name] and out[name].shape == (len(X) - 300,)
+    (fit_es, val_es, seed), (fit_all, val_all, _) = seen
+    assert seed == fts.SEED
+    assert np.array_equal(fit_es, X["V1"].to_numpy()[:260]) and np.array_equal(val_es, X["V1"].to_numpy()[260:300])
+    assert np.array_equal(fit_all, X["V1"].to_numpy()[:300]) and val_all is None  # val_size 0: every row trains
+
+
+def test_cross_validation_never_reads_the_test_period(fraud_registered, tmp_path, monkeypatch):
+    import fraud_temporal_selection as fts
+
+    from verticalkit.verticals.fraud.models import LogRegHead
+
+    _ulb_like(tmp_path)
+    splits = ULBCreditCard(path=tmp_path, protocol="temporal").load()
+    test_v1, period_v1 = set(splits.test.X["V1"]), set(training_period(splits)[0]["V1"])
+    seen: set[float] = set()
+    fit, proba = LogRegHead.fit, LogRegHead.predict_proba
+
+    def spy_fit(self, X, y, X_val=None, y_val=None, context=None):  # noqa: ANN001, ANN202
+        seen.update(X["V1"])
+        seen.update([] if X_val is None else X_val["V1"])
+        return fit(self, X, y, X_val, y_val, context=context)
+
+    def spy_proba(self, X):  # noqa: ANN001, ANN202
+        seen.update(X["V1"])
+        return proba(self, X)
+
+    monkeypatch.setattr(LogRegHead, "fit", spy_fit)
+    monkeypatch.setattr(LogRegHead, "predict_proba", spy_proba)
+    rows = fts.cross_validate(["logreg"], {"path": str(tmp_path)})
+    assert [r["candidate"] for r in rows] == ["logreg"] and 0 < rows[0]["cv_auprc"] <= 1
+    assert seen == period_v1 and not seen & test_v1  # every training-period row, no test row
+
+
+def test_pick_is_the_best_cv_and_ties_go_to_the_earlier_candidate():
+    import fraud_temporal_selection as fts
+
+    names = list(fts.CANDIDATES)
+    rows = [{"candidate": names[2], "cv_auprc": 0.7}, {"candidate": names[1], "cv_auprc": 0.8},
+            {"candidate": names[0], "cv_auprc": 0.8}]
+    assert fts.pick(rows) == names[0]
+    rows[2]["cv_auprc"] = 0.79
+    assert fts.pick(rows) == names[1]
+
+
+def test_the_pick_is_trained_by_the_kit_and_its_entries_are_valid(fraud_registered, tmp_path):
+    """The pick's test figures (one verticalkit train run) make reference entries the
+    vertical's loader accepts, with the selection recorded."""
+    import dataclasses
+
+    import yaml
+    from fraud_temporal_selection import COMMAND, evaluate_pick, reference_entries
+
+    from verticalkit.core.train.reproduce import load_reference_results
+    from verticalkit.verticals.fraud import VERTICAL
+
+    _ulb_like(tmp_path)
+    rows = [{"candidate": "logreg", "cv_auprc": 0.61, "per_block": "[0.6, 0.62, 0.61]"},
+            {"candidate": "gbdt", "cv_auprc": 0.55, "per_block": "[0.5, 0.6, 0.55]"}]
+    final = evaluate_pick("logreg", tmp_path / "runs", {"path": str(tmp_path)})
+    entries = reference_entries("logreg", rows, final)
+    assert [(e["model"], e["metric"]) for e in entries] == [("logreg", "auprc"), ("logreg", "roc_auc")]
+    for e in entries:
+        assert e["protocol"] == "temporal-80-20" and e["measured_by"] == COMMAND
+        assert e["config"]["data"]["protocol"] == "temporal"
+        assert e["selection"]["picked"] == "logreg" and e["selection"]["cv_auprc"] == 0.61
+        assert "logreg: 0.6100" in e["note"] and "gbdt 0.5500" in e["note"]
+        lo, hi = e["ci95"]
+        assert 0 <= lo <= e["value"] <= hi <= 1
+    path = tmp_path / "reference_results.yaml"
+    path.write_text(yaml.safe_dump(entries))
+    assert len(load_reference_results(dataclasses.replace(VERTICAL, reference_results=path))) == 2
+
+
+def test_gbdt_mlp_candidate_is_the_average_of_the_gbdt_and_mlp_candidates(fraud_registered, tmp_path):
+    """The CV scores gbdt_mlp from the gbdt's and the mlp's fits (AVERAGES): that is the head
+    ``verticalkit train`` fits for the pick, as long as the three share seeds, rows and settings."""
+    import fraud_temporal_selection as fts
+
+    from verticalkit.verticals.fraud.selection import run_config_fitter
+
+    _ulb_like(tmp_path)
+    splits = ULBCreditCard(path=tmp_path, protocol="temporal").load()
+    X, y, _ = training_period(splits)
+    data = {"path": str(tmp_path)}
+    out = {}
+    for name in ("gbdt_mlp", *fts.AVERAGES["gbdt_mlp"]):
+        cfg = fts.resolved(name, data)
+        cfg.train.epochs = 3
+        out.update(run_config_fitter(cfg, splits.task, name)(X.iloc[:360], y[:360], 45, X.iloc[360:]))
+    assert np.allclose(out["gbdt_mlp"], (out["gbdt"] + out["mlp"]) / 2, atol=1e-6)
+    assert not np.allclose(out["gbdt"], out["mlp"], atol=1e-3)  # two different models, not one twice
+
+
+def test_averaged_candidates_keep_their_name(fraud_registered, tmp_path):
+    import fraud_temporal_selection as fts
+
+    _ulb_like(tmp_path)
+    rows = fts.cross_validate(["gbdt", "mlp", "gbdt_mlp"], {"path": str(tmp_path)})  # from its parts' fits
+    assert sorted(r["candidate"] for r in rows) == ["gbdt", "gbdt_mlp", "mlp"]
+    assert next(r for r in rows if r["candidate"] == "gbdt_mlp")["config"] == "defaults"
+
+
+def test_selection_without_the_data_is_one_error_line(fraud_registered, tmp_path, monkeypatch, capsys):
+    import fraud_temporal_selection as fts
+
+    monkeypatch.setenv("VERTICALKIT_DATA", str(tmp_path))  # no ulb-creditcard there
+    before = (fts.ROOT / "verticals" / "fraud" / "reference_results.yaml").read_text()
+    assert fts.main(["--write"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and "ulb-creditcard" in err[0]
+    assert (fts.ROOT / "verticals" / "fraud" / "reference_results.yaml").read_text() == before

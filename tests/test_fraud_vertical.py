@@ -32,11 +32,34 @@ def test_reference_results_are_complete():
     assert entries, "reference_results.yaml is empty"
     for e in entries:
         assert e["command"].startswith("verticalkit reproduce fraud")
-        assert e["measured_by"].startswith("VERTICALKIT_DATA=../shared/data python benchmarks/fraud_quality.py")
+        assert e["measured_by"].startswith(("VERTICALKIT_DATA=../shared/data python benchmarks/fraud_quality.py",
+                                            "VERTICALKIT_DATA=../shared/data OMP_NUM_THREADS=1 python "
+                                            "benchmarks/fraud_temporal_selection.py"))
         lo, hi = e["ci95"]
         assert lo <= e.get("pooled_value", e["value"]) <= hi, e
         if e.get("folds"):
             assert e["folds"]["param"] in VERTICAL.datasets[e["dataset"]].param_names()
+
+
+def test_ulb_temporal_goal_entry_comes_from_the_fixed_search_space():
+    """The ULB temporal goal figure is the pick of benchmarks/fraud_temporal_selection.py (search
+    space fixed in code, CV inside the training period, test read once), as its results table says."""
+    import json
+
+    entries = [e for e in load_reference_results(VERTICAL)
+               if e["dataset"] == "ulb-creditcard" and e["protocol"] == "temporal-80-20" and "selection" in e]
+    assert {e["metric"] for e in entries} == {"auprc", "roc_auc"} and len({e["model"] for e in entries}) == 1
+    table = json.loads((ROOT / "benchmarks" / "results" / "fraud_temporal_selection.json").read_text())["rows"]
+    picked = [r for r in table if r["picked"] == "yes"]
+    assert len(picked) == 1 and [r for r in table if r["test_auprc"] != ""] == picked  # only the pick saw the test
+    assert max(r["cv_auprc"] for r in table) == picked[0]["cv_auprc"]
+    for e in entries:
+        sel = e["selection"]
+        assert "fixed" in sel["method"] and "benchmarks/fraud_temporal_selection.py" in e["measured_by"]
+        assert sel["picked"] == picked[0]["candidate"] and e["model"] == picked[0]["model"]
+        assert sel["cv_auprc"] == picked[0]["cv_auprc"] and sel["candidates"] == len(table)
+        if e["metric"] == "auprc":
+            assert abs(e["value"] - picked[0]["test_auprc"]) < 1e-9
 
 
 def test_dataset_cards_exist_for_every_adapter():

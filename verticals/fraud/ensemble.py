@@ -1,8 +1,9 @@
 """``gbdt_mlp``: the mean of a gradient-boosting head's and an MLP head's fraud probabilities,
 optionally each a seed bag (``n_members`` copies trained with seeds ``seed``, ``seed + 1``, ...).
 
-Picked for ULB temporal by forward-chaining CV inside the training period among gbdt,
-mlp, forest, blend, logreg and averages of them (benchmarks/results/fraud_temporal_selection.md).
+Picked for ULB temporal (with its defaults) by forward-chaining CV inside the training period
+over a search space fixed in code (benchmarks/fraud_temporal_selection.py,
+benchmarks/results/fraud_temporal_selection.md).
 Probabilities, not ranks, are averaged: a row's score does not depend on the batch. No ONNX
 export (``verticalkit export`` says so): serve it with the saved Predictor.
 """

@@ -4,7 +4,9 @@ Forward-chaining CV inside the training period: the training rows (train + valid
 of the temporal split, never its test rows) are sorted by time and cut into
 ``n_blocks`` equal blocks; fold k fits on blocks ``< k`` and scores block ``k``. Every
 candidate head is scored on the same validation blocks; the one with the best mean
-AUPRC over the blocks is picked. Used by ``benchmarks/fraud_quality.py --select-temporal``.
+AUPRC over the blocks is picked. Used by ``benchmarks/fraud_temporal_selection.py`` (a
+search space fixed in code, the test period read once, by the pick) and
+``benchmarks/fraud_quality.py --select-temporal`` (the earlier, staged search).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from verticalkit.core.data.adapter import DatasetSplits
+from verticalkit.core.data.adapter import DatasetSplits, Task
 from verticalkit.core.errors import ConfigError
 
 # fit(X_train, y_train, n_val, X_score) -> {candidate name: scores on X_score}. The fold's
@@ -46,6 +48,33 @@ def forward_chaining_folds(n_rows: int, n_blocks: int = 5, first: int = 2) -> li
         raise ConfigError(f"forward chaining: first={first} must be in [1, n_blocks={n_blocks})")
     blocks = np.array_split(np.arange(n_rows), n_blocks)
     return [(np.concatenate(blocks[:k]), blocks[k]) for k in range(first, n_blocks)]
+
+
+def run_config_fitter(cfg: Any, task: Task, name: str | None = None) -> Fitter:
+    """A :data:`Fitter` that fits the head of a resolved run config (``verticalkit train``'s
+    :func:`~verticalkit.core.train.run.build_config`) as ``verticalkit train`` would on a temporal
+    split: same head parameters, seed and Trainer settings, the fold's latest ``n_val`` rows as
+    the validation part, or none when ``data.val_size`` is 0 (every row trains). Its one
+    candidate is ``name`` (default: the config's model)."""
+    from verticalkit.core.heads.base import FitContext
+    from verticalkit.core.registry import get_vertical
+    from verticalkit.core.train.run import make_head, score_fn_for, seed_everything
+
+    vertical = get_vertical(cfg.vertical)
+    use_val = float(cfg.data.get("val_size", 0.1)) > 0
+
+    def fit(X: pd.DataFrame, y: np.ndarray, n_val: int, X_score: pd.DataFrame) -> dict[str, np.ndarray]:
+        seed_everything(cfg.seed)
+        head = make_head(cfg, vertical)
+        n = len(y) - (n_val if use_val else 0)
+        context = FitContext(task=task, seed=cfg.seed, train=cfg.train, score_fn=score_fn_for(task, vertical))
+        if n < len(y):
+            head.fit(X.iloc[:n], y[:n], X.iloc[n:], y[n:], context=context)
+        else:
+            head.fit(X, y, context=context)
+        return {name or cfg.model: head.predict_proba(X_score)[:, 1]}
+
+    return fit
 
 
 def compare_heads(X: pd.DataFrame, y: np.ndarray, fitters: dict[str, Fitter], *, n_blocks: int = 5,
