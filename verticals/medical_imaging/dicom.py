@@ -20,6 +20,11 @@ PALETTE COLOR through its LUT (``apply_color_lut``); colour images get no VOI an
 scaled by 2^BitsStored - 1 (or the palette's depth). Every step is recorded in
 :attr:`DicomImage.steps`.
 
+Batches: :func:`read_stored` keeps the stored integers (uncompressed greyscale: a memory-mapped
+view of the file) and steps 1-4 composed into one map (:class:`GreyMap`: ``clip(A x + B, 0, 1)``
+or a table per stored value); :func:`to_tensor` applies the maps in torch on the batch's device,
+normalisation folded in. Same pixels as :func:`read_dicom`, which applies the same maps in numpy.
+
 De-identification: no error message or log line of this module contains a tag *value*
 of the file (names, IDs, dates); errors name the file path and tag keywords only (batch
 prediction replaces the path by the sample id), the debug log line names the hashed
