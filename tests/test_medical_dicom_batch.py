@@ -86,6 +86,7 @@ def test_batch_equals_pydicoms_modality_and_voi_pipeline(tmp_path, kind):
     img = read_stored(path)
     assert img.map is not None and img.map.kind == ("table" if kind.get("voi_lut") else "linear")
     assert isinstance(img.stored, np.memmap) and not img.stored.flags.writeable  # a view on the file
+    assert img.stored.dtype == np.int16  # 12 of 16 bits: the same bits as int16
     batch = to_tensor([img])
     assert batch.shape == (1, 1, ROWS, COLS) and batch.dtype == torch.float32
     want = pydicom_pipeline(path)

@@ -744,6 +744,10 @@ def read_stored(path: str | Path, *, voi_mode: str = "auto", window: tuple[float
     steps = [f"decode: {meta['transfer_syntax'] or 'unknown transfer syntax'}, {arr.shape[0]} frame(s), as {pi}"]
     _finish_grey(ds, np.empty(0, np.float32), keep, pi, list(gmap.notes), steps, inverted=True)
     meta["decoded_as"] = pi
+    if arr.dtype == np.uint16 and tag_int(ds, "BitsStored", 16, path) <= 15:
+        # every value is below 2^BitsStored (checked or corrected above): int16 holds the same bits
+        # and torch copies int16 on every device, without a pass to look for the top bit
+        arr = arr.view(np.int16)
     return StoredImage(arr if frames is None else arr[keep], gmap, steps, meta)
 
 
@@ -795,15 +799,12 @@ def to_tensor(images: list[StoredImage], device: Any = "cpu", mean: float = 0.0,
 
 
 def _torch_ready(arr: np.ndarray, device_type: str) -> np.ndarray:
-    """Stored integers torch copies everywhere: unsigned 16-bit as int16 when no value uses the
-    top bit (the same bits), else as int32 off the CPU; big-endian data in native order."""
+    """Stored integers torch copies everywhere: big-endian data in native order; 16-bit unsigned
+    data that uses the top bit as int32 off the CPU."""
     if not arr.dtype.isnative:
         arr = arr.astype(arr.dtype.newbyteorder("="))
-    if arr.dtype == np.uint16:
-        if arr.size and int(arr.max()) < 2 ** 15:
-            arr = arr.view(np.int16)
-        elif device_type != "cpu":
-            arr = arr.astype(np.int32)
+    if arr.dtype == np.uint16 and device_type != "cpu":
+        arr = arr.astype(np.int32)
     return arr
 
 
