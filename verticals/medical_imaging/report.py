@@ -73,7 +73,8 @@ def grad_cam(module: nn.Module, images: torch.Tensor, classes: list[int], method
     was_training = module.training
     # The package backpropagates to every weight; the maps need the gradient only down to the
     # feature map. Handing the layers above a detached copy of it stops the backward pass there
-    # (registered before the package's hook, which then sees the copy): 5-7x faster on the kit's cnn.
+    # (registered before the package's hook, which then sees the copy). Without it the package took 7x
+    # the former hand-written code's time on the kit's cnn (206 vs 29 ms, one 4-image batch, loaded CPU).
     cut = layer.register_forward_hook(lambda m, i, o: o.detach().requires_grad_(True))
     try:
         with torch.enable_grad(), cam_class(module, [layer], reshape_transform=_spatial) as cam:
