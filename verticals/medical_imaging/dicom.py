@@ -20,6 +20,11 @@ PALETTE COLOR through its LUT (``apply_color_lut``); colour images get no VOI an
 scaled by 2^BitsStored - 1 (or the palette's depth). Every step is recorded in
 :attr:`DicomImage.steps`.
 
+Batches: :func:`read_stored` keeps the stored integers (uncompressed greyscale: a memory-mapped
+view of the file) and steps 1-4 composed into one map (:class:`GreyMap`: ``clip(A x + B, 0, 1)``
+or a table per stored value); :func:`to_tensor` applies the maps in torch on the batch's device,
+normalisation folded in. Same pixels as :func:`read_dicom`, which applies the same maps in numpy.
+
 De-identification: no error message or log line of this module contains a tag *value*
 of the file (names, IDs, dates); errors name the file path and tag keywords only (batch
 prediction replaces the path by the sample id), the debug log line names the hashed
@@ -114,8 +119,9 @@ def hash_patient_id(value: Any, salt: str = "verticalkit") -> str:
     return hashlib.sha256(f"{salt}:{value}".encode()).hexdigest()[:16]
 
 
-def read_dataset(path: str | Path, stop_before_pixels: bool = False):
-    """``pydicom.dcmread`` with errors that name only the file (no tag values)."""
+def read_dataset(path: str | Path, stop_before_pixels: bool = False, defer_size: int | None = None):
+    """``pydicom.dcmread`` with errors that name only the file (no tag values); elements longer than
+    ``defer_size`` bytes are read from the file when first used."""
     import pydicom
     from pydicom.errors import InvalidDicomError
 
@@ -124,7 +130,7 @@ def read_dataset(path: str | Path, stop_before_pixels: bool = False):
         raise DataError(f"{path}: no such DICOM file; check the path")
     try:
         with quiet_pydicom():
-            return pydicom.dcmread(path, stop_before_pixels=stop_before_pixels)
+            return pydicom.dcmread(path, stop_before_pixels=stop_before_pixels, defer_size=defer_size)
     except InvalidDicomError as e:
         raise DataError(f"{path}: not a DICOM file (no DICM preamble); pass DICOM files (Part 10) only") from _clean(e)
     except Exception as e:  # noqa: BLE001 - pydicom raises many types on corrupt input
@@ -478,56 +484,88 @@ def _read(path: Path, voi_mode: str, window: tuple[float, float] | None, percent
     return DicomImage(np.ascontiguousarray(out), steps, meta)
 
 
+@dataclass
+class GreyMap:
+    """How the stored values of the kept frames become [0, 1] pixels, modality LUT, VOI, inversion
+    and scaling composed: ``kind="linear"``: ``y = clip(scale[j] x + offset[j], 0, 1)`` (rescale and
+    a LINEAR / LINEAR_EXACT window or the full range); ``kind="table"``: ``y = tables[j][x - start]``
+    (LUT sequences, SIGMOID, ...; finite and in [0, 1] already). ``notes``: the step notes."""
+
+    kind: str
+    notes: list[str]
+    scale: np.ndarray | None = None
+    offset: np.ndarray | None = None
+    tables: np.ndarray | None = None
+    start: int = 0
+
+
+def _grey_map(ds: Any, arr: np.ndarray, keep: list[int], pi: str, voi_mode: str,
+              window: tuple[float, float] | None, percentiles: tuple[float, float], voi_index: int, path: Path,
+              linear: bool = True, table_max: int = LUT_MAX) -> GreyMap | None:
+    """The composed map of integer stored values (None: percentile clipping, float data, or a
+    table of more than ``table_max`` entries; ``linear=False``: never the linear form)."""
+    if "BitsStored" not in ds:
+        raise DataError(f"{path}: tag BitsStored missing; re-export the file")
+    views = [_view(ds, f) for f in keep]
+    percentile = voi_mode == "percentile" or (voi_mode == "auto" and not _has_header_voi(views[0]))
+    if percentile or arr.dtype.kind not in "iu":
+        return None
+    lo_s, hi_s = _stored_range(views[0])
+    invert = _inverted(ds, pi)
+    if linear and arr.dtype.itemsize <= 2:
+        maps = [_linear_map(v, voi_mode, window, percentiles, path, voi_index, lo_s, hi_s) for v in views]
+        if all(m is not None for m in maps):
+            ab = np.array([(-a, 1.0 - b) if invert else (a, b) for a, b, _, _ in maps])  # 1 - y, folded in
+            return GreyMap("linear", list(maps[0][2:]), scale=ab[:, 0], offset=ab[:, 1])
+    if hi_s - lo_s >= table_max:
+        return None
+    # every stored value through the same modality + VOI functions once; then one look-up per pixel
+    stored = np.arange(int(lo_s), int(hi_s) + 1, dtype=np.int64)
+    tables = np.empty((len(views), len(stored)), dtype=np.float32)
+    for j, v in enumerate(views):
+        values, value_range, m_note = modality_lut(stored, v)
+        table, v_note = voi(values, v, voi_mode, value_range, window, percentiles, path, voi_index)
+        tables[j] = table
+        if invert:
+            tables[j] = 1.0 - tables[j]  # folded into the table: the same 1 - y as after the VOI
+        to_unit(tables[j])
+        if j == 0:
+            notes = [m_note, v_note]
+    return GreyMap("table", notes, tables=tables, start=int(lo_s))
+
+
 def _grey(ds: Any, arr: np.ndarray, keep: list[int], pi: str, voi_mode: str, window: tuple[float, float] | None,
           percentiles: tuple[float, float], voi_index: int, path: Path, steps: list[str]
           ) -> tuple[np.ndarray, bool]:
     """Modality LUT → VOI → inversion of the kept frames; also whether the values are already
     finite and in [0, 1] (the look-up path cleans its table instead of every pixel)."""
     out = np.empty((len(keep), 1, *arr.shape[1:3]), dtype=np.float32)
-    if "BitsStored" not in ds:
-        raise DataError(f"{path}: tag BitsStored missing; re-export the file")
+    # the linear form from LINEAR_MIN pixels a frame (a few float32 passes beat a table gather,
+    # which first copies the indices to int64); a table only when it is smaller than a frame
+    gmap = _grey_map(ds, arr, keep, pi, voi_mode, window, percentiles, voi_index, path,
+                     linear=arr.dtype.itemsize <= 2 and arr[0].size >= LINEAR_MIN,
+                     table_max=min(LUT_MAX, arr[0].size))
+    if gmap is not None and gmap.kind == "linear":
+        for j, (f, a, b) in enumerate(zip(keep, gmap.scale, gmap.offset)):
+            # A (x - K) + (A K + B) with K the integer nearest the window's zero: x - K is exact in
+            # float32 and both terms stay small, so a narrow window far from 0 keeps its precision
+            k = round(-b / a)
+            o = out[j, 0]
+            # copyto's plain cast loop, then in-place float32 steps: about half the time of one
+            # ufunc that casts as it subtracts (its buffered loop is slow)
+            np.copyto(o, arr[f], casting="unsafe")
+            o -= np.float32(k)
+            o *= np.float32(a)
+            o += np.float32(a * k + b)
+        np.clip(out, 0.0, 1.0, out=out)
+        return _finish_grey(ds, out, keep, pi, gmap.notes, steps, inverted=True), True
+    if gmap is not None:
+        for j, f in enumerate(keep):
+            np.take(gmap.tables[j], arr[f].astype(np.int64) - gmap.start if gmap.start else arr[f],
+                    out=out[j, 0], mode="clip")
+        return _finish_grey(ds, out, keep, pi, gmap.notes, steps, inverted=True), True
     views = [_view(ds, f) for f in keep]
     percentile = voi_mode == "percentile" or (voi_mode == "auto" and not _has_header_voi(views[0]))
-    lo_s, hi_s = _stored_range(views[0])
-    if not percentile and arr.dtype.kind in "iu" and arr.dtype.itemsize <= 2 and arr[0].size >= LINEAR_MIN:
-        # rescale and a linear window compose into one y = clip(A x + B, 0, 1): a few float32
-        # passes per pixel instead of a table gather (which first copies the indices to int64)
-        maps = [_linear_map(v, voi_mode, window, percentiles, path, voi_index, lo_s, hi_s) for v in views]
-        if all(m is not None for m in maps):
-            invert = _inverted(ds, pi)
-            for j, (f, (a, b, m_note, v_note)) in enumerate(zip(keep, maps)):
-                a, b = (-a, 1.0 - b) if invert else (a, b)  # 1 - y, folded in
-                # A (x - K) + (A K + B) with K the integer nearest the window's zero: x - K is exact in
-                # float32 and both terms stay small, so a narrow window far from 0 keeps its precision
-                k = round(-b / a)
-                o = out[j, 0]
-                # copyto's plain cast loop, then in-place float32 steps: about half the time of one
-                # ufunc that casts as it subtracts (its buffered loop is slow)
-                np.copyto(o, arr[f], casting="unsafe")
-                o -= np.float32(k)
-                o *= np.float32(a)
-                o += np.float32(a * k + b)
-                if j == 0:
-                    notes = [m_note, v_note]
-            np.clip(out, 0.0, 1.0, out=out)
-            return _finish_grey(ds, out, keep, pi, notes, steps, inverted=True), True
-    if not percentile and arr.dtype.kind in "iu" and hi_s - lo_s < min(LUT_MAX, arr[0].size):
-        # every stored value through the same modality + VOI functions once, then one table look-up per
-        # pixel: the same values as transforming each pixel, several times faster on large radiographs
-        # (used when a frame has more pixels than there are stored values)
-        stored = np.arange(int(lo_s), int(hi_s) + 1, dtype=np.int64)
-        for j, (f, v) in enumerate(zip(keep, views)):
-            values, value_range, m_note = modality_lut(stored, v)
-            table, v_note = voi(values, v, voi_mode, value_range, window, percentiles, path, voi_index)
-            table = np.asarray(table, dtype=np.float32)
-            if _inverted(ds, pi):
-                table = 1.0 - table  # folded into the table: the same 1 - y as after the VOI below
-            to_unit(table)
-            np.take(table, arr[f].astype(np.int64) - int(lo_s) if lo_s else arr[f],
-                    out=out[j, 0], mode="clip")
-            if j == 0:
-                notes = [m_note, v_note]
-        return _finish_grey(ds, out, keep, pi, notes, steps, inverted=True), True
     modality = [modality_lut(arr[f], v) for f, v in zip(keep, views)]
     notes = [modality[0][2]]
     if percentile:
@@ -627,9 +665,161 @@ def _palette(ds: Any, arr: np.ndarray, path: Path, steps: list[str]) -> np.ndarr
     return np.moveaxis(rgb.astype(np.float32) / np.float32(2.0 ** depth - 1), -1, 1)
 
 
-def dicom_to_tensor(path: str | Path, frame: int | str | None = 0, **kwargs: Any):
-    """A torch tensor: ``(C, H, W)`` for one ``frame`` (``"middle"`` allowed), ``(F, C, H, W)`` for ``frame=None``."""
+# ----------------------------------------------------------------------------- batched, in torch
+
+
+NATIVE_SYNTAXES = ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1")  # implicit / explicit VR little endian
+DEFER_BYTES = 1 << 16  # pixel data longer than this is read straight into its array, not into the dataset
+
+
+@dataclass
+class StoredImage:
+    """A DICOM's stored values as read and the map that turns them into [0, 1] pixels, to be
+    applied where the batch lives (:func:`to_tensor`). ``stored``: ``(frames, rows, cols)``
+    integers with ``map`` a :class:`GreyMap`; or, where no such map applies (percentile clipping,
+    colour, float data), the finished float32 pixels ``(frames, channels, rows, cols)`` with
+    ``map`` None."""
+
+    stored: np.ndarray
+    map: GreyMap | None
+    steps: list[str] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def _native_stored(ds: Any, path: Path) -> np.ndarray | None:
+    """Greyscale little-endian uncompressed pixel data of 8 or 16 bits as a read-only
+    ``(frames, rows, cols)`` view of the file (memory-mapped; no copy through the dataset); None when the
+    file is anything else, the data was not deferred, or its high bits need pydicom's correction."""
+    ts = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or "")
+    pi = str(ds.get("PhotometricInterpretation", "")).strip()
+    if ts not in NATIVE_SYNTAXES or pi not in ("MONOCHROME1", "MONOCHROME2") or "PixelData" not in ds:
+        return None
+    raw = ds.get_item("PixelData", keep_deferred=True)
+    allocated, signed = tag_int(ds, "BitsAllocated", 0, path), tag_int(ds, "PixelRepresentation", 0, path)
+    if getattr(raw, "value", b"") is not None or allocated not in (8, 16) or tag_int(ds, "SamplesPerPixel", 1, path) != 1:
+        return None
+    frames, rows, cols = (tag_int(ds, k, d, path) for k, d in (("NumberOfFrames", 1), ("Rows", 0), ("Columns", 0)))
+    dtype = np.dtype(f"<{'i' if signed else 'u'}{allocated // 8}")
+    count = frames * rows * cols
+    if count == 0 or raw.length < count * dtype.itemsize:
+        return None  # decode_pixels names what is wrong
+    # mapped, not read: the first pass over the values reads them from the page cache (a read into a
+    # fresh array costs a copy and zero-filled pages). A file truncated while mapped would fault (SIGBUS).
+    arr = np.memmap(path, dtype=dtype, mode="r", shape=(frames, rows, cols), offset=raw.value_tell)
+    return arr if _in_stored_range(arr, ds) else None
+
+
+def read_stored(path: str | Path, *, voi_mode: str = "auto", window: tuple[float, float] | None = None,
+                percentiles: tuple[float, float] = (0.5, 99.5), voi_index: int = 0,
+                frames: list[int] | None = None) -> StoredImage:
+    """A DICOM file's stored values and their composed modality LUT + VOI + inversion map (the
+    same parameters and, once applied by :func:`to_tensor`, the same pixels as :func:`read_dicom`).
+    Large uncompressed greyscale data is a read-only memory-mapped view of the file."""
+    if voi_mode not in VOI_MODES:
+        raise DataError(f"unknown voi mode {voi_mode!r}; use one of {', '.join(VOI_MODES)}")
+    path = Path(path)
+    with quiet_pydicom():
+        ds = read_dataset(path, defer_size=DEFER_BYTES)
+        meta = safe_meta(ds, path)
+        arr = _native_stored(ds, path)
+        pi = str(ds.get("PhotometricInterpretation", "")).strip()
+        if arr is None:
+            arr, pi = decode_pixels(ds, path)
+        gmap = None
+        if pi in ("MONOCHROME1", "MONOCHROME2"):
+            n = arr.shape[0]
+            keep = list(range(n)) if frames is None else [f if f >= 0 else n + f for f in frames]
+            if any(not 0 <= f < n for f in keep):
+                raise DataError(f"{path}: frames {frames} requested but the file has {n} frame(s)")
+            try:
+                gmap = _grey_map(ds, arr, keep, pi, voi_mode, window, percentiles, voi_index, path)
+            except (ValueError, NotImplementedError, AttributeError, IndexError) as e:
+                raise DataError(f"{path}: the modality/VOI step failed ({type(e).__name__}); check tags "
+                                f"WindowCenter, WindowWidth, VOILUTSequence, ModalityLUTSequence, or use "
+                                f"voi='percentile'") from _clean(e)
+    if gmap is None:  # finished on the CPU by read_dicom
+        img = read_dicom(path, voi_mode=voi_mode, window=window, percentiles=percentiles, voi_index=voi_index,
+                         frames=frames)
+        return StoredImage(img.pixels, None, img.steps, img.meta)
+    steps = [f"decode: {meta['transfer_syntax'] or 'unknown transfer syntax'}, {arr.shape[0]} frame(s), as {pi}"]
+    _finish_grey(ds, np.empty(0, np.float32), keep, pi, list(gmap.notes), steps, inverted=True)
+    meta["decoded_as"] = pi
+    if arr.dtype == np.uint16 and tag_int(ds, "BitsStored", 16, path) <= 15:
+        # every value is below 2^BitsStored (checked or corrected above): int16 holds the same bits
+        # and torch copies int16 on every device, without a pass to look for the top bit
+        arr = arr.view(np.int16)
+    return StoredImage(arr if frames is None else arr[keep], gmap, steps, meta)
+
+
+def to_tensor(images: list[StoredImage], device: Any = "cpu", mean: float = 0.0, std: float = 1.0, out: Any = None):
+    """One float32 ``(frames of all images, channels, rows, cols)`` batch on ``device``: each map
+    applied there to the stored integers (half the bytes of float32 to move), normalisation
+    ``(y - mean) / std`` folded into it (no extra pass). The images must share their size.
+    ``out``: a float32 tensor of that shape to write into (a batch buffer reused from batch to
+    batch saves allocating, and the kernel zero-filling, fresh pages each time)."""
     import torch
 
-    img = read_dicom(path, **kwargs)
-    return torch.from_numpy(img.pixels if frame is None else img.frame(frame).copy())
+    shapes = {img.stored.shape[-2:] for img in images}
+    channels = {1 if img.map is not None else img.stored.shape[1] for img in images}
+    if len(shapes) > 1 or len(channels) > 1:
+        raise DataError(f"to_tensor needs images of one size and channel count; got sizes {sorted(shapes)} and "
+                        f"channels {sorted(channels)}: resize them first, or read them with read_dicom")
+    n = sum(len(img.stored) for img in images)
+    rows, cols = shapes.pop() if shapes else (0, 0)
+    shape = (n, channels.pop() if channels else 1, rows, cols)
+    if out is None:
+        out = torch.empty(shape, dtype=torch.float32, device=device)
+    elif tuple(out.shape) != shape or out.dtype != torch.float32:
+        raise ValueError(f"to_tensor: out is {out.dtype} {tuple(out.shape)}; these images need float32 {shape}")
+    device = out.device
+    lo, hi = -mean / std, (1.0 - mean) / std
+    j = 0
+    for img in images:
+        with warnings.catch_warnings():  # a read-only view on the file's bytes: only ever read here
+            warnings.simplefilter("ignore", UserWarning)
+            x = torch.from_numpy(_torch_ready(img.stored, torch.device(device).type)).to(device)
+        m = img.map
+        if m is None:
+            out[j:j + len(x)] = (x - mean) / std
+        elif m.kind == "linear":
+            for f in range(len(x)):
+                o = out[j + f, 0]
+                # a cast copy, then one scaled add and a clamp in place: torch's mixed-dtype kernels
+                # (an integer tensor times a float) are several times slower than these three
+                o.copy_(x[f])
+                torch.add(torch.tensor((m.offset[f] - mean) / std, device=device), o, alpha=m.scale[f] / std, out=o)
+                o.clamp_(lo, hi)
+        else:
+            tables = torch.from_numpy((m.tables - mean) / std).to(device)
+            for f in range(len(x)):
+                idx = x[f].reshape(-1).to(torch.int32) - m.start
+                out[j + f, 0] = torch.index_select(tables[f], 0, idx.clamp_(0, tables.shape[1] - 1)).view(rows, cols)
+        j += len(x)
+    return out
+
+
+def _torch_ready(arr: np.ndarray, device_type: str) -> np.ndarray:
+    """Stored integers torch copies everywhere: big-endian data in native order; 16-bit unsigned
+    data that uses the top bit as int32 off the CPU."""
+    if not arr.dtype.isnative:
+        arr = arr.astype(arr.dtype.newbyteorder("="))
+    if arr.dtype == np.uint16 and device_type != "cpu":
+        arr = arr.astype(np.int32)
+    return arr
+
+
+def dicom_to_tensor(path: str | Path, frame: int | str | None = 0, device: Any = "cpu", **kwargs: Any):
+    """A torch tensor on ``device``: ``(C, H, W)`` for one ``frame`` (``"middle"`` allowed), ``(F, C, H, W)``
+    for ``frame=None``; the modality LUT / VOI / inversion applied there (:func:`read_stored`, :func:`to_tensor`)."""
+    img = read_stored(path, **kwargs)
+    if frame is None:
+        return to_tensor([img], device)
+    n = len(img.stored)
+    i = n // 2 if frame == "middle" else int(frame)
+    if not -n <= i < n:
+        raise DataError(f"{img.meta.get('path')}: frame {i} requested but the file has {n} frame(s)")
+    pick = [i % n]
+    m = img.map and GreyMap(img.map.kind, img.map.notes, start=img.map.start,
+                            **{k: getattr(img.map, k)[pick] for k in ("scale", "offset", "tables")
+                               if getattr(img.map, k) is not None})
+    return to_tensor([StoredImage(img.stored[pick], m, img.steps, img.meta)], device)[0]
