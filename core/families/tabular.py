@@ -242,13 +242,13 @@ class GBDTTabular(TabularHead):
 
         mask = [False] * len(self.numeric_features_) + [True] * len(self.categorical_features_)
         extra = {"class_weight": self.class_weight} if classify else {}
+        seed = self.random_state if self.random_state is not None else self.seed_
         cls = HistGradientBoostingClassifier if classify else HistGradientBoostingRegressor
         return cls(learning_rate=self.learning_rate, max_iter=self.max_iter, max_leaf_nodes=self.max_leaf_nodes,
                    min_samples_leaf=self.min_samples_leaf, l2_regularization=self.l2_regularization,
                    max_features=self.max_features, early_stopping=self.early_stopping,
                    n_iter_no_change=self.n_iter_no_change, validation_fraction=self.validation_fraction,
-                   scoring=self.scoring, random_state=self.random_state if self.random_state is not None else self.seed_,
-                   categorical_features=mask if any(mask) else None, **extra)
+                   scoring=self.scoring, random_state=seed, categorical_features=mask if any(mask) else None, **extra)
 
     def _fit_model(self, X: Any, y: np.ndarray, X_val: Any, y_val: Any) -> None:
         self.encoder_ = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan,
