@@ -37,10 +37,10 @@ DEVICE = "cpu"  # set by --device
 
 
 def network() -> nn.Module:
-    from verticalkit.verticals.medical_imaging.models import _SmallCNN
+    from verticalkit.core.families.image import SmallCNN
 
     torch.manual_seed(0)
-    return _SmallCNN(1, 2, 32, 0.2)
+    return SmallCNN(1, 2, 32, 0.2)
 
 
 def loss_fn(out, batch):

@@ -103,6 +103,45 @@ def test_text_heads(name, kind, tmp_path):
         head.predict(df.rename(columns={"review_body": "text"}))
 
 
+def test_text_heads_with_a_group_column_fit_one_model_per_group(tmp_path):
+    """``group_column``: the essay vertical's one model per prompt, here on messy group ids."""
+    df, y = _essays(120)
+    flip = np.arange(len(df)) % 2 == 0
+    groups = np.where(flip, None, "prompt b").astype(object)
+    groups[flip] = 3
+    groups[::4] = "3.0"  # the same group as 3
+    df["set"] = groups
+    y = np.where(flip, 4 - y, y)  # opposite meaning of the words in group 3: one pooled model cannot fit both
+    ctx = _context("regression")
+    head = families.TfidfLinearText(text_column="review_body", group_column="set").fit(df, y, context=ctx)
+    assert sorted(head.groups_) == ["3", "prompt b"]
+    pred = head.predict(df)
+    alone = families.TfidfLinearText(text_column="review_body").fit(df[flip].reset_index(drop=True), y[flip],
+                                                                     context=ctx)
+    np.testing.assert_allclose(pred[flip], alone.predict(df[flip]), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(head.predict(df.to_dict("list")), pred, rtol=1e-9)  # a dict of columns too
+    pooled = families.TfidfLinearText(text_column="review_body").fit(df, y, context=ctx).predict(df)
+    assert np.corrcoef(pred, y)[0, 1] > np.corrcoef(pooled, y)[0, 1] + 0.2
+    head.save(tmp_path / "m")
+    np.testing.assert_allclose(families.TfidfLinearText.load(tmp_path / "m").predict(df), pred, rtol=1e-9)
+    with pytest.raises(DataError, match=r"column 'set'.*\['9'\].*known groups: \['3', 'prompt b'\]"):
+        head.predict(df.assign(set=9.0))
+    with pytest.raises(DataError, match="set"):
+        head.predict(df.drop(columns="set"))
+    binary = families.HandcraftedText(text_column="review_body", group_column="set")
+    binary.fit(df, (y >= 2).astype(int), context=_context("binary"))
+    assert binary.predict_proba(df).shape == (len(df), 2)
+
+
+def test_gbdt_family_stops_early_on_the_validation_rows():
+    df, y = _table(400)
+    yb = (y > np.median(y)).astype(int)
+    head = families.GBDTTabular(max_iter=500, learning_rate=0.3, early_stopping=True, n_iter_no_change=5)
+    head.fit(df.iloc[:300], yb[:300], df.iloc[300:], yb[300:], context=_context("binary"))
+    assert head.n_iter_ < 500
+    assert head.model_.is_categorical_.sum() == 2  # "canal de vente" and "unused": native categories
+
+
 def test_tfidf_large_vocabulary_saves_fast(tmp_path):
     import time
 

@@ -43,10 +43,11 @@ def frame(X: Any, columns: list[str], what: str) -> pd.DataFrame:
 
 
 class FamilyHead(SklearnHead):
-    """A head whose ``model_`` is a fitted scikit-learn pipeline ending in a classifier or regressor.
+    """A head whose ``model_`` is a fitted scikit-learn pipeline (or estimator): a classifier or regressor.
 
-    Subclasses implement ``_features()`` (the steps turning ``X`` into a matrix, or ``[]``),
-    ``_estimator(classify)`` and ``_input(X)`` (the checked model input).
+    Subclasses implement ``_features()`` (the steps turning ``X`` into a matrix, or ``[]``: then
+    ``model_`` is the estimator itself), ``_estimator(classify)`` and ``_input(X)`` (the checked
+    model input); ``_fit_model`` may use the validation rows (early stopping).
     """
 
     def _features(self) -> list[tuple[str, Any]]:
@@ -70,10 +71,15 @@ class FamilyHead(SklearnHead):
         y = y.astype(int) if classify else y.astype(float)
         if not classify and np.isnan(y).any():
             raise DataError(f"{type(self).__name__}: {int(np.isnan(y).sum())} training rows have no target; drop them")
-        self.seed_ = context.seed if context is not None else 42
-        self.model_ = Pipeline([*self._features(), ("model", self._estimator(classify))])
-        self.model_.fit(self._input(X), y)
+        self.seed_ = context.seed if context is not None else 0
+        features, estimator = self._features(), self._estimator(classify)
+        self.model_ = Pipeline([*features, ("model", estimator)]) if features else estimator
+        self._fit_model(X, y, X_val, y_val)
         return self
+
+    def _fit_model(self, X: Any, y: np.ndarray, X_val: Any, y_val: Any) -> None:
+        """Fit ``model_`` (built, unfitted) on the training rows; a head may use the validation rows."""
+        self.model_.fit(self._input(X), y)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         if self.task_kind_ not in CLASSIFICATION:

@@ -17,7 +17,7 @@ from torch.utils.data import Dataset
 
 from ..heads.torch_head import TorchHead
 from .base import frame
-from .text import DEFAULT_ENCODER, as_text, encoder_path, quiet_transformers
+from .text import DEFAULT_ENCODER, as_text, encoder_path, mean_pool, quiet_transformers
 
 
 class _Pooled(nn.Module):
@@ -28,8 +28,7 @@ class _Pooled(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        m = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        return self.out((hidden * m).sum(1) / m.sum(1).clamp(min=1))
+        return self.out(mean_pool(hidden, attention_mask))
 
 
 class _Tokens(Dataset):

@@ -1,4 +1,4 @@
-"""Image heads on arrays of images: ``CNNImage`` (a small convolutional network) and
+"""Image heads on arrays of images: ``CNNImage`` (:class:`SmallCNN`, also the medical ``cnn`` head's network) and
 ``TimmImage`` (any timm backbone, pretrained weights optional), trained by the core Trainer
 (progress per epoch) and saved as safetensors.
 
@@ -66,23 +66,41 @@ class ImageHead(TorchHead):
         return _Images(image_array(X, self.image_key, self.channels, self.size), y)
 
 
-class CNNImage(ImageHead):
-    """Two conv-BN-ReLU-pool blocks of ``width`` / ``2 * width`` filters, global pooling, a linear layer."""
+class SmallCNN(nn.Module):
+    """A small VGG-style CNN: 3 stages of two 3x3 conv-BN-ReLU (``width``, ``2 * width``,
+    ``4 * width`` filters; max-pool between stages), global average pooling, dropout, a linear
+    layer. Inputs in [0, 1] are centred as ``(x - 0.5) / 0.25``."""
 
-    def __init__(self, image_key: str = "image", channels: int = 1, size: int = 28, width: int = 16):
+    def __init__(self, in_channels: int, n_out: int, width: int = 32, dropout: float = 0.2):
+        super().__init__()
+
+        def block(c_in: int, c_out: int) -> list[nn.Module]:
+            return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+
+        w = width
+        self.features = nn.Sequential(
+            *block(in_channels, w), *block(w, w), nn.MaxPool2d(2),
+            *block(w, 2 * w), *block(2 * w, 2 * w), nn.MaxPool2d(2),
+            *block(2 * w, 4 * w), *block(4 * w, 4 * w), nn.AdaptiveAvgPool2d(1))
+        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(4 * w, n_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features((x - 0.5) / 0.25))
+
+
+class CNNImage(ImageHead):
+    """:class:`SmallCNN` (``width``, ``dropout``) trained end to end."""
+
+    def __init__(self, image_key: str = "image", channels: int = 1, size: int = 28, width: int = 16,
+                 dropout: float = 0.2):
         self.image_key = image_key
         self.channels = channels
         self.size = size
         self.width = width
+        self.dropout = dropout
 
     def build_module(self, X: Any, y: Any) -> nn.Module:
-        w = self.width
-
-        def block(i: int, o: int) -> list[nn.Module]:
-            return [nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU(), nn.MaxPool2d(2)]
-
-        return nn.Sequential(*block(self.channels, w), *block(w, 2 * w), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                             nn.Linear(2 * w, self.n_outputs_))
+        return SmallCNN(self.channels, self.n_outputs_, self.width, self.dropout)
 
 
 class TimmImage(ImageHead):

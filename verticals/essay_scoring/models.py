@@ -27,9 +27,10 @@ from sklearn.model_selection import KFold, cross_val_predict
 from sklearn.preprocessing import StandardScaler
 
 from verticalkit.core.errors import ConfigError, DataError
+from verticalkit.core.families.text import as_text, check_known
 from verticalkit.core.heads.base import SklearnHead
 
-from .data import decode_text, prompt_key
+from .data import prompt_key
 from .features import build_vocabulary, feature_matrix
 from .flags import MAX_WORDS, ReviewFlagger
 from .scales import score_scale, snap
@@ -44,13 +45,6 @@ def check_input(X) -> pd.DataFrame:
         got = list(X.columns) if isinstance(X, pd.DataFrame) else type(X).__name__
         raise DataError(f"essay input needs a table with columns 'text' and 'prompt' (got {got})")
     return X
-
-
-def as_text(text) -> str:
-    """A cell of the ``text`` column as a string: bytes decode as UTF-8, else Latin-1; None → ""."""
-    if isinstance(text, (bytes, bytearray)):
-        return decode_text(bytes(text))
-    return "" if text is None or (isinstance(text, float) and np.isnan(text)) else str(text)
 
 
 def clip_words(text) -> str:
@@ -149,10 +143,7 @@ class PromptHead(SklearnHead):
     def predict(self, X) -> np.ndarray:
         X = check_input(X)
         keys = self._keys(X)
-        unknown = sorted(set(keys) - set(self.ranges_))
-        if unknown:
-            raise DataError(f"column 'prompt': prompt(s) {unknown} were not in the training data "
-                            f"(known prompts: {sorted(self.ranges_)}); score those essays with a model trained on them")
+        check_known(keys, self.ranges_, "prompt", noun="prompt")
         texts = [clip_words(t) for t in X["text"]]
         self._prepare(texts)
         out = np.empty(len(X))

@@ -1,7 +1,7 @@
 """``lightgbm`` and ``xgboost`` heads: native missing values and categories, early stopping on
 the run's validation split, per-feature reason codes from TreeSHAP contributions.
 
-Input as the other fraud heads (:class:`~.models.ColumnsMixin`): numerics as float (NaN =
+Input as the other fraud heads (:class:`~.models.FraudColumns`): numerics as float (NaN =
 missing, ±inf read as NaN), categories as integer codes declared categorical to the booster
 (position in the column's sorted training categories; a high-cardinality column keeps its
 ``max_categories - 1`` most frequent plus ``(other)``; unseen → missing). Saved without
@@ -23,7 +23,7 @@ import pandas as pd
 from verticalkit.core.errors import ConfigError, ModelLoadError
 from verticalkit.core.heads.base import FitContext, Head, write_json
 
-from .models import ColumnsMixin
+from .models import FraudColumns
 
 FORMAT = 1
 
@@ -66,7 +66,7 @@ class Progress:
                         f"{best:.6f},{at}\n")
 
 
-class BoosterHead(ColumnsMixin, Head):
+class BoosterHead(FraudColumns, Head):
     """Shared by the LightGBM and XGBoost heads: encoding, persistence, reason codes."""
 
     model_file = "model.txt"

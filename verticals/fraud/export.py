@@ -223,7 +223,7 @@ def _sum(g: _Builder, terms: list[str]) -> str:
 
 # -- logreg ---------------------------------------------------------------------------------------
 def export_logreg(head: Any) -> Any:
-    pre, lr = head.model_.named_steps["pre"], head.model_.named_steps["lr"]
+    pre, lr = head.model_.steps[0][1], head.model_.steps[-1][1]  # ("pre", "lr"), since the families ("pre", "model")
     coef, b = lr.coef_[0].astype(float), float(lr.intercept_[0])
     n_num = len(head.numeric_features_)
     vocab, tables, points = {}, [], {}

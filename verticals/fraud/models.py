@@ -2,7 +2,9 @@
 skops-persisted) and the torch heads mlp / ft_transformer (in torch_models.py).
 
 All heads take a DataFrame: numeric columns (NaN = missing, ±inf read as NaN), plus text /
-category columns used as categories (any cardinality: see :class:`ColumnsMixin`). Missing
+category columns used as categories (any cardinality: see core's
+:class:`~verticalkit.core.families.tabular.ColumnsMixin`; logreg and gbdt are core's ``LinearTabular``
+and ``GBDTTabular`` with the fraud target check and defaults). Missing
 numerics: gbdt and forest natively; logreg, blend and the torch heads by the training median
 plus a missing-indicator feature, fitted in the model; scorecard → a ``missing`` bin. At
 predict time extra columns are ignored, missing ones raise a DataError naming them, and a
@@ -19,142 +21,30 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import ExtraTreesClassifier, HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
-from sklearn.impute import SimpleImputer
-from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+from sklearn.preprocessing import OneHotEncoder
 
 from verticalkit.core.errors import ConfigError, DataError
+from verticalkit.core.families.tabular import (  # noqa: F401 - as_frame, is_categorical, NULL, OTHER: fraud's API
+    NULL, OTHER, ColumnsMixin, GBDTTabular, LinearTabular, as_frame, is_categorical, linear_preprocessor)
 from verticalkit.core.heads.base import FitContext, SklearnHead
 
 from . import scorecard as sc
-from .validate import binary_target, numeric_columns
+from .validate import binary_target
 
 
-def as_frame(X: Any) -> pd.DataFrame:
-    if isinstance(X, pd.DataFrame):
-        return X
-    arr = np.asarray(X)
-    if arr.ndim != 2:
-        raise DataError(f"model input must be a table (DataFrame or 2-D array), got shape {arr.shape}")
-    return pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
-
-
-def is_categorical(s: pd.Series) -> bool:
-    return not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s))
-
-
-OTHER = "(other)"  # the level of a high-cardinality column's rare and unseen categories
-NULL = "missing"  # the level of a null category (the export contract's null_category)
-
-
-def linear_preprocessor(numeric: list[str], categorical: list[str]) -> ColumnTransformer:
-    """Numerics: median imputation with a missing-indicator column per feature that had NaN in
-    training, then standardisation; categories: one-hot (unseen → all zeros). Without NaN in
-    training the imputer adds nothing (the plain standardised logistic regression)."""
-    num = Pipeline([("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)),
-                    ("scale", StandardScaler())])
-    return ColumnTransformer([("num", num, numeric), ("cat", OneHotEncoder(handle_unknown="ignore"), categorical)])
-
-
-class ColumnsMixin:
-    """Column bookkeeping shared by the tabular heads (fit records, predict checks) and the
-    messy-table rules every head follows:
-
-    * numerics: NaN is a missing value (±inf too: it is read as NaN); each head handles it
-      (trees natively, the others by an imputer fitted on the training rows);
-    * categories: text / category columns, a null is the category ``missing``; a column with
-      more than ``max_categories`` categories in training keeps its ``max_categories - 1``
-      most frequent ones (ties by name) and maps the rest, and at predict time every category
-      not kept (unseen ones included), to ``(other)`` (``category_levels_`` holds the kept ones).
-    """
-
-    max_categories = 254  # a HistGradientBoosting categorical feature takes at most 255 codes
-
-    def _fit_columns(self, X: Any, clean: bool = True) -> pd.DataFrame:
-        """Record the columns and category levels; return the cleaned training table (``clean``)
-        or the input as a frame (the tree heads encode it straight into one array)."""
-        X = as_frame(X)
-        self.feature_names_in_ = [str(c) for c in X.columns]
-        self.categorical_features_ = [c for c in self.feature_names_in_ if is_categorical(X[c])]
-        self.numeric_features_ = [c for c in self.feature_names_in_ if c not in self.categorical_features_]
-        self.category_levels_: dict[str, list[str]] = {}
-        for c in self.categorical_features_:
-            counts = pd.Series(self._raw_categories(X, c)).value_counts(sort=False)
-            if len(counts) > self.max_categories:
-                ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-                self.category_levels_[c] = sorted(k for k, _ in ranked[:self.max_categories - 1])
-        return self._clean(X) if clean else X
-
-    def _check_missing(self, X: Any) -> pd.DataFrame:
-        X = as_frame(X)
-        missing = [c for c in self.feature_names_in_ if c not in X.columns]
-        if missing:
-            raise DataError(f"input is missing column{'s' if len(missing) > 1 else ''} {missing} the model was "
-                            f"trained on; add {'them' if len(missing) > 1 else 'it'} (extra columns are ignored)")
-        return X
-
-    def _numeric_block(self, X: pd.DataFrame, out: np.ndarray | None = None) -> np.ndarray:
-        """The numeric training columns as one float64 array (written into ``out`` when given:
-        one copy of the data), ±inf → NaN; text in a numeric column raises DataError."""
-        cols = self.numeric_features_
-        out = np.empty((len(X), len(cols))) if out is None else out
-        for j, c in enumerate(cols):
-            s = X[c]
-            if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
-                s = numeric_columns(X, [c], "model input", allow_nan=True, inf_as_nan=True)[c]
-            out[:, j] = s.to_numpy(dtype=np.float64, na_value=np.nan)
-        out[np.isinf(out)] = np.nan
-        return out
-
-    @staticmethod
-    def _raw_categories(X: pd.DataFrame, c: str) -> np.ndarray:
-        return X[c].astype("string").fillna(NULL).astype(str).to_numpy()
-
-    def _categories(self, X: pd.DataFrame, c: str) -> np.ndarray:
-        values = self._raw_categories(X, c)
-        levels = getattr(self, "category_levels_", {}).get(c)
-        if levels is not None:
-            values = np.where(pd.Series(values).isin(levels).to_numpy(), values, OTHER)
-        return values
-
-    def _fit_encoder(self, X: pd.DataFrame) -> None:
-        if self.categorical_features_:
-            self.encoder_.fit(pd.DataFrame({c: self._categories(X, c) for c in self.categorical_features_}))
-
-    def _encode(self, X: Any) -> np.ndarray:
-        """The numeric block, then the categories through the fitted ``encoder_`` (the tree heads'
-        feature order: ordinal codes for gbdt, unseen → NaN; one-hot for the forest), built in
-        one float64 array."""
-        X = self._check_missing(X)
-        n_num = len(self.numeric_features_)
-        if not self.categorical_features_:
-            return self._numeric_block(X)
-        cats = pd.DataFrame({c: self._categories(X, c) for c in self.categorical_features_})
-        coded = self.encoder_.transform(cats)
-        out = np.empty((len(X), n_num + coded.shape[1]))
-        self._numeric_block(X, out[:, :n_num])
-        out[:, n_num:] = coded
-        return out
-
-    def _clean(self, X: Any) -> pd.DataFrame:
-        """Select the training columns (extra ignored, missing named), numerics as float64
-        (NaN = missing), categories as text with the kept levels."""
-        X = self._check_missing(X)
-        out = pd.DataFrame(self._numeric_block(X), columns=self.numeric_features_, index=None)
-        for c in self.categorical_features_:
-            out[c] = self._categories(X, c)
-        return out[self.feature_names_in_]
+class FraudColumns(ColumnsMixin):
+    """core's column handling (:class:`~verticalkit.core.families.tabular.ColumnsMixin`) and the
+    fraud target check: every fraud head (sklearn, boosters, torch) reads its input through it."""
 
     @staticmethod
     def _target(y: Any) -> np.ndarray:
         return binary_target(np.asarray(y), "training data", "target")
 
 
-class TabularHead(ColumnsMixin, SklearnHead):
-    """A scikit-learn tabular head, persisted with skops."""
+class TabularHead(FraudColumns, SklearnHead):
+    """A scikit-learn fraud head (a binary classifier), persisted with skops."""
 
     # Exact types a fraud head's skops file may hold (see core.heads.base.TRUSTED_TYPES): the blend's
     # members, and ``partial(sklearn.utils.validation.check_array, ...)``, which scikit-learn's
@@ -162,13 +52,17 @@ class TabularHead(ColumnsMixin, SklearnHead):
     trusted_types = (f"{__name__}.LogRegHead", f"{__name__}.ForestHead", "functools.partial",
                      "sklearn.utils.validation.check_array")
 
+    def predict_proba(self, X: Any) -> np.ndarray:
+        return self.model_.predict_proba(self._input(X))  # no task check: models saved before the families load too
+
     def predict(self, X: Any) -> np.ndarray:
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
 
 
-class LogRegHead(TabularHead):
+class LogRegHead(TabularHead, LinearTabular):
     """Standardised logistic regression (one-hot categories; unseen → all zeros); NaN →
-    the training median plus a missing-indicator feature (:func:`linear_preprocessor`)."""
+    the training median plus a missing-indicator feature: core's ``LinearTabular`` on a
+    fraud target (:func:`~verticalkit.core.families.tabular.linear_preprocessor`)."""
 
     def __init__(self, C: float = 1.0, max_iter: int = 2000, class_weight: str | None = None):
         self.C = C
@@ -177,15 +71,7 @@ class LogRegHead(TabularHead):
 
     def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None, context: FitContext | None = None
             ) -> LogRegHead:
-        Xc = self._fit_columns(X)
-        pre = linear_preprocessor(self.numeric_features_, self.categorical_features_)
-        self.model_ = Pipeline([("pre", pre), ("lr", LogisticRegression(C=self.C, max_iter=self.max_iter,
-                                                                        class_weight=self.class_weight))])
-        self.model_.fit(Xc, self._target(y))
-        return self
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        return self.model_.predict_proba(self._clean(X))
+        return super().fit(X, self._target(y), context=context)
 
     def export_sklearn(self) -> Any:
         """ONNX export hook: the whole head in the graph, text → code by the table contract (export.py)."""
@@ -194,8 +80,8 @@ class LogRegHead(TabularHead):
         return export_logreg(self)
 
 
-class GBDTHead(TabularHead):
-    """HistGradientBoosting with defaults that stay stable at 0.17% prevalence.
+class GBDTHead(TabularHead, GBDTTabular):
+    """core's ``GBDTTabular`` (HistGradientBoosting) with defaults that stay stable at 0.17% prevalence.
 
     scikit-learn's defaults stop after ~10 iterations at this prevalence (early stopping
     on the loss over 10% of the training rows, patience 10). Here: learning rate 0.05,
@@ -213,51 +99,15 @@ class GBDTHead(TabularHead):
                  early_stopping: bool = True, n_iter_no_change: int = 100, validation_fraction: float = 0.2,
                  scoring: str = "average_precision", class_weight: str | None = None,
                  random_state: int | None = None):
-        self.learning_rate = learning_rate
-        self.max_iter = max_iter
-        self.max_leaf_nodes = max_leaf_nodes
-        self.min_samples_leaf = min_samples_leaf
-        self.l2_regularization = l2_regularization
-        self.max_features = max_features
-        self.early_stopping = early_stopping
-        self.n_iter_no_change = n_iter_no_change
-        self.validation_fraction = validation_fraction
-        self.scoring = scoring
-        self.class_weight = class_weight
-        self.random_state = random_state
+        super().__init__(None, None, max_iter, learning_rate, max_leaf_nodes, min_samples_leaf, l2_regularization,
+                         max_features, early_stopping, n_iter_no_change, validation_fraction, scoring, class_weight,
+                         random_state)
 
     def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None, context: FitContext | None = None
             ) -> GBDTHead:
-        X = self._fit_columns(X, clean=False)
-        y = self._target(y)
-        self.encoder_ = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan,
-                                       encoded_missing_value=np.nan)
-        self._fit_encoder(X)
-        seed = self.random_state if self.random_state is not None else (context.seed if context else 0)
-        n_num = len(self.numeric_features_)
-        mask = [False] * n_num + [True] * len(self.categorical_features_)
-        self.model_ = HistGradientBoostingClassifier(
-            learning_rate=self.learning_rate, max_iter=self.max_iter, max_leaf_nodes=self.max_leaf_nodes,
-            min_samples_leaf=self.min_samples_leaf, l2_regularization=self.l2_regularization,
-            max_features=self.max_features, early_stopping=self.early_stopping, n_iter_no_change=self.n_iter_no_change,
-            validation_fraction=self.validation_fraction, scoring=self.scoring,
-            class_weight=self.class_weight, random_state=seed,
-            categorical_features=mask if any(mask) else None)
-        use_val = self.early_stopping and X_val is not None and y_val is not None and len(np.unique(y_val)) == 2
-        if use_val:
-            self.model_.fit(self._encode(X), y, X_val=self._encode(X_val), y_val=self._target(y_val))
-        else:
-            self.model_.fit(self._encode(X), y)
-        self.n_iter_ = int(self.model_.n_iter_)
-        # scorer-based early stopping leaves a scorer and a bound-method cache of
-        # ``_raw_predict`` on the instance: used only while fitting, not persistable by skops
-        self.model_.__dict__.pop("_raw_predict", None)
-        if getattr(self.model_, "_scorer", None) is not None:
-            self.model_._scorer = None
-        return self
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        return self.model_.predict_proba(self._encode(X))
+        if X_val is None or y_val is None or len(np.unique(y_val)) != 2:
+            X_val = y_val = None  # early stopping then holds out validation_fraction of train
+        return super().fit(X, self._target(y), X_val, None if y_val is None else self._target(y_val), context)
 
     def export_sklearn(self) -> Any:
         """ONNX export hook: the trees (categorical splits included) in the graph (export.py)."""

@@ -25,7 +25,7 @@ from torch.utils.data import Dataset
 
 from verticalkit.core.heads.torch_head import TorchHead
 
-from .models import ColumnsMixin
+from .models import FraudColumns
 
 
 class TabularDataset(Dataset):
@@ -44,7 +44,7 @@ class TabularDataset(Dataset):
         return item
 
 
-class TabularTorchHead(ColumnsMixin, TorchHead):
+class TabularTorchHead(FraudColumns, TorchHead):
     """Shared preprocessing (standardise numerics, index categories) and dataset."""
 
     def fit_preprocessing(self, X: Any, y: Any) -> None:

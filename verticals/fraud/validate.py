@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from verticalkit.core.errors import DataError
+from verticalkit.core.families.tabular import numeric_values
 
 
 def read_table(path: str | Path, sep: str = ",", expected: Iterable[str] = (), **kwargs) -> pd.DataFrame:
@@ -59,13 +60,7 @@ def numeric_columns(df: pd.DataFrame, columns: Iterable[str], where: str, allow_
     for c in columns:
         s = df[c]
         if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
-            conv = pd.to_numeric(s, errors="coerce")
-            bad = conv.isna() & s.notna()
-            if bad.any():
-                i = int(np.flatnonzero(bad.to_numpy())[0])
-                raise DataError(f"{where}: column {c!r} must be numeric but row {i} holds {str(s.iloc[i])[:40]!r} "
-                                f"({int(bad.sum())} such rows); fix the values or declare {c!r} categorical")
-            s = conv
+            s = numeric_values(s, c, where)
         v = s.to_numpy(dtype=float, na_value=np.nan)
         if inf_as_nan:
             v = np.where(np.isinf(v), np.nan, v)

@@ -29,6 +29,7 @@ from torch.utils.data import Dataset
 from verticalkit.core.errors import ConfigError, DataError
 from verticalkit.core.heads.base import FitContext, SklearnHead
 from verticalkit.core.data.sources import candidate_dirs
+from verticalkit.core.families.image import SmallCNN
 from verticalkit.core.heads.torch_head import TorchHead
 
 from .images import match_channels, resize
@@ -255,26 +256,9 @@ class ImageTorchHead(TorchHead):
             raise DataError(f"model_params.augment={self.augment!r}: use none, flip, affine or flip+affine")
 
 
-class _SmallCNN(nn.Module):
-    def __init__(self, in_channels: int, n_out: int, width: int, dropout: float):
-        super().__init__()
-
-        def block(c_in: int, c_out: int) -> list[nn.Module]:
-            return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
-
-        w = width
-        self.features = nn.Sequential(
-            *block(in_channels, w), *block(w, w), nn.MaxPool2d(2),
-            *block(w, 2 * w), *block(2 * w, 2 * w), nn.MaxPool2d(2),
-            *block(2 * w, 4 * w), *block(4 * w, 4 * w), nn.AdaptiveAvgPool2d(1))
-        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(4 * w, n_out))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features((x - 0.5) / 0.25))
-
-
 class CNNHead(ImageTorchHead):
-    """A small VGG-style CNN (3 stages of two 3x3 conv-BN-ReLU, global average pooling).
+    """A small VGG-style CNN (3 stages of two 3x3 conv-BN-ReLU, global average pooling): core's
+    :class:`~verticalkit.core.families.image.SmallCNN`.
 
     image_size: resize inputs to this size (None: the training images' size).
     augment: none | flip | affine | flip+affine (training only).
@@ -296,7 +280,7 @@ class CNNHead(ImageTorchHead):
 
     def build_module(self, X: Any, y: Any) -> nn.Module:
         self._check_augment()
-        return self.finish_module(_SmallCNN(self.in_channels_, self.network_outputs(), self.width, self.dropout), y)
+        return self.finish_module(SmallCNN(self.in_channels_, self.network_outputs(), self.width, self.dropout), y)
 
 
 def find_weights(name: str = MOBILENET_WEIGHTS) -> Path | None:
