@@ -15,7 +15,8 @@ category is ``(other)`` instead, as the rare ones were in training.
 
 from __future__ import annotations
 
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
@@ -28,6 +29,7 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from verticalkit.core.errors import ConfigError, DataError
 from verticalkit.core.heads.base import FitContext, SklearnHead
+from verticalkit.core.progress import IterationProgress
 
 from . import scorecard as sc
 from .validate import binary_target, numeric_columns
@@ -44,6 +46,13 @@ def as_frame(X: Any) -> pd.DataFrame:
 
 def is_categorical(s: pd.Series) -> bool:
     return not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s))
+
+
+def iteration_progress(name: str, total: int, metric: str, context: FitContext | None) -> IterationProgress:
+    """A boosting head's per-iteration progress: shown when the run's ``train.progress`` is on,
+    logged to ``train_log.csv`` in the run's log folder."""
+    show = bool(context.train.progress) if context is not None else False
+    return IterationProgress(name, total, metric, show, context.log_dir if context is not None else None)
 
 
 OTHER = "(other)"  # the level of a high-cardinality column's rare and unseen categories
@@ -244,10 +253,10 @@ class GBDTHead(TabularHead):
             class_weight=self.class_weight, random_state=seed,
             categorical_features=mask if any(mask) else None)
         use_val = self.early_stopping and X_val is not None and y_val is not None and len(np.unique(y_val)) == 2
-        if use_val:
-            self.model_.fit(self._encode(X), y, X_val=self._encode(X_val), y_val=self._target(y_val))
-        else:
-            self.model_.fit(self._encode(X), y)
+        Xe = self._encode(X)
+        val = dict(X_val=self._encode(X_val), y_val=self._target(y_val)) if use_val else {}
+        with self._reporting(context):
+            self.model_.fit(Xe, y, **val)
         self.n_iter_ = int(self.model_.n_iter_)
         # scorer-based early stopping leaves a scorer and a bound-method cache of
         # ``_raw_predict`` on the instance: used only while fitting, not persistable by skops
@@ -255,6 +264,38 @@ class GBDTHead(TabularHead):
         if getattr(self.model_, "_scorer", None) is not None:
             self.model_._scorer = None
         return self
+
+    @property
+    def reports_progress(self) -> bool:
+        """Per-iteration progress needs early stopping (its per-iteration check is the hook)."""
+        return bool(self.early_stopping)
+
+    @contextmanager
+    def _reporting(self, context: FitContext | None) -> Iterator[None]:
+        """Per-iteration progress while ``model_`` fits: scikit-learn's HistGradientBoosting has no
+        callback, but with early stopping it calls ``_should_stop(scores)`` once per iteration with
+        the validation scores so far; a wrapper on the instance reports them and leaves the fit as
+        it is (removed again afterwards, so nothing of it is saved)."""
+        model = self.model_
+        if not self.early_stopping or not callable(getattr(model, "_should_stop", None)):
+            yield
+            return
+        metric = "neg. log-loss" if self.scoring == "loss" else str(self.scoring)
+        progress = iteration_progress("gbdt", self.max_iter, metric, context)
+        should_stop = model._should_stop
+
+        def report(scores: list[float]) -> bool:
+            n = len(getattr(model, "_predictors", ()))
+            if n:  # the first call scores the model before its first tree
+                progress.update(n, float(scores[-1]) if len(scores) else None)
+            return should_stop(scores)
+
+        model._should_stop = report
+        try:
+            yield
+        finally:
+            model.__dict__.pop("_should_stop", None)
+            progress.close()
 
     def predict_proba(self, X: Any) -> np.ndarray:
         return self.model_.predict_proba(self._encode(X))
