@@ -159,7 +159,7 @@ def main() -> int:
                          "peak_rss_mb": round(res["peak_rss_mb"]), "auprc": round(res["auprc"], 4),
                          "note": (f"fit {res['fit_seconds']:.1f} s; " if res.get("fit_seconds") else "")
                                  + f"peak {res['peak_rss_mb'] / load['table_mb']:.2f}× the table as read"})
-    cmd = f"OMP_NUM_THREADS=2 {COMMAND} --rows {args.rows} --models '{args.models}'"
+    cmd = f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '2')} {COMMAND} --rows {args.rows} --models '{args.models}'"
     name = args.name or ("wild_tables" if args.rows >= 500_000 else f"wild_tables_{args.rows}")
     save_results(name, rows, cmd,
                  notes=f"Table: tests/wild.py wide_frame(rows, seed={args.seed}), 121 columns; temporal 80/20 by "
