@@ -14,7 +14,10 @@ fresh process and reports its wall time and peak RSS (VmHWM):
 * ``baseline``: HistGradientBoostingClassifier (defaults, early stopping off, 200 iterations),
   NaN left in, text columns as pandas categories with their top 250 values + "other", on the
   adapter's features and split;
-* each kit head (``verticalkit train fraud --dataset csv --model M``, its defaults).
+* each kit head (``verticalkit train fraud --dataset csv --model M``, its defaults: fit,
+  save, evaluation with its baselines, report).
+
+Each row's note gives its peak RSS over the table as read (the memory goal: at most 3×).
 
 Results: benchmarks/results/wild_tables.{json,md}.
 """
@@ -154,8 +157,9 @@ def main() -> int:
                 continue
             rows.append({"step": name, "rows": args.rows, "wall_s": round(res["wall_s"], 1),
                          "peak_rss_mb": round(res["peak_rss_mb"]), "auprc": round(res["auprc"], 4),
-                         "note": f"fit {res['fit_seconds']:.1f} s" if res.get("fit_seconds") else ""})
-    cmd = f"OMP_NUM_THREADS=2 {COMMAND} --rows {args.rows} --models '{args.models}'"
+                         "note": (f"fit {res['fit_seconds']:.1f} s; " if res.get("fit_seconds") else "")
+                                 + f"peak {res['peak_rss_mb'] / load['table_mb']:.2f}× the table as read"})
+    cmd = f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '2')} {COMMAND} --rows {args.rows} --models '{args.models}'"
     name = args.name or ("wild_tables" if args.rows >= 500_000 else f"wild_tables_{args.rows}")
     save_results(name, rows, cmd,
                  notes=f"Table: tests/wild.py wide_frame(rows, seed={args.seed}), 121 columns; temporal 80/20 by "

@@ -10,6 +10,8 @@ else one plain line every few seconds plus one when the step ends, never ``\\r``
 line mode even on a terminal. ``VERTICALKIT_PROGRESS_EVERY`` sets the seconds between lines
 (default 10). Lines go to stderr (the log of a run captures it). :func:`step` reports a step with no progress
 of its own (a scikit-learn fit, a save): a heartbeat line every 30 s and one at the end.
+:class:`IterationProgress` reports a boosting fit per iteration (validation score, best so far)
+and writes ``train_log.csv``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import os
 import sys
 import time
 from contextlib import contextmanager
+from pathlib import Path
 from typing import IO, Any, Iterable, Iterator
 
 QUIET = ("0", "off", "false", "no")
@@ -131,3 +134,57 @@ def step(desc: str, *, disable: bool = False, heartbeat: bool = True, every: flo
             thread.join()
         if time.monotonic() - t0 >= min_seconds:
             print(f"{desc}: done ({time.monotonic() - t0:.0f} s)", file=file or sys.stderr, flush=True)
+
+
+class IterationProgress:
+    """Per-iteration progress of a boosting fit (gbdt, LightGBM, XGBoost): on a terminal a tqdm
+    bar with the validation score and the best so far; elsewhere one line per ``every``
+    iterations or ``seconds`` (whichever first) on stderr; either only when ``show`` (and
+    progress output is not switched off). With ``log_dir``, one row per line in
+    ``<log_dir>/train_log.csv``: iteration, elapsed, the validation score and the best so far."""
+
+    def __init__(self, name: str, total: int, metric: str, show: bool, log_dir: Path | None,
+                 every: int = 50, seconds: float = 5.0, file: IO[str] | None = None):
+        self.name, self.total, self.metric = name, total, metric
+        self.show = enabled(show)
+        self.every, self.seconds, self.stream = every, seconds, file
+        self.file = Path(log_dir) / "train_log.csv" if log_dir is not None else None
+        self.start = self.last = time.perf_counter()
+        self.best: tuple[float, int] | None = None
+        self.iteration = 0
+        bar = progress(total=total, desc=name, unit="iter", disable=not self.show, file=file, leave=True)
+        self.bar = None if isinstance(bar, LineProgress) else bar  # tqdm on a terminal, else plain lines
+        if self.file is not None:
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+            self.file.write_text("iteration,elapsed_s,val_score,best_val_score,best_iteration\n")
+
+    def update(self, iteration: int, score: float | None, force: bool = False) -> None:
+        """Iteration ``iteration`` (1-based) is done; ``score``: its validation score, if any."""
+        step_ = iteration - self.iteration
+        self.iteration = iteration
+        if score is not None and (self.best is None or score > self.best[0]):
+            self.best = (score, iteration)
+        best, at = self.best if self.best else (float("nan"), -1)
+        if self.bar is not None:
+            self.bar.update(step_)
+            if score is not None:
+                self.bar.set_postfix({self.metric: score, "best": best, "at": at}, refresh=False)
+        now = time.perf_counter()
+        if not (force or iteration % self.every == 0 or now - self.last >= self.seconds):
+            return
+        self.last = now
+        if self.show and self.bar is None:
+            print(f"{self.name}: iteration {iteration}/{self.total}, {now - self.start:.1f} s, validation "
+                  f"{self.metric} {score if score is not None else float('nan'):.4f} (best {best:.4f} at {at})",
+                  file=self.stream or sys.stderr, flush=True)
+        if self.file is not None:
+            with self.file.open("a") as f:
+                f.write(f"{iteration},{now - self.start:.2f},{'' if score is None else f'{score:.6f}'},"
+                        f"{best:.6f},{at}\n")
+
+    def close(self) -> None:
+        """The final line (and log row), at the last iteration reached."""
+        self.update(self.iteration, None, force=True)
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None

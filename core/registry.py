@@ -7,7 +7,9 @@ object (``verticalkit.verticals.fraud:VERTICAL``).
 
 from __future__ import annotations
 
+import importlib
 import warnings
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -27,11 +29,40 @@ ENTRY_POINT_GROUP = "verticalkit.verticals"
 MetricFn = Callable[[np.ndarray, np.ndarray, "pd.DataFrame | None"], float]
 
 
+class LazyModels(Mapping):
+    """``Vertical.models`` where a head class may be given as ``"package.module:Class"``: imported on
+    first use. A torch head's module imports torch (~0.5 GB of memory, seconds); a run of a
+    scikit-learn head never needs it. Listing names and ``in`` import nothing."""
+
+    def __init__(self, models: dict[str, Any]):
+        self._models = dict(models)
+
+    def __getitem__(self, name: str) -> type[Head]:
+        head = self._models[name]
+        if isinstance(head, str):
+            module, _, attr = head.partition(":")
+            head = self._models[name] = getattr(importlib.import_module(module), attr)
+        return head
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._models
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._models)
+
+    def __len__(self) -> int:
+        return len(self._models)
+
+    def __repr__(self) -> str:
+        return f"LazyModels({list(self._models)})"
+
+
 @dataclass
 class Vertical:
     """One vertical: its datasets, heads, metrics, defaults and reference results.
 
-    datasets: dataset id → adapter class. models: head name → head class.
+    datasets: dataset id → adapter class. models: head name → head class (or a
+    :class:`LazyModels`, whose classes may be imported on first use).
     metrics: extra metrics beyond the core ones for the task kind (name → MetricFn).
     primary_metric: the default primary metric (an adapter's Task may override it).
     default_configs: model name → partial config (e.g. ``{"train": {"epochs": 3}}``).
@@ -53,7 +84,7 @@ class Vertical:
     id: str
     description: str
     datasets: dict[str, type[DatasetAdapter]]
-    models: dict[str, type[Head]]
+    models: Mapping[str, type[Head]]
     primary_metric: str
     default_dataset: str
     default_model: str

@@ -193,3 +193,44 @@ def test_essay_tfidf_head_on_messy_essays_round_trips(tmp_path):
     assert np.allclose(again, pred, equal_nan=True)
     with pytest.raises(Exception, match="prompt"):
         head.predict(pd.DataFrame({"text": ["x"], "prompt": [99]}))
+
+
+def _messy_splits(n: int, n_values: int, seed: int = 0):
+    """A narrow table whose one-hot design matrix is wide: a text column with ``n_values`` values
+    (nulls included), a numeric column with empty cells, a clean one."""
+    import pandas as pd
+
+    from verticalkit.core.data.adapter import DatasetSplits, Split
+
+    rng = np.random.default_rng(seed)
+    text = pd.Series([f"shop {v}" for v in rng.integers(0, n_values, n)], dtype="string")
+    text[rng.random(n) < 0.1] = pd.NA
+    amount = rng.normal(size=n)
+    amount[rng.random(n) < 0.3] = np.nan
+    X = pd.DataFrame({"merchant": text, "amount": amount, "hour": rng.integers(0, 24, n)})
+    y = (rng.random(n) < 0.3).astype(int)
+    part = [Split(X=X.iloc[i].reset_index(drop=True), y=y[i], ids=np.arange(n)[i])
+            for i in (slice(0, n // 2), slice(n // 2, 3 * n // 4), slice(3 * n // 4, n))]
+    return DatasetSplits("messy", BINARY, *part, protocol="test")
+
+
+def test_encoded_width_counts_one_hot_columns_and_missing_indicators():
+    splits = _messy_splits(400, 150)
+    X = splits.train.X
+    k = X["merchant"].nunique(dropna=False)
+    assert k > 100  # the values seen in training, and the null
+    assert baselines.encoded_width(X) == k + 2 + 1  # one-hot, amount + its missing indicator, hour
+    assert baselines.encoded_width(X, max_categories=20) == 20 + 3
+    assert baselines.encoded_width(np.zeros((5, 3, 4))) == 12
+
+
+def test_the_size_guard_counts_the_encoded_width_not_the_input_columns(monkeypatch):
+    fraud = get_vertical("fraud")
+    splits = _messy_splits(400, 150)
+    # 200 training rows x 3 input columns = 600 cells, but ~150 one-hot columns: ~30,000 cells
+    monkeypatch.setattr(baselines, "MAX_CELLS", 5_000)
+    scores, info = baselines.simple_baseline_scores(fraud, splits, "test", seed=0)
+    assert scores is None and "encoded columns" in info["skipped"] and "200 rows" in info["skipped"]
+    monkeypatch.setattr(baselines, "MAX_CELLS", 100_000)
+    scores, info = baselines.simple_baseline_scores(fraud, splits, "test", seed=0)
+    assert scores is not None and len(scores) == len(splits.test) and "skipped" not in info

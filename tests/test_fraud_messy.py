@@ -172,3 +172,39 @@ def test_booster_progress_lines_and_log(data, tmp_path, capsys):
     assert 2 <= len(lines) <= 10 and "best" in lines[-1]
     log = pd.read_csv(tmp_path / "train_log.csv")
     assert log["iteration"].iloc[-1] == 120 and log["best_val_score"].notna().all()
+
+
+def test_gbdt_progress_per_iteration_leaves_the_fit_unchanged(data, tmp_path, capsys, monkeypatch):
+    """A long gbdt fit printed nothing for minutes: now a line per few iterations (iteration,
+    elapsed, validation score, best) and train_log.csv, with the same trees as a silent fit."""
+    X, y, Xv, yv, Xt = data
+    monkeypatch.delenv("VERTICALKIT_PROGRESS", raising=False)
+    params = dict(max_iter=120, n_iter_no_change=15, learning_rate=0.3, random_state=0)
+    silent = GBDTHead(**params).fit(X, y, Xv, yv)
+    capsys.readouterr()
+    context = dataclasses.replace(standalone_context(y), seed=0, log_dir=tmp_path, train=TrainConfig(progress=True))
+    shown = GBDTHead(**params)
+    shown.fit(X, y, Xv, yv, context=context)
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.startswith("gbdt: iteration")]
+    assert lines and f"iteration {shown.n_iter_}/120" in lines[-1] and "best" in lines[-1]
+    assert "average_precision" in lines[-1]
+    log = pd.read_csv(tmp_path / "train_log.csv")
+    assert log["iteration"].iloc[-1] == shown.n_iter_ and log["best_val_score"].notna().all()
+    best = max(shown.model_.validation_score_)
+    assert log["best_val_score"].iloc[-1] == pytest.approx(best, abs=1e-6)
+    assert shown.n_iter_ == silent.n_iter_ < 120  # early stopping still stops, at the same iteration
+    np.testing.assert_allclose(shown.predict_proba(Xt), silent.predict_proba(Xt), atol=1e-12)
+    assert "_should_stop" not in vars(shown.model_)  # nothing of the hook is kept (or saved)
+    shown.save(tmp_path / "m")
+    np.testing.assert_allclose(GBDTHead.load(tmp_path / "m").predict_proba(Xt), silent.predict_proba(Xt),
+                               atol=1e-12)
+
+
+def test_gbdt_progress_is_quiet_when_switched_off(data, tmp_path, capsys, monkeypatch):
+    X, y, Xv, yv, _ = data
+    monkeypatch.setenv("VERTICALKIT_PROGRESS", "0")
+    context = dataclasses.replace(standalone_context(y), seed=0, log_dir=tmp_path, train=TrainConfig(progress=True))
+    GBDTHead(max_iter=60, n_iter_no_change=10, learning_rate=0.3).fit(X, y, Xv, yv, context=context)
+    assert "gbdt:" not in capsys.readouterr().err
+    assert (tmp_path / "train_log.csv").is_file()  # the log is still written

@@ -67,3 +67,28 @@ def test_step_heartbeat_and_done_line():
     with step("fitting", every=0.01, min_seconds=0.0, file=quiet, disable=True):
         time.sleep(0.05)
     assert quiet.getvalue() == ""
+
+
+def test_iteration_progress_bar_on_a_terminal_lines_elsewhere(tmp_path, monkeypatch):
+    from verticalkit.core.progress import IterationProgress
+
+    monkeypatch.delenv("VERTICALKIT_PROGRESS", raising=False)
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    for stream in (Terminal(), io.StringIO()):
+        p = IterationProgress("gbdt", 200, "average_precision", True, tmp_path, every=50, file=stream)
+        for i, score in enumerate([0.1, 0.3, 0.2] * 40, start=1):
+            p.update(i, score)
+        p.close()
+        text = stream.getvalue()
+        if isinstance(stream, Terminal):  # a tqdm bar: its count and the best score, no plain lines
+            assert "120/200" in text and "best=0.3" in text and "gbdt: iteration" not in text
+        else:
+            lines = text.splitlines()
+            assert lines[0].startswith("gbdt: iteration 50/200") and "\r" not in text
+            assert lines[-1].startswith("gbdt: iteration 120/200") and "(best 0.3000 at 2)" in lines[-1]
+    log = (tmp_path / "train_log.csv").read_text().splitlines()
+    assert log[0].startswith("iteration,") and log[-1].startswith("120,")

@@ -4,8 +4,9 @@
   (multi-class / multi-label), the training mean per output (ordinal, regression, multioutput);
 * ``simple``: the head the vertical names in ``Vertical.baseline_model`` (with
   ``Vertical.baseline_params``), e.g. logistic regression on the raw columns, trained on the
-  same training split with the run's seed. Skipped, with a note, when the training data is
-  larger than :data:`MAX_CELLS` (rows x input width) so it stays a matter of seconds.
+  same training split with the run's seed. Skipped, with a note, when its design matrix would
+  be larger than :data:`MAX_CELLS` (rows x :func:`encoded_width`: one-hot categories and
+  missing indicators counted) so it stays a matter of seconds and of a few hundred MB.
 
 Each baseline gets its primary metric (plus the task kind's usual pair) with a bootstrap CI,
 and the model's *lift* over it: ``model - baseline`` on the primary metric, sign-flipped for
@@ -28,7 +29,7 @@ from .evaluator import SUBGROUP_METRICS
 from ..heads.base import FitContext
 from .metrics import higher_is_better, task_metrics
 
-MAX_CELLS = 50_000_000  # train rows x input width above which the simple baseline is skipped
+MAX_CELLS = 50_000_000  # train rows x encoded width above which the simple baseline is skipped
 PRIOR_DESCRIPTION = {
     "binary": "constant score: the training prevalence",
     "multiclass": "constant scores: the training class frequencies",
@@ -60,6 +61,26 @@ def _width(X: Any) -> int:
     return 1
 
 
+def encoded_width(X: Any, max_categories: int | None = None) -> int:
+    """The width of a linear baseline's design matrix for ``X``: a numeric column counts 1 (2 with
+    empty cells: its missing indicator), a text / category column its distinct values (nulls
+    included; at most ``max_categories``, the head's cut); an array its flattened width."""
+    import pandas as pd
+
+    if not isinstance(X, pd.DataFrame):
+        return _width(X)
+    width = 0
+    for c in X.columns:
+        s = X[c]
+        if pd.api.types.is_bool_dtype(s) or (pd.api.types.is_numeric_dtype(s)
+                                             and not isinstance(s.dtype, pd.CategoricalDtype)):
+            width += 1 + int(s.isna().any())
+        else:
+            k = int(s.nunique(dropna=False))
+            width += min(k, max_categories) if max_categories else k
+    return width
+
+
 def simple_baseline_scores(vertical: Any, splits: DatasetSplits, split: str, seed: int
                            ) -> tuple[np.ndarray | None, dict[str, Any]]:
     """Train the vertical's ``baseline_model`` on ``splits.train`` and score ``split``.
@@ -72,10 +93,10 @@ def simple_baseline_scores(vertical: Any, splits: DatasetSplits, split: str, see
     name = vertical.baseline_model
     info: dict[str, Any] = {"model": name, "params": dict(vertical.baseline_params)}
     train = splits.train
-    cells = len(train) * _width(train.X)
-    if cells > MAX_CELLS:
-        info["skipped"] = (f"training data too large for a quick baseline ({len(train)} rows x {_width(train.X)} "
-                           f"inputs > {MAX_CELLS:,} cells)")
+    width = encoded_width(train.X, getattr(vertical.model(name), "max_categories", None))
+    if len(train) * width > MAX_CELLS:
+        info["skipped"] = (f"training data too large for a quick baseline ({len(train):,} rows x {width:,} encoded "
+                           f"columns > {MAX_CELLS:,} cells)")
         return None, info
     params = vertical.model(name).default_params()
     params.update(vertical.baseline_params)

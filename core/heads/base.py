@@ -16,6 +16,7 @@ Torch heads subclass :class:`verticalkit.core.heads.torch_head.TorchHead`, which
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -79,6 +80,23 @@ class Head(BaseEstimator):
         return cls().get_params(deep=False)
 
 
+def skops_io() -> Any:
+    """``skops.io``, imported without torch. Building its trusted-type list walks every
+    scikit-learn package, and walking ``sklearn.externals.array_api_compat.torch`` imports torch
+    (~0.5 GB of memory) wherever it is installed; that package holds no estimator, so it is left
+    out of the walk (the walk skips a package that fails to import)."""
+    name = "sklearn.externals.array_api_compat.torch"
+    block = "skops.io" not in sys.modules and "torch" not in sys.modules and name not in sys.modules
+    if block:
+        sys.modules[name] = None  # type: ignore[assignment]  # its import now fails at once
+    try:
+        import skops.io as sio
+    finally:
+        if block and sys.modules.get(name, False) is None:
+            del sys.modules[name]
+    return sio
+
+
 class SklearnHead(Head):
     """A head persisted with skops: the whole fitted estimator, types checked on load."""
 
@@ -86,19 +104,16 @@ class SklearnHead(Head):
     trusted_types: tuple[str, ...] = ()  # exact type names this head's file holds besides TRUSTED_TYPES
 
     def save(self, path: str | Path) -> None:
-        import skops.io as sio
-
         from .packing import packed_vocabularies
 
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         with packed_vocabularies(self):  # a text vectorizer's vocabulary as one string: fast to save
-            sio.dump(self, path / self.skops_file)
+            skops_io().dump(self, path / self.skops_file)
 
     @classmethod
     def load(cls, path: str | Path) -> Head:
-        import skops.io as sio
-
+        sio = skops_io()
         file = Path(path) / cls.skops_file
         if not file.is_file():
             raise ModelLoadError(f"{file} not found; the folder does not hold a saved {cls.__name__}")

@@ -20,6 +20,7 @@ import os
 import platform
 import random
 import shutil
+import sys
 import time
 import traceback
 from dataclasses import dataclass
@@ -41,20 +42,26 @@ from ..registry import Vertical, get_vertical
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, numpy and torch (all devices)."""
-    import torch
-
+    """Seed Python, numpy and torch (all devices) when torch is loaded: a torch head's module
+    loads it; a scikit-learn run never needs it (importing it costs ~0.5 GB of memory)."""
     random.seed(seed)
     np.random.seed(seed % (2**32))
-    torch.manual_seed(seed)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.manual_seed(seed)
 
 
 def versions() -> dict[str, str]:
     """Versions of the kit and the libraries a result depends on."""
     import sklearn
-    import torch
+    from importlib import metadata
 
-    return {"verticalkit": __version__, "python": platform.python_version(), "torch": torch.__version__,
+    torch = sys.modules.get("torch")  # not imported for it: a scikit-learn run never loads torch
+    try:
+        torch_version = torch.__version__ if torch is not None else metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        torch_version = "not installed"
+    return {"verticalkit": __version__, "python": platform.python_version(), "torch": torch_version,
             "scikit-learn": sklearn.__version__, "numpy": np.__version__, "pandas": pd.__version__}
 
 
@@ -260,6 +267,7 @@ def _train(cfg: RunConfig, *, overwrite: bool) -> Path:
     vertical = get_vertical(cfg.vertical)
     resolve_sections(cfg, vertical)
     out = Path(cfg.out)
+    vertical.model(cfg.model)  # imports the head's module (a torch head's: torch) before seeding
     seed_everything(cfg.seed)
     splits = load_splits(cfg, vertical)  # data errors surface before anything is written
     head = make_head(cfg, vertical)
@@ -273,8 +281,10 @@ def _train(cfg: RunConfig, *, overwrite: bool) -> Path:
                              checkpoint_dir=out / "checkpoints", log_dir=staging,
                              score_fn=score_fn_for(splits.task, vertical))
         t0 = time.perf_counter()
-        # torch heads report each epoch themselves; others get a heartbeat line every 30 s
-        with step(f"fitting {cfg.model}", disable=not cfg.train.progress, heartbeat=not hasattr(head, "build_module")):
+        # torch heads report each epoch, heads with ``reports_progress`` each iteration; others get
+        # a heartbeat line every 30 s
+        quiet = hasattr(head, "build_module") or getattr(head, "reports_progress", False)
+        with step(f"fitting {cfg.model}", disable=not cfg.train.progress, heartbeat=not quiet):
             head.fit(splits.train.X, splits.train.y, splits.val.X if len(splits.val) else None,
                      splits.val.y if len(splits.val) else None, context=context)
         train_seconds = round(time.perf_counter() - t0, 3)

@@ -15,14 +15,12 @@ from typing import Any
 import numpy as np
 
 from verticalkit.core.data.adapter import DatasetSplits
-from verticalkit.core.registry import Vertical
+from verticalkit.core.registry import LazyModels, Vertical
 
 from .boosters import LightGBMHead, XGBoostHead
 from .data import GermanCredit, SimulatedTransactions, TabularCSV, ULBCreditCard
-from .ensemble import GBDTMLPHead
 from .metrics import METRICS, psi, psi_ci
 from .models import BlendHead, ForestHead, GBDTHead, LogRegHead, ScorecardHead
-from .torch_models import FTTransformerHead, MLPHead
 
 
 def tiny_data(seed: int = 0) -> DatasetSplits:
@@ -117,9 +115,12 @@ VERTICAL = Vertical(
     description="finance: card-transaction fraud detection and credit-risk scoring (scorecard, reason codes)",
     datasets={SimulatedTransactions.id: SimulatedTransactions, ULBCreditCard.id: ULBCreditCard,
               GermanCredit.id: GermanCredit, TabularCSV.id: TabularCSV},
-    models={"logreg": LogRegHead, "gbdt": GBDTHead, "forest": ForestHead, "blend": BlendHead,
-            "scorecard": ScorecardHead, "lightgbm": LightGBMHead, "xgboost": XGBoostHead, "mlp": MLPHead,
-            "ft_transformer": FTTransformerHead, "gbdt_mlp": GBDTMLPHead},
+    # the torch heads are imported on first use: a scikit-learn or booster run never loads torch
+    models=LazyModels({"logreg": LogRegHead, "gbdt": GBDTHead, "forest": ForestHead, "blend": BlendHead,
+                       "scorecard": ScorecardHead, "lightgbm": LightGBMHead, "xgboost": XGBoostHead,
+                       "mlp": f"{__name__}.torch_models:MLPHead",
+                       "ft_transformer": f"{__name__}.torch_models:FTTransformerHead",
+                       "gbdt_mlp": f"{__name__}.ensemble:GBDTMLPHead"}),
     primary_metric="auprc",
     default_dataset=SimulatedTransactions.id,
     default_model="gbdt",

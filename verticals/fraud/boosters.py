@@ -13,7 +13,6 @@ default: ``n_threads``). ONNX export of both: export.py.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,48 +21,11 @@ import pandas as pd
 
 from verticalkit.core.errors import ConfigError, ModelLoadError
 from verticalkit.core.heads.base import FitContext, Head, write_json
+from verticalkit.core.progress import IterationProgress
 
-from .models import FraudColumns
+from .models import FraudColumns, iteration_progress
 
 FORMAT = 1
-
-
-class Progress:
-    """One line per ``every`` iterations or ``seconds`` (whichever first) on stderr when
-    ``show``, and one row per line in ``<log_dir>/train_log.csv``: iteration, elapsed, the
-    validation score and the best so far."""
-
-    def __init__(self, name: str, total: int, metric: str, show: bool, log_dir: Path | None,
-                 every: int = 50, seconds: float = 5.0):
-        self.name, self.total, self.metric, self.show = name, total, metric, show
-        self.every, self.seconds = every, seconds
-        self.file = Path(log_dir) / "train_log.csv" if log_dir is not None else None
-        self.start = self.last = time.perf_counter()
-        self.best: tuple[float, int] | None = None
-        self.iteration = 0
-        if self.file is not None:
-            self.file.parent.mkdir(parents=True, exist_ok=True)
-            self.file.write_text("iteration,elapsed_s,val_score,best_val_score,best_iteration\n")
-
-    def update(self, iteration: int, score: float | None, force: bool = False) -> None:
-        self.iteration = iteration
-        if score is not None and (self.best is None or score > self.best[0]):
-            self.best = (score, iteration)
-        now = time.perf_counter()
-        if not (force or iteration % self.every == 0 or now - self.last >= self.seconds):
-            return
-        self.last = now
-        best, at = self.best if self.best else (float("nan"), -1)
-        if self.show:
-            import sys
-
-            print(f"{self.name}: iteration {iteration}/{self.total}, {now - self.start:.1f} s, validation "
-                  f"{self.metric} {score if score is not None else float('nan'):.4f} (best {best:.4f} at {at})",
-                  file=sys.stderr, flush=True)
-        if self.file is not None:
-            with self.file.open("a") as f:
-                f.write(f"{iteration},{now - self.start:.2f},{'' if score is None else f'{score:.6f}'},"
-                        f"{best:.6f},{at}\n")
 
 
 class BoosterHead(FraudColumns, Head):
@@ -71,6 +33,7 @@ class BoosterHead(FraudColumns, Head):
 
     model_file = "model.txt"
     max_categories = 254
+    reports_progress = True  # per-iteration lines: the run's fit step prints no heartbeat
 
     # -- encoding ---------------------------------------------------------------------------
     def _fit_table(self, X: Any) -> np.ndarray:
@@ -93,9 +56,8 @@ class BoosterHead(FraudColumns, Head):
         return self.random_state if self.random_state is not None else (context.seed if context else 0)
 
     @staticmethod
-    def _progress(name: str, total: int, metric: str, context: FitContext | None) -> Progress:
-        show = bool(context.train.progress) if context is not None else False
-        return Progress(name, total, metric, show, context.log_dir if context is not None else None)
+    def _progress(name: str, total: int, metric: str, context: FitContext | None) -> IterationProgress:
+        return iteration_progress(name, total, metric, context)
 
     @staticmethod
     def _use_val(X_val: Any, y_val: Any) -> bool:
@@ -206,7 +168,7 @@ class LightGBMHead(BoosterHead):
         booster = lgb.train(params, train, num_boost_round=self.n_estimators, valid_sets=valid,
                             valid_names=["validation"][:len(valid)], callbacks=callbacks)
         self.n_iter_ = int(booster.best_iteration or booster.current_iteration())
-        progress.update(progress.iteration, None, force=True)
+        progress.close()
         # keep the best iteration only: the saved text is what predicts
         self.booster_ = lgb.Booster(model_str=booster.model_to_string(num_iteration=self.n_iter_))
         return self
@@ -285,7 +247,7 @@ class XGBoostHead(BoosterHead):
         booster = xgb.train(params, dtrain, num_boost_round=self.n_estimators, evals=evals,
                             early_stopping_rounds=early, callbacks=[Log()], verbose_eval=False)
         self.n_iter_ = int(booster.best_iteration + 1) if early else booster.num_boosted_rounds()
-        progress.update(progress.iteration, None, force=True)
+        progress.close()
         self.booster_ = booster[:self.n_iter_]  # keep the best iteration only
         return self
 

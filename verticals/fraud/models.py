@@ -29,9 +29,17 @@ from verticalkit.core.errors import ConfigError, DataError
 from verticalkit.core.families.tabular import (  # noqa: F401 - as_frame, is_categorical, NULL, OTHER: fraud's API
     NULL, OTHER, ColumnsMixin, GBDTTabular, LinearTabular, as_frame, is_categorical, linear_preprocessor)
 from verticalkit.core.heads.base import FitContext, SklearnHead
+from verticalkit.core.progress import IterationProgress
 
 from . import scorecard as sc
 from .validate import binary_target
+
+
+def iteration_progress(name: str, total: int, metric: str, context: FitContext | None) -> IterationProgress:
+    """A boosting head's per-iteration progress: shown when the run's ``train.progress`` is on,
+    logged to ``train_log.csv`` in the run's log folder."""
+    show = bool(context.train.progress) if context is not None else False
+    return IterationProgress(name, total, metric, show, context.log_dir if context is not None else None)
 
 
 class FraudColumns(ColumnsMixin):
@@ -107,7 +115,43 @@ class GBDTHead(TabularHead, GBDTTabular):
             ) -> GBDTHead:
         if X_val is None or y_val is None or len(np.unique(y_val)) != 2:
             X_val = y_val = None  # early stopping then holds out validation_fraction of train
-        return super().fit(X, self._target(y), X_val, None if y_val is None else self._target(y_val), context)
+        self._progress_context = context
+        try:
+            return super().fit(X, self._target(y), X_val, None if y_val is None else self._target(y_val), context)
+        finally:  # nothing of the progress hook stays on the head or its estimator (skops saves them)
+            self.__dict__.pop("_progress_context", None)
+            if getattr(self, "model_", None) is not None:
+                self.model_.__dict__.pop("_should_stop", None)
+            progress = self.__dict__.pop("_progress", None)
+            if progress is not None:
+                progress.close()
+
+    @property
+    def reports_progress(self) -> bool:
+        """Per-iteration progress needs early stopping (its per-iteration check is the hook)."""
+        return bool(self.early_stopping)
+
+    def _estimator(self, classify: bool) -> Any:
+        """The family's estimator, with per-iteration progress: scikit-learn's HistGradientBoosting
+        has no callback, but with early stopping it calls ``_should_stop(scores)`` once per iteration
+        with the validation scores so far; a wrapper on the instance reports them and leaves the fit
+        as it is (removed again after ``fit``)."""
+        model = super()._estimator(classify)
+        if not self.early_stopping or not callable(getattr(model, "_should_stop", None)):
+            return model
+        metric = "neg. log-loss" if self.scoring == "loss" else str(self.scoring)
+        progress = self._progress = iteration_progress("gbdt", self.max_iter, metric,
+                                                       getattr(self, "_progress_context", None))
+        should_stop = model._should_stop
+
+        def report(scores: list[float]) -> bool:
+            n = len(getattr(model, "_predictors", ()))
+            if n:  # the first call scores the model before its first tree
+                progress.update(n, float(scores[-1]) if len(scores) else None)
+            return should_stop(scores)
+
+        model._should_stop = report
+        return model
 
     def export_sklearn(self) -> Any:
         """ONNX export hook: the trees (categorical splits included) in the graph (export.py)."""
