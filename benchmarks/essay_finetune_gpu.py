@@ -1,22 +1,23 @@
 """The ``finetune`` essay head on a GPU: ASAP fold 0, all prompts; alone and stacked with a CPU head.
 
     VERTICALKIT_DATA=../shared/data HF_HUB_OFFLINE=1 python benchmarks/essay_finetune_gpu.py --device cuda \\
-        [--epochs 3] [--batch-size 32] [--lr 8e-5] [--stack features] [--out DIR]
+        [--epochs 3] [--batch-size 32] [--lr 8e-5] [--stack features,blend] [--out DIR]
     python benchmarks/essay_finetune_gpu.py --device cpu --limit 40 --max-length 32 --epochs 1 --out /tmp/ft  # smoke
 
 Fine-tunes the head (all-MiniLM-L6-v2 by default, its ``model_params`` defaults: per-prompt
 z-scored target, one linear output per prompt learning ``head_lr_mult`` times faster than the
 encoder, no dropout, early stopping on validation QWK, cut points on the validation essays)
 on the training split of the kit's fold (``folds.csv``; validation: 10% of the training folds,
-seed 42) with bf16 autocast on CUDA. Meanwhile a second process fits the CPU head named by
-``--stack`` (``features`` or ``blend``, ``thresholds=False``: its continuous score) on the same
-training split. The stacked model is, per prompt, a ridge on [fine-tuned score, CPU head score]
-fitted on the validation essays, then QWK cut points fitted on the same validation predictions.
+seed 42) with bf16 autocast on CUDA. Meanwhile other processes fit the CPU heads named by
+``--stack`` (``features``, ``blend``; ``thresholds=False``: their continuous scores), one process
+per head and prompt, on the same training split. The stacked model (stacking.PromptStack, as the
+head's ``model_params.stack`` does) is, per prompt, a ridge on [fine-tuned score, CPU head
+scores] fitted on the validation essays, then QWK cut points on its validation predictions.
 The test fold is read only to score. Reported: QWK per prompt and mean (the ASAP convention), the
 human rater-1 / rater-2 QWK on the test fold, training seconds per epoch (the Trainer's epoch time,
 validation pass included) and the whole fit.
 
-``--limit N`` keeps N random training essays (and N // 4 of validation and test): a smoke test.
+``--limit N`` keeps about N training essays (and N // 2 of validation and test), as many per prompt: a smoke test.
 Results: <out>/essay_finetune_gpu.{json,md} (default out: benchmarks/results).
 """
 
@@ -84,34 +85,6 @@ def collect_cpu_heads(jobs: dict, kinds: list[str], n_val: int, n_test: int) -> 
         r = future.result()
         out[kind]["val"][mv], out[kind]["test"][mt] = r["val"], r["test"]
         out[kind]["fit_s"] += r["fit_s"]
-    return out
-
-
-def stack(val_inputs: np.ndarray, y_val: np.ndarray, keys_val: np.ndarray, test_inputs: np.ndarray,
-          keys_test: np.ndarray, ranges: dict, steps: dict, alpha: float = 1.0) -> np.ndarray:
-    """Per prompt: ridge on the columns of ``*_inputs`` fitted on the validation essays, QWK cut points
-    on its validation predictions; the test essays' scores on the prompt's scale."""
-    from sklearn.linear_model import Ridge
-
-    from verticalkit.verticals.essay_scoring.scales import snap
-    from verticalkit.verticals.essay_scoring.thresholds import apply_cutpoints, fit_cutpoints
-
-    out = np.empty(len(keys_test))
-    for key in sorted(set(keys_test)):
-        mv, mt = keys_val == key, keys_test == key
-        lo, hi = ranges[key]
-        if mv.sum() < 10:  # too few validation essays: the mean of the inputs, rounded
-            out[mt] = snap(test_inputs[mt].mean(axis=1), lo, hi, steps[key])
-            continue
-        mu, sd = val_inputs[mv].mean(axis=0), val_inputs[mv].std(axis=0) + 1e-9
-        model = Ridge(alpha=alpha).fit((val_inputs[mv] - mu) / sd, y_val[mv])
-        fitted = model.predict((val_inputs[mv] - mu) / sd)
-        pred = model.predict((test_inputs[mt] - mu) / sd)
-        if steps[key] is None:
-            out[mt] = np.clip(pred, lo, hi)
-            continue
-        cut = fit_cutpoints(y_val[mv], fitted, lo, hi, steps[key])
-        out[mt] = apply_cutpoints(pred, cut, lo, steps[key])
     return out
 
 
@@ -190,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     from verticalkit.core.heads.base import FitContext
     from verticalkit.verticals.essay_scoring.finetune import FinetuneHead
     from verticalkit.verticals.essay_scoring.metrics import human_qwk_mean
+    from verticalkit.verticals.essay_scoring.stacking import PromptStack
 
     device = "cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available()) else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
@@ -249,9 +223,8 @@ def main(argv: list[str] | None = None) -> int:
         ranges, steps = head.ranges_, head.steps_
 
         def stacked(name: str, columns_val: list, columns_test: list, **extra) -> dict:
-            scores = stack(np.column_stack(columns_val), va.y, keys_va, np.column_stack(columns_test), keys_te,
-                           ranges, steps)
-            return _row(name, te.y, scores, te.meta, **extra)
+            fitted = PromptStack().fit(np.column_stack(columns_val), va.y, keys_va, ranges, steps)
+            return _row(name, te.y, fitted.predict(np.column_stack(columns_test), keys_te), te.meta, **extra)
 
         for k in kinds:
             rows.append(stacked(f"{k} (CPU; cut points on val)", [cpu[k]["val"]], [cpu[k]["test"]],

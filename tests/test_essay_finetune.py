@@ -183,6 +183,7 @@ def test_bad_new_params_are_config_errors():
 
     s = tiny_data(0)
     for params, match in [({"target": "minmax"}, "model_params.target"), ({"head_lr_mult": 0}, "head_lr_mult"),
+                          ({"stack": "trees"}, "model_params.stack"),
                           ({"dropout": 1.5}, "model_params.dropout")]:
         with pytest.raises(ConfigError, match=match):
             FinetuneHead(**params).fit(s.train.X, s.train.y)
@@ -209,3 +210,41 @@ def test_gpu_benchmark_smoke_on_cpu(tiny_bert, tmp_path):
     assert all(-1 <= r["qwk_mean"] <= 1 for r in rows) and 0 < rows[0]["human_qwk"] <= 1
     assert rows[0]["train_s_per_epoch"] > 0 and rows[0]["epochs_run"] == 1
     assert (tmp_path / "essay_finetune_gpu.md").read_text().startswith("# essay_finetune_gpu")
+
+
+def test_stacked_with_the_features_head_fits_on_validation_and_reloads(tiny_bert, tmp_path):
+    from verticalkit.core.errors import ConfigError
+    from verticalkit.verticals.essay_scoring.stacking import PromptStack
+
+    s = tiny_data(0)
+    ctx = FitContext(task=s.task, seed=0, train=TrainConfig(epochs=1, batch_size=16, lr=1e-3, progress=False,
+                                                            patience=None, device="cpu"))
+    with pytest.raises(ConfigError, match="model_params.stack='features' is fitted on validation essays"):
+        FinetuneHead(encoder=tiny_bert, max_length=32, stack="features").fit(s.train.X, s.train.y, context=ctx)
+    head = FinetuneHead(encoder=tiny_bert, max_length=32, max_chunks=2, stack="features").fit(
+        s.train.X, s.train.y, s.val.X, s.val.y, context=ctx)
+    assert isinstance(head.stack_, PromptStack) and all(len(p["coef"]) == 2 for p in head.stack_.prompts_.values()
+                                                         if "coef" in p)
+    scores = head.predict(s.test.X)
+    p = s.test.X["prompt"].to_numpy()
+    assert np.all((scores[p == 1] >= 0) & (scores[p == 1] <= 3)) and np.all((scores[p == 2] >= 1) & (scores[p == 2] <= 6))
+    assert np.all(scores == np.round(scores))  # on the scale: whole points
+    head.save(tmp_path / "saved")
+    np.testing.assert_array_equal(FinetuneHead.load(tmp_path / "saved").predict(s.test.X), scores)
+
+
+def test_prompt_stack_weights_the_informative_input():
+    from verticalkit.verticals.essay_scoring.stacking import PromptStack
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(1, 7, 300).astype(float)
+    keys = np.array(["a"] * 200 + ["b"] * 100, dtype=object)
+    inputs = np.c_[y + rng.normal(0, 0.3, 300), rng.normal(3, 1, 300)]  # column 1 is noise
+    stack = PromptStack().fit(inputs, y, keys, {"a": [1, 6], "b": [1, 6]}, {"a": 1.0, "b": 1.0})
+    coef = np.abs(stack.prompts_["a"]["coef"])
+    assert coef[0] > 10 * coef[1]
+    again = PromptStack.from_state(stack.get_state())
+    np.testing.assert_array_equal(again.predict(inputs, keys), stack.predict(inputs, keys))
+    assert np.mean(again.predict(inputs, keys) == y) > 0.8
+    few = PromptStack().fit(inputs[:5], y[:5], keys[:5], {"a": [1, 6]}, {"a": 1.0})  # under 10 essays: the mean
+    np.testing.assert_array_equal(few.predict(inputs[:5], keys[:5]), np.clip(np.round(inputs[:5].mean(axis=1)), 1, 6))

@@ -56,14 +56,17 @@ from .data import prompt_key
 from .encoder import resolve_encoder, windows
 from .flags import ReviewFlagger
 from .metrics import qwk_mean
-from .models import as_text, check_input, clip_words
+from .models import BlendHead, FeaturesHead, as_text, check_input, clip_words
 from .scales import infer_step, snap
+from .stacking import PromptStack
 from .thresholds import apply_cutpoints, fit_cutpoints
 
 HEADS = ("regression", "ordinal")
 TARGETS = ("zscore", "range")
 DROPOUT_KEYS = ("hidden_dropout_prob", "attention_probs_dropout_prob", "dropout", "attention_dropout")
 ENCODER_DIR = "encoder"  # tokenizer + encoder config beside the weights of a saved head
+STACK_HEADS = {"features": FeaturesHead, "blend": BlendHead}  # model_params.stack: the CPU head stacked with it
+STACK_DIR = "stack"  # that head, saved beside the weights
 _LOADING: contextvars.ContextVar[Path | None] = contextvars.ContextVar("finetune_loading", default=None)
 
 
@@ -207,7 +210,7 @@ class FinetuneHead(TorchHead):
     def __init__(self, encoder: str = "all-MiniLM-L6-v2", head: str = "regression", max_length: int = 512,
                  max_chunks: int = 4, num_layers: int | None = None, freeze_embeddings: bool = False,
                  thresholds: bool = True, target: str = "zscore", head_lr_mult: float = 30.0,
-                 dropout: float | None = 0.0):
+                 dropout: float | None = 0.0, stack: str | None = None):
         self.encoder = encoder
         self.head = head
         self.max_length = max_length
@@ -218,6 +221,7 @@ class FinetuneHead(TorchHead):
         self.target = target
         self.head_lr_mult = head_lr_mult
         self.dropout = dropout
+        self.stack = stack
 
     # -- preprocessing ----------------------------------------------------------------
     def _tokenizer(self):
@@ -244,6 +248,8 @@ class FinetuneHead(TorchHead):
         if not self.head_lr_mult > 0:
             raise ConfigError(f"model_params.head_lr_mult={self.head_lr_mult}: use a positive number (1: the "
                               f"encoder's learning rate)")
+        if self.stack is not None and self.stack not in STACK_HEADS:
+            raise ConfigError(f"model_params.stack={self.stack!r}: choose one of {list(STACK_HEADS)}, or null")
         if self.dropout is not None and not 0 <= self.dropout < 1:
             raise ConfigError(f"model_params.dropout={self.dropout}: use a value in [0, 1), or null for the "
                               f"encoder's own")
@@ -262,12 +268,14 @@ class FinetuneHead(TorchHead):
         self.scales_ = {k: (float(np.std(y[keys == k])) if zscore else hi - lo) or 1.0
                         for k, (lo, hi) in self.ranges_.items()}
         self.cutpoints_: dict[str, list[float]] = {}
+        self.stack_: PromptStack | None = None
         flagger = ReviewFlagger().fit([as_text(t) for t in X["text"]], keys)
         self.flag_stats_ = flagger.stats
 
     def get_state(self) -> dict[str, Any]:
         return {"ranges": self.ranges_, "levels": self.levels_, "steps": self.steps_, "cutpoints": self.cutpoints_,
-                "flag_stats": self.flag_stats_, "centers": self.centers_, "scales": self.scales_}
+                "flag_stats": self.flag_stats_, "centers": self.centers_, "scales": self.scales_,
+                "stack": self.stack_.get_state() if self.stack_ is not None else None}
 
     def set_state(self, state: dict[str, Any]) -> None:
         if "centers" not in state:
@@ -275,6 +283,7 @@ class FinetuneHead(TorchHead):
                                  "targets on [0, 1]); retrain it with this version")
         self.ranges_, self.levels_ = state["ranges"], state["levels"]
         self.centers_, self.scales_ = state["centers"], state["scales"]
+        self.stack_ = PromptStack.from_state(state["stack"]) if state.get("stack") else None
         self.cutpoints_, self.flag_stats_ = state["cutpoints"], state["flag_stats"]
         # saved before steps were kept: whole points where there are cut points
         self.steps_ = state.get("steps") or {k: 1.0 if k in self.cutpoints_ else None for k in self.ranges_}
@@ -385,22 +394,32 @@ class FinetuneHead(TorchHead):
         if context is None:
             context = FitContext(task=Task(kind="regression", target="score", primary_metric="qwk"),
                                  train=TrainConfig(progress=False, patience=None))
-        if X_val is not None and y_val is not None:
+        has_val = X_val is not None and y_val is not None
+        if self.stack and not has_val:
+            raise ConfigError(f"model_params.stack={self.stack!r} is fitted on validation essays: give X_val / y_val "
+                              f"(a run's validation split), or set model_params.stack=null")
+        if has_val:
             context = dataclasses.replace(context, score_fn=self._validation_qwk(X_val, y_val))
         super().fit(X, y, X_val, y_val, context=context)
-        if self.thresholds and X_val is not None and y_val is not None:
-            keys = np.array(self._known_keys(X_val), dtype=object)
-            if context.train.device != "cpu" and torch.cuda.is_available():
-                self.module_.cuda()  # the validation pass on the GPU it trained on (predict_outputs follows the module)
-            try:
-                raw = self._denormalise(keys, self._normalised(X_val))
-            finally:
-                self.module_.cpu()
+        if not has_val or not (self.thresholds or self.stack):
+            return self
+        keys = np.array(self._known_keys(X_val), dtype=object)
+        y_val = np.asarray(y_val, float)
+        if context.train.device != "cpu" and torch.cuda.is_available():
+            self.module_.cuda()  # the validation pass on the GPU it trained on (predict_outputs follows the module)
+        try:
+            raw = self._denormalise(keys, self._normalised(X_val))
+        finally:
+            self.module_.cpu()
+        if self.thresholds:
             for k, (lo, hi) in self.ranges_.items():
                 m = keys == k
                 if m.sum() >= 10 and self.steps_[k] is not None and hi > lo:
-                    self.cutpoints_[k] = fit_cutpoints(np.asarray(y_val, float)[m], raw[m], lo, hi,
-                                                       self.steps_[k]).tolist()
+                    self.cutpoints_[k] = fit_cutpoints(y_val[m], raw[m], lo, hi, self.steps_[k]).tolist()
+        if self.stack:  # the CPU head on the training essays; the stack on the validation essays neither saw
+            self.stack_head_ = STACK_HEADS[self.stack](thresholds=False).fit(X, y)
+            inputs = np.c_[raw, self.stack_head_.predict(X_val)]
+            self.stack_ = PromptStack().fit(inputs, y_val, keys, self.ranges_, self.steps_)
         return self
 
     def _validation_qwk(self, X_val, y_val):
@@ -452,6 +471,8 @@ class FinetuneHead(TorchHead):
     def predict(self, X) -> np.ndarray:
         keys = np.array(self._known_keys(check_input(X)), dtype=object)
         raw = self._denormalise(keys, self._normalised(X))
+        if self.stack_ is not None:
+            return self.stack_.predict(np.c_[raw, self.stack_head_.predict(X)], keys)
         out = np.empty(len(raw))
         for k in set(keys):
             m = keys == k
@@ -472,14 +493,19 @@ class FinetuneHead(TorchHead):
         folder = Path(path) / ENCODER_DIR
         self._tokenizer().save_pretrained(folder)
         self.module_.encoder.config.save_pretrained(folder)
+        if self.stack_ is not None:
+            self.stack_head_.save(Path(path) / STACK_DIR)
 
     @classmethod
     def load(cls, path: str | Path) -> FinetuneHead:
         token = _LOADING.set(Path(path) / ENCODER_DIR)
         try:
-            return super().load(path)
+            head = super().load(path)
         finally:
             _LOADING.reset(token)
+        if head.stack_ is not None:
+            head.stack_head_ = STACK_HEADS[head.stack].load(Path(path) / STACK_DIR)
+        return head
 
     def __getstate__(self):
         state = dict(self.__dict__)
