@@ -81,10 +81,16 @@ def submit_cpu_heads(pool, kinds: list[str], tr, va, te) -> dict:
 def collect_cpu_heads(jobs: dict, kinds: list[str], n_val: int, n_test: int) -> dict:
     """Per head: validation and test scores in split order, and the summed fit seconds."""
     out = {k: {"val": np.full(n_val, np.nan), "test": np.full(n_test, np.nan), "fit_s": 0.0} for k in kinds}
-    for (kind, _), ((_, mv, mt), future) in jobs.items():
-        r = future.result()
-        out[kind]["val"][mv], out[kind]["test"][mt] = r["val"], r["test"]
-        out[kind]["fit_s"] += r["fit_s"]
+    for (kind, prompt), ((_, mv, mt), future) in jobs.items():
+        try:
+            r = future.result()
+        except Exception as e:  # noqa: BLE001 - one failed prompt must not lose the GPU run's figures
+            print(f"warning: {kind} on prompt {prompt} failed ({type(e).__name__}: {e}); not stacked", flush=True)
+            out.pop(kind, None)
+            continue
+        if kind in out:
+            out[kind]["val"][mv], out[kind]["test"][mt] = r["val"], r["test"]
+            out[kind]["fit_s"] += r["fit_s"]
     return out
 
 
@@ -153,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.pack is not None:
         pack(args.pack, args.encoder)
         return 0
+    t_start = time.perf_counter()
     kinds = [] if args.stack == "none" else [k.strip() for k in args.stack.split(",") if k.strip()]
     if set(kinds) - {"features", "blend"}:
         ap.error(f"--stack {args.stack!r}: use features, blend, both (comma-separated) or none")
@@ -177,7 +184,6 @@ def main(argv: list[str] | None = None) -> int:
         tr, va, te = (_subset(s, n, i) for i, (s, n) in enumerate([(tr, args.limit), (va, args.limit // 2),
                                                                         (te, args.limit // 2)]))
 
-    t_start = time.perf_counter()
     pool = jobs = None
     if kinds:  # the CPU heads fit in other processes while the GPU fine-tunes
         workers = args.workers or max(1, min(16, (os.cpu_count() or 2) - 2))
@@ -189,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     head = FinetuneHead(encoder=args.encoder, max_length=args.max_length, max_chunks=args.max_chunks, **params)
     train = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, eval_batch_size=64, lr=args.lr,
                         weight_decay=0.01, warmup_ratio=0.1, patience=None, mixed_precision=precision, device=device,
-                        progress=False)
+                        progress=device == "cuda")  # on a device's captured log: a line every few seconds
     if device == "cuda":
         torch.cuda.synchronize()
     t = time.perf_counter()
@@ -213,12 +219,34 @@ def main(argv: list[str] | None = None) -> int:
               "train_s_per_epoch": round(float(np.mean([e["seconds"] for e in epochs])), 1) if epochs else None,
               "fit_s": round(fit_s, 1)}
     rows = [_row("finetune", te.y, scored, te.meta, **timing, val_qwk=round(max(e["val_score"] for e in epochs), 4))]
+    print(f"finetune: test QWK {rows[0]['qwk_mean']} after {time.perf_counter() - t_start:.0f} s", flush=True)
+
+    def finish(rows: list[dict], cpu_s, predict_s: float) -> None:
+        total_s = time.perf_counter() - t_start
+        human = human_qwk_mean(te.y, None, te.meta)
+        cols = list(dict.fromkeys(c for r in rows for c in r)) + ["human_qwk"]
+        rows = [{c: r.get(c, "") for c in cols} | {"human_qwk": round(human, 4)} for r in rows]
+        gpu = torch.cuda.get_device_name() if device == "cuda" else f"CPU, {threads} threads"
+        notes = (f"ASAP fold {args.fold} ({'--limit ' + str(args.limit) + ', ' if args.limit else ''}train "
+                 f"{len(tr.y)}, validation {len(va.y)}, test {len(te.y)} essays, seed {args.seed}); {gpu}, {precision}; "
+                 f"encoder {args.encoder}, max_length {args.max_length} x up to {args.max_chunks} windows, epochs "
+                 f"{args.epochs}, batch {args.batch_size}, lr {args.lr} (cosine, warmup 10%, AdamW wd 0.01), "
+                 f"model_params {head.get_params()}; qwk = QWK on the test fold per prompt on its own range, mean over "
+                 f"prompts; train_s_per_epoch = the Trainer's epoch time including the validation pass; fit_s = the "
+                 f"whole fit (tokenising, loading the encoder, cut points); predictions {predict_s:.1f} s; CPU head "
+                 f"fit seconds (summed over its per-prompt processes, in parallel with the fine-tuning) {cpu_s}; "
+                 f"end to end {total_s:.0f} s (data loading included)")
+        command = f"{COMMAND} " + " ".join(sys.argv[1:] if argv is None else argv)
+        save_results("essay_finetune_gpu", rows, command, notes, folder=args.out)
+
+    finish(rows, "pending", predict_s)  # the fine-tuned figures are saved even if stacking fails
     cpu_s = None
     if jobs is not None:
         t = time.perf_counter()
         cpu = collect_cpu_heads(jobs, kinds, len(va.y), len(te.y))
         pool.shutdown()
         waited_s = time.perf_counter() - t
+        kinds = [k for k in kinds if k in cpu]
         cpu_s = {k: round(v["fit_s"], 1) for k, v in cpu.items()}
         ranges, steps = head.ranges_, head.steps_
 
@@ -236,22 +264,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(stacked(f"finetune + {' + '.join(kinds)} (ridge per prompt on val)",
                                 [ft_val] + [cpu[k]["val"] for k in kinds], [ft_test] + [cpu[k]["test"] for k in kinds],
                                 **timing, waited_for_cpu_s=round(waited_s, 1)))
-    total_s = time.perf_counter() - t_start
-    human = human_qwk_mean(te.y, None, te.meta)
-    cols = list(dict.fromkeys(c for r in rows for c in r)) + ["human_qwk"]
-    rows = [{c: r.get(c, "") for c in cols} | {"human_qwk": round(human, 4)} for r in rows]
-    gpu = torch.cuda.get_device_name() if device == "cuda" else f"CPU, {threads} threads"
-    notes = (f"ASAP fold {args.fold} ({'--limit ' + str(args.limit) + ', ' if args.limit else ''}train {len(tr.y)}, "
-             f"validation {len(va.y)}, test {len(te.y)} essays, seed {args.seed}); {gpu}, {precision}; encoder "
-             f"{args.encoder}, max_length {args.max_length} x up to {args.max_chunks} windows, epochs {args.epochs}, "
-             f"batch {args.batch_size}, lr {args.lr} (cosine, warmup 10%, AdamW wd 0.01), model_params "
-             f"{head.get_params()}; qwk = QWK on the test fold per prompt on its own range, mean over prompts; "
-             f"train_s_per_epoch = the Trainer's epoch time including the validation pass; fit_s = the whole fit "
-             f"(tokenising, loading the encoder, cut points); predictions {predict_s:.1f} s; CPU head fit "
-             f"seconds (summed over its per-prompt processes, in parallel with the fine-tuning) {cpu_s}; end to end "
-             f"{total_s:.0f} s")
-    command = f"{COMMAND} " + " ".join(sys.argv[1:] if argv is None else argv)
-    save_results("essay_finetune_gpu", rows, command, notes, folder=args.out)
+    finish(rows, cpu_s, predict_s)
     return 0
 
 

@@ -139,6 +139,12 @@ def _pool(encoder: nn.Module, input_ids: torch.Tensor, lengths: torch.Tensor) ->
     return (vec.reshape(b, c, -1) * w).sum(1) / w.sum(1).clamp(min=1)
 
 
+def _fp32(layer: nn.Module, h: torch.Tensor) -> torch.Tensor:
+    """``layer(h)`` in float32 also under bf16 autocast: a bf16 score has 3 significant digits."""
+    with torch.autocast(h.device.type, enabled=False):
+        return layer(h.float())
+
+
 class ScaledLinear(nn.Linear):
     """A linear layer stored divided by ``lr_mult``: under Adam (updates of about ``lr`` per weight,
     whatever the gradient's scale) it learns ``lr_mult`` times faster than the encoder beside it.
@@ -168,7 +174,7 @@ class EssayRegressor(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, lengths: torch.Tensor, prompt_idx: torch.Tensor | None = None
                 ) -> torch.Tensor:
-        out = self.head(_pool(self.encoder, input_ids, lengths))
+        out = _fp32(self.head, _pool(self.encoder, input_ids, lengths))
         if prompt_idx is None or out.shape[1] == 1:
             return out[:, :1]
         return out.gather(1, prompt_idx.long().reshape(-1, 1))
@@ -204,7 +210,7 @@ class EssayOrdinal(nn.Module):
         return torch.cat([first, first + torch.cumsum(inc, dim=1)], dim=1)
 
     def forward(self, input_ids: torch.Tensor, lengths: torch.Tensor, prompt_idx: torch.Tensor) -> torch.Tensor:
-        f = self.score(_pool(self.encoder, input_ids, lengths))
+        f = _fp32(self.score, _pool(self.encoder, input_ids, lengths))
         logits = f - self.thresholds()[prompt_idx]
         expected = (torch.sigmoid(logits) * self.gaps[prompt_idx]).sum(1, keepdim=True)
         return torch.cat([expected, logits], dim=1)
