@@ -141,6 +141,7 @@ def test_targets_are_z_scored_per_prompt_with_one_output_per_prompt(fitted):
     for p in set(prompts):
         assert abs(target[prompts == p].mean()) < 1e-6 and abs(target[prompts == p].std() - 1) < 1e-6
     assert head.module_.head.out_features == len(head.ranges_) == len(set(prompts))
+    assert head.module_.head.in_features == head.module_.encoder.config.hidden_size + 1  # + log token count
     one = head.make_dataset(s.test.X.iloc[:1])[0]
     import torch
 

@@ -20,7 +20,9 @@ the essay's windows into one essay vector ``h``. Two heads (``model_params.head`
 The layers on top of the encoder are new: they learn ``head_lr_mult`` times faster than the
 encoder (the Trainer has one learning rate; see ScaledLinear). ``dropout`` (default 0) replaces
 the encoder's hidden and attention dropout: dropout on a regression target adds noise the
-output layer cannot average out. Early stopping keeps the epoch of the best validation QWK
+output layer cannot average out. ``length_feature`` (default on) gives the output layers the
+essay's log token count beside the pooled vector: mean pooling discards length, the strongest
+single predictor of ASAP scores (the features head has it). Early stopping keeps the epoch of the best validation QWK
 (predictions rounded to each prompt's scale); QWK cut points per prompt (on the prompt's scale:
 whole or half points..., see scales.py) are then fitted on the validation essays; without
 them predictions are rounded to the scale. ``stack="features"`` or ``"blend"`` also fits that
@@ -84,6 +86,7 @@ DROPOUT_KEYS = ("hidden_dropout_prob", "attention_probs_dropout_prob", "dropout"
 ENCODER_DIR = "encoder"  # tokenizer + encoder config beside the weights of a saved head
 STACK_HEADS = {"features": FeaturesHead, "blend": BlendHead}  # model_params.stack: the CPU head stacked with it
 STACK_DIR = "stack"  # that head, saved beside the weights
+LOG_LENGTH_CENTER = 5.5  # log(1 + tokens) of a ~250-token essay
 _LOADING: contextvars.ContextVar[Path | None] = contextvars.ContextVar("finetune_loading", default=None)
 
 
@@ -139,6 +142,12 @@ def _pool(encoder: nn.Module, input_ids: torch.Tensor, lengths: torch.Tensor) ->
     return (vec.reshape(b, c, -1) * w).sum(1) / w.sum(1).clamp(min=1)
 
 
+def _with_length(h: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """``h`` and the essay's log token count (centred near ASAP's median), which mean pooling discards."""
+    n = lengths.sum(1, keepdim=True).to(h.dtype)
+    return torch.cat([h, torch.log1p(n) - LOG_LENGTH_CENTER], dim=1)
+
+
 def _fp32(layer: nn.Module, h: torch.Tensor) -> torch.Tensor:
     """``layer(h)`` in float32 also under bf16 autocast: a bf16 score has 3 significant digits."""
     with torch.autocast(h.device.type, enabled=False):
@@ -167,14 +176,16 @@ class ScaledLinear(nn.Linear):
 class EssayRegressor(nn.Module):
     """Encoder → pooled essay vector → one linear score per prompt (the essay's prompt's) ``(b, 1)``."""
 
-    def __init__(self, encoder: nn.Module, n_prompts: int = 1, lr_mult: float = 1.0):
+    def __init__(self, encoder: nn.Module, n_prompts: int = 1, lr_mult: float = 1.0, length: bool = False):
         super().__init__()
         self.encoder = encoder
-        self.head = ScaledLinear(encoder.config.hidden_size, n_prompts, lr_mult)
+        self.length = length
+        self.head = ScaledLinear(encoder.config.hidden_size + length, n_prompts, lr_mult)
 
     def forward(self, input_ids: torch.Tensor, lengths: torch.Tensor, prompt_idx: torch.Tensor | None = None
                 ) -> torch.Tensor:
-        out = _fp32(self.head, _pool(self.encoder, input_ids, lengths))
+        h = _pool(self.encoder, input_ids, lengths)
+        out = _fp32(self.head, _with_length(h.float(), lengths) if self.length else h)
         if prompt_idx is None or out.shape[1] == 1:
             return out[:, :1]
         return out.gather(1, prompt_idx.long().reshape(-1, 1))
@@ -188,10 +199,12 @@ class EssayOrdinal(nn.Module):
     The thresholds, new like ``f``'s layer, learn ``lr_mult`` times faster than the encoder.
     """
 
-    def __init__(self, encoder: nn.Module, gaps: np.ndarray, init: np.ndarray | None = None, lr_mult: float = 1.0):
+    def __init__(self, encoder: nn.Module, gaps: np.ndarray, init: np.ndarray | None = None, lr_mult: float = 1.0,
+                 length: bool = False):
         super().__init__()
         self.encoder = encoder
-        self.score = ScaledLinear(encoder.config.hidden_size, 1, lr_mult)
+        self.length = length
+        self.score = ScaledLinear(encoder.config.hidden_size + length, 1, lr_mult)
         self.lr_mult = float(lr_mult)
         n_prompts, t = gaps.shape
         self.register_buffer("gaps", torch.tensor(gaps, dtype=torch.float32), persistent=False)
@@ -210,7 +223,8 @@ class EssayOrdinal(nn.Module):
         return torch.cat([first, first + torch.cumsum(inc, dim=1)], dim=1)
 
     def forward(self, input_ids: torch.Tensor, lengths: torch.Tensor, prompt_idx: torch.Tensor) -> torch.Tensor:
-        f = _fp32(self.score, _pool(self.encoder, input_ids, lengths))
+        h = _pool(self.encoder, input_ids, lengths)
+        f = _fp32(self.score, _with_length(h.float(), lengths) if self.length else h)
         logits = f - self.thresholds()[prompt_idx]
         expected = (torch.sigmoid(logits) * self.gaps[prompt_idx]).sum(1, keepdim=True)
         return torch.cat([expected, logits], dim=1)
@@ -233,7 +247,7 @@ class FinetuneHead(TorchHead):
     def __init__(self, encoder: str = "all-MiniLM-L6-v2", head: str = "regression", max_length: int = 512,
                  max_chunks: int = 4, num_layers: int | None = None, freeze_embeddings: bool = False,
                  thresholds: bool = True, target: str = "zscore", head_lr_mult: float = 30.0,
-                 dropout: float | None = 0.0, stack: str | None = None):
+                 dropout: float | None = 0.0, length_feature: bool = True, stack: str | None = None):
         self.encoder = encoder
         self.head = head
         self.max_length = max_length
@@ -244,6 +258,7 @@ class FinetuneHead(TorchHead):
         self.target = target
         self.head_lr_mult = head_lr_mult
         self.dropout = dropout
+        self.length_feature = length_feature
         self.stack = stack
 
     # -- preprocessing ----------------------------------------------------------------
@@ -389,10 +404,10 @@ class FinetuneHead(TorchHead):
         if self.freeze_embeddings:
             encoder.get_input_embeddings().requires_grad_(False)
         if self.head == "regression":
-            return EssayRegressor(encoder, len(self.ranges_), self.head_lr_mult)
+            return EssayRegressor(encoder, len(self.ranges_), self.head_lr_mult, self.length_feature)
         keys = None if X is None else np.array([prompt_key(p) for p in X["prompt"]], dtype=object)
         gaps, init = self._ordinal_tables(None if y is None else np.asarray(y, float), keys)
-        return EssayOrdinal(encoder, gaps, init, self.head_lr_mult)
+        return EssayOrdinal(encoder, gaps, init, self.head_lr_mult, self.length_feature)
 
     def forward_batch(self, module: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return module(batch["input_ids"], batch["lengths"], batch["prompt_idx"])
