@@ -249,3 +249,23 @@ def test_prompt_stack_weights_the_informative_input():
     assert np.mean(again.predict(inputs, keys) == y) > 0.8
     few = PromptStack().fit(inputs[:5], y[:5], keys[:5], {"a": [1, 6]}, {"a": 1.0})  # under 10 essays: the mean
     np.testing.assert_array_equal(few.predict(inputs[:5], keys[:5]), np.clip(np.round(inputs[:5].mean(axis=1)), 1, 6))
+
+
+def test_a_half_precision_encoder_copy_trains_in_fp32(tiny_bert, tmp_path):
+    """The device path: an fp16 copy of the weights (``--pack``) still fine-tunes fp32 master weights."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from verticalkit.verticals.essay_scoring.finetune import load_pretrained
+
+    half = tmp_path / "half"
+    shutil.copytree(tiny_bert, half)
+    weights = half / "model.safetensors"
+    save_file({k: v.half() for k, v in load_file(weights).items()}, weights)
+    model = load_pretrained(str(half))
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
+    full = load_pretrained(tiny_bert)
+    name, p = next(iter(full.named_parameters()))
+    torch.testing.assert_close(dict(model.named_parameters())[name], p, atol=1e-3, rtol=1e-3)
