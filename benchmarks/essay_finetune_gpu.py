@@ -18,7 +18,8 @@ human rater-1 / rater-2 QWK on the test fold, training seconds per epoch (the Tr
 validation pass included) and the whole fit.
 
 ``--limit N`` keeps about N training essays (and N // 2 of validation and test), as many per prompt: a smoke test.
-Results: <out>/essay_finetune_gpu.{json,md} (default out: benchmarks/results).
+Results: <out>/essay_finetune_gpu.{json,md} (default out: benchmarks/results), and every model's
+continuous validation / test scores in <out>/essay_finetune_gpu_scores.csv (for trying other stacks).
 """
 
 from __future__ import annotations
@@ -121,6 +122,22 @@ def pack(folder: Path, encoder: str) -> None:
         shutil.copyfileobj(f, g)
     print(f"packed {folder}: " + ", ".join(f"{q.relative_to(folder)} {q.stat().st_size / 2**20:.1f} MiB"
                                            for q in sorted(folder.rglob("*")) if q.is_file()))
+
+
+def save_scores(folder: Path, va, te, ft_val, ft_test, cpu: dict) -> None:
+    """``essay_finetune_gpu_scores.csv``: every model's continuous validation and test scores, so other
+    stacks can be tried on a CPU without fine-tuning again."""
+    import pandas as pd
+
+    parts = []
+    for name, split, ft, col in (("val", va, ft_val, 0), ("test", te, ft_test, 1)):
+        frame = pd.DataFrame({"split": name, "essay_id": split.ids, "prompt": split.X["prompt"].to_numpy(),
+                              "score": split.y, "finetune": ft})
+        for k, scores in cpu.items():
+            frame[k] = scores[col]
+        parts.append(frame)
+    folder.mkdir(parents=True, exist_ok=True)
+    pd.concat(parts).to_csv(folder / "essay_finetune_gpu_scores.csv", index=False, float_format="%.5f")
 
 
 def _row(name: str, y, scores, meta, **extra) -> dict:
@@ -235,7 +252,8 @@ def main(argv: list[str] | None = None) -> int:
                  f"prompts; train_s_per_epoch = the Trainer's epoch time including the validation pass; fit_s = the "
                  f"whole fit (tokenising, loading the encoder, cut points); predictions {predict_s:.1f} s; CPU head "
                  f"fit seconds (summed over its per-prompt processes, in parallel with the fine-tuning) {cpu_s}; "
-                 f"end to end {total_s:.0f} s (data loading included)")
+                 f"end to end {total_s:.0f} s (data loading included); epochs "
+                 f"{[{k: e[k] for k in ('epoch', 'train_loss', 'val_score', 'seconds')} for e in epochs]}")
         command = f"{COMMAND} " + " ".join(sys.argv[1:] if argv is None else argv)
         save_results("essay_finetune_gpu", rows, command, notes, folder=args.out)
 
@@ -248,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         waited_s = time.perf_counter() - t
         kinds = [k for k in kinds if k in cpu]
         cpu_s = {k: round(v["fit_s"], 1) for k, v in cpu.items()}
+        save_scores(args.out, va, te, ft_val, ft_test, {k: (cpu[k]["val"], cpu[k]["test"]) for k in kinds})
         ranges, steps = head.ranges_, head.steps_
 
         def stacked(name: str, columns_val: list, columns_test: list, **extra) -> dict:

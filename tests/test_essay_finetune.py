@@ -211,6 +211,8 @@ def test_gpu_benchmark_smoke_on_cpu(tiny_bert, tmp_path):
     assert all(-1 <= r["qwk_mean"] <= 1 for r in rows) and 0 < rows[0]["human_qwk"] <= 1
     assert rows[0]["train_s_per_epoch"] > 0 and rows[0]["epochs_run"] == 1
     assert (tmp_path / "essay_finetune_gpu.md").read_text().startswith("# essay_finetune_gpu")
+    scores = pd.read_csv(tmp_path / "essay_finetune_gpu_scores.csv")
+    assert set(scores["split"]) == {"val", "test"} and scores[["finetune", "features"]].notna().all().all()
 
 
 def test_stacked_with_the_features_head_fits_on_validation_and_reloads(tiny_bert, tmp_path):
