@@ -220,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     fit_s = time.perf_counter() - t
     epochs = head.history_
     for e in epochs:
-        print(f"epoch {e['epoch']}: train loss {e['train_loss']:.4f}, val QWK {e['val_score']:.4f}, {e['seconds']:.1f} s",
+        print(f"epoch {e['epoch']}: train loss {e['train_loss']:.4f}, val QWK {e['val_score']:.4f}, "
+              f"{e['seconds']:.1f} s",
               flush=True)
 
     if device == "cuda":
@@ -245,7 +246,8 @@ def main(argv: list[str] | None = None) -> int:
         rows = [{c: r.get(c, "") for c in cols} | {"human_qwk": round(human, 4)} for r in rows]
         gpu = torch.cuda.get_device_name() if device == "cuda" else f"CPU, {threads} threads"
         notes = (f"ASAP fold {args.fold} ({'--limit ' + str(args.limit) + ', ' if args.limit else ''}train "
-                 f"{len(tr.y)}, validation {len(va.y)}, test {len(te.y)} essays, seed {args.seed}); {gpu}, {precision}; "
+                 f"{len(tr.y)}, validation {len(va.y)}, test {len(te.y)} essays, seed {args.seed}); {gpu}, "
+                 f"{precision}; "
                  f"encoder {args.encoder}, max_length {args.max_length} x up to {args.max_chunks} windows, epochs "
                  f"{args.epochs}, batch {args.batch_size}, lr {args.lr} (cosine, warmup 10%, AdamW wd 0.01), "
                  f"model_params {head.get_params()}; qwk = QWK on the test fold per prompt on its own range, mean over "

@@ -230,8 +230,8 @@ def test_stacked_with_the_features_head_fits_on_validation_and_reloads(tiny_bert
                                                          if "coef" in p)
     scores = head.predict(s.test.X)
     p = s.test.X["prompt"].to_numpy()
-    assert np.all((scores[p == 1] >= 0) & (scores[p == 1] <= 3)) and np.all((scores[p == 2] >= 1) & (scores[p == 2] <= 6))
-    assert np.all(scores == np.round(scores))  # on the scale: whole points
+    assert np.all((scores[p == 1] >= 0) & (scores[p == 1] <= 3))
+    assert np.all((scores[p == 2] >= 1) & (scores[p == 2] <= 6)) and np.all(scores == np.round(scores))  # on the scale: whole points
     head.save(tmp_path / "saved")
     np.testing.assert_array_equal(FinetuneHead.load(tmp_path / "saved").predict(s.test.X), scores)
 

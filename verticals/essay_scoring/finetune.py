@@ -22,10 +22,10 @@ encoder (the Trainer has one learning rate; see ScaledLinear). ``dropout`` (defa
 the encoder's hidden and attention dropout: dropout on a regression target adds noise the
 output layer cannot average out. ``length_feature`` (default on) gives the output layers the
 essay's log token count beside the pooled vector: mean pooling discards length, the strongest
-single predictor of ASAP scores (the features head has it). Early stopping keeps the epoch of the best validation QWK
-(predictions rounded to each prompt's scale); QWK cut points per prompt (on the prompt's scale:
-whole or half points..., see scales.py) are then fitted on the validation essays; without
-them predictions are rounded to the scale. ``stack="features"`` or ``"blend"`` also fits that
+single predictor of ASAP scores (the features head has it). Early stopping keeps the epoch of
+the best validation QWK (predictions rounded to each prompt's scale); QWK cut points per prompt
+(on the prompt's scale: whole or half points..., see scales.py) are then fitted on the
+validation essays; without them predictions are rounded to the scale. ``stack="features"`` or ``"blend"`` also fits that
 CPU head (without cut points) on the training essays and, per prompt, a ridge on [fine-tuned
 score, CPU score] + cut points on the validation essays (stacking.py), saved in ``stack/``.
 

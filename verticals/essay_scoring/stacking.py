@@ -56,7 +56,8 @@ class PromptStack:
                 out[m] = snap(inputs[m].mean(axis=1), lo, hi, step)
                 continue
             raw = ((inputs[m] - np.asarray(p["mu"])) / np.asarray(p["sd"])) @ np.asarray(p["coef"]) + p["intercept"]
-            out[m] = apply_cutpoints(raw, np.asarray(p["cut"]), lo, step) if p["cut"] is not None else np.clip(raw, lo, hi)
+            cut = p["cut"]
+            out[m] = apply_cutpoints(raw, np.asarray(cut), lo, step) if cut is not None else np.clip(raw, lo, hi)
         return out
 
     def get_state(self) -> dict[str, Any]:
