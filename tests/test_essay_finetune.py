@@ -271,3 +271,26 @@ def test_a_half_precision_encoder_copy_trains_in_fp32(tiny_bert, tmp_path):
     full = load_pretrained(tiny_bert)
     name, p = next(iter(full.named_parameters()))
     torch.testing.assert_close(dict(model.named_parameters())[name], p, atol=1e-3, rtol=1e-3)
+
+
+def test_stacked_finetune_from_the_cli_reloads_for_predict(tiny_bert, tmp_path):
+    import json
+
+    from verticalkit.core.tools.cli import main as cli
+    from verticalkit.verticals.essay_scoring.tiny import synthetic_essays
+
+    X, y = synthetic_essays(120, seed=3)
+    X.loc[5, "text"] = ""  # an empty essay among them
+    pd.DataFrame({"essay_id": range(120), "full_text": X["text"], "score": y, "prompt": X["prompt"]}).to_csv(
+        tmp_path / "train.csv", index=False)
+    code = cli(["train", "essay_scoring", "--dataset", "essay-csv", "--model", "finetune", "--out", str(tmp_path / "run"),
+                "--set", f"data.path={tmp_path / 'train.csv'}", "--set", "data.prompt_column=prompt",
+                "--set", f"model_params.encoder={tiny_bert}", "--set", "model_params.max_length=32",
+                "--set", "model_params.stack=features", "--set", "train.epochs=1", "--set", "train.lr=0.001",
+                "--set", "eval.n_bootstrap=20", "--set", "eval.report=false"])
+    assert code == 0
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["metrics"]["qwk"]["value"] is not None
+    assert "stack: features" in (tmp_path / "run" / "config.yaml").read_text()
+    assert (tmp_path / "run" / "model" / "head" / "stack").is_dir()
+    head = FinetuneHead.load(tmp_path / "run" / "model" / "head")
+    assert head.stack_ is not None and np.all(np.isfinite(head.predict(X.iloc[:10])))
