@@ -138,8 +138,10 @@ def test_targets_are_z_scored_per_prompt_with_one_output_per_prompt(fitted):
     ds = head.make_dataset(s.train.X, s.train.y)
     target = np.array([float(ds[i]["target"]) for i in range(len(ds))])
     prompts = s.train.X["prompt"].to_numpy()
+    length_z = np.array([float(ds[i]["length_z"]) for i in range(len(ds))])  # log token count, per prompt
     for p in set(prompts):
         assert abs(target[prompts == p].mean()) < 1e-6 and abs(target[prompts == p].std() - 1) < 1e-6
+        assert abs(length_z[prompts == p].mean()) < 1e-5 and abs(length_z[prompts == p].std() - 1) < 1e-4
     assert head.module_.head.out_features == len(head.ranges_) == len(set(prompts))
     assert head.module_.head.in_features == head.module_.encoder.config.hidden_size + 1  # + log token count
     one = head.make_dataset(s.test.X.iloc[:1])[0]

@@ -21,8 +21,9 @@ The layers on top of the encoder are new: they learn ``head_lr_mult`` times fast
 encoder (the Trainer has one learning rate; see ScaledLinear). ``dropout`` (default 0) replaces
 the encoder's hidden and attention dropout: dropout on a regression target adds noise the
 output layer cannot average out. ``length_feature`` (default on) gives the output layers the
-essay's log token count beside the pooled vector: mean pooling discards length, the strongest
-single predictor of ASAP scores (the features head has it). Early stopping keeps the epoch of
+essay's log token count (standardised per prompt on the training essays) beside the pooled
+vector: mean pooling discards length, the strongest single predictor of ASAP scores (the
+features head has it). Early stopping keeps the epoch of
 the best validation QWK (predictions rounded to each prompt's scale); QWK cut points per prompt
 (on the prompt's scale: whole or half points..., see scales.py) are then fitted on the
 validation essays; without them predictions are rounded to the scale. ``stack="features"`` or ``"blend"`` also fits that
@@ -87,7 +88,6 @@ DROPOUT_KEYS = ("hidden_dropout_prob", "attention_probs_dropout_prob", "dropout"
 ENCODER_DIR = "encoder"  # tokenizer + encoder config beside the weights of a saved head
 STACK_HEADS = {"features": FeaturesHead, "blend": BlendHead}  # model_params.stack: the CPU head stacked with it
 STACK_DIR = "stack"  # that head, saved beside the weights
-LOG_LENGTH_CENTER = 5.5  # log(1 + tokens) of a ~250-token essay
 _LOADING: contextvars.ContextVar[Path | None] = contextvars.ContextVar("finetune_loading", default=None)
 
 
@@ -143,10 +143,11 @@ def _pool(encoder: nn.Module, input_ids: torch.Tensor, lengths: torch.Tensor) ->
     return (vec.reshape(b, c, -1) * w).sum(1) / w.sum(1).clamp(min=1)
 
 
-def _with_length(h: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """``h`` and the essay's log token count (centred near ASAP's median), which mean pooling discards."""
-    n = lengths.sum(1, keepdim=True).to(h.dtype)
-    return torch.cat([h, torch.log1p(n) - LOG_LENGTH_CENTER], dim=1)
+def _with_length(h: torch.Tensor, length_z: torch.Tensor | None) -> torch.Tensor:
+    """``h`` (as float32) and the essay's standardised log token count, which mean pooling discards."""
+    h = h.float()
+    z = torch.zeros(len(h), 1, device=h.device) if length_z is None else length_z.reshape(-1, 1).float()
+    return torch.cat([h, z], dim=1)
 
 
 def _fp32(layer: nn.Module, h: torch.Tensor) -> torch.Tensor:
@@ -183,10 +184,10 @@ class EssayRegressor(nn.Module):
         self.length = length
         self.head = ScaledLinear(encoder.config.hidden_size + length, n_prompts, lr_mult)
 
-    def forward(self, input_ids: torch.Tensor, lengths: torch.Tensor, prompt_idx: torch.Tensor | None = None
-                ) -> torch.Tensor:
+    def forward(self, input_ids: torch.Tensor, lengths: torch.Tensor, prompt_idx: torch.Tensor | None = None,
+                length_z: torch.Tensor | None = None) -> torch.Tensor:
         h = _pool(self.encoder, input_ids, lengths)
-        out = _fp32(self.head, _with_length(h.float(), lengths) if self.length else h)
+        out = _fp32(self.head, _with_length(h, length_z) if self.length else h)
         if prompt_idx is None or out.shape[1] == 1:
             return out[:, :1]
         return out.gather(1, prompt_idx.long().reshape(-1, 1))
@@ -223,9 +224,10 @@ class EssayOrdinal(nn.Module):
         first, inc = self.first * self.lr_mult, nn.functional.softplus(self.steps * self.lr_mult)
         return torch.cat([first, first + torch.cumsum(inc, dim=1)], dim=1)
 
-    def forward(self, input_ids: torch.Tensor, lengths: torch.Tensor, prompt_idx: torch.Tensor) -> torch.Tensor:
+    def forward(self, input_ids: torch.Tensor, lengths: torch.Tensor, prompt_idx: torch.Tensor,
+                length_z: torch.Tensor | None = None) -> torch.Tensor:
         h = _pool(self.encoder, input_ids, lengths)
-        f = _fp32(self.score, _with_length(h.float(), lengths) if self.length else h)
+        f = _fp32(self.score, _with_length(h, length_z) if self.length else h)
         logits = f - self.thresholds()[prompt_idx]
         expected = (torch.sigmoid(logits) * self.gaps[prompt_idx]).sum(1, keepdim=True)
         return torch.cat([expected, logits], dim=1)
@@ -271,8 +273,9 @@ class FinetuneHead(TorchHead):
             try:
                 self._tok = AutoTokenizer.from_pretrained(source)
             except OSError as e:
-                raise ConfigError(f"model_params.encoder={self.encoder!r}: no tokenizer could be loaded "
-                                  f"({str(e).splitlines()[0]})") from e
+                raise ConfigError(f"model_params.encoder={self.encoder!r} could not be loaded: no tokenizer "
+                                  f"({str(e).splitlines()[0]}); give a local folder or a model already in the "
+                                  f"Hugging Face cache") from e
         return self._tok
 
     def _check_params(self) -> None:
@@ -308,13 +311,21 @@ class FinetuneHead(TorchHead):
                         for k, (lo, hi) in self.ranges_.items()}
         self.cutpoints_: dict[str, list[float]] = {}
         self.stack_: PromptStack | None = None
+        self.length_stats_: dict[str, list[float]] = {}
+        if self.length_feature:  # per prompt: mean and sd of log(1 + tokens) of the training essays
+            ids = self._tokenizer()([clip_words(t) for t in X["text"]], add_special_tokens=False, truncation=False,
+                                    verbose=False)["input_ids"]
+            log_n = np.log1p([len(i) for i in ids])
+            self.length_stats_ = {k: [float(np.mean(log_n[keys == k])), float(np.std(log_n[keys == k])) or 1.0]
+                                  for k in self.ranges_}
         flagger = ReviewFlagger().fit([as_text(t) for t in X["text"]], keys)
         self.flag_stats_ = flagger.stats
 
     def get_state(self) -> dict[str, Any]:
         return {"ranges": self.ranges_, "levels": self.levels_, "steps": self.steps_, "cutpoints": self.cutpoints_,
                 "flag_stats": self.flag_stats_, "centers": self.centers_, "scales": self.scales_,
-                "stack": self.stack_.get_state() if self.stack_ is not None else None}
+                "stack": self.stack_.get_state() if self.stack_ is not None else None,
+                "length_stats": self.length_stats_}
 
     def set_state(self, state: dict[str, Any]) -> None:
         if "centers" not in state:
@@ -323,6 +334,7 @@ class FinetuneHead(TorchHead):
         self.ranges_, self.levels_ = state["ranges"], state["levels"]
         self.centers_, self.scales_ = state["centers"], state["scales"]
         self.stack_ = PromptStack.from_state(state["stack"]) if state.get("stack") else None
+        self.length_stats_ = state.get("length_stats") or {}
         self.cutpoints_, self.flag_stats_ = state["cutpoints"], state["flag_stats"]
         # saved before steps were kept: whole points where there are cut points
         self.steps_ = state.get("steps") or {k: 1.0 if k in self.cutpoints_ else None for k in self.ranges_}
@@ -356,6 +368,9 @@ class FinetuneHead(TorchHead):
                 input_ids[j, :len(full)] = torch.tensor(full, dtype=torch.int32)
                 lengths[j] = len(full)
             item = {"input_ids": input_ids, "lengths": lengths, "prompt_idx": torch.tensor(order[keys[i]])}
+            if self.length_stats_:
+                mu, sd = self.length_stats_[keys[i]]
+                item["length_z"] = torch.tensor([(math.log1p(len(ids)) - mu) / sd], dtype=torch.float32)
             if target is not None:
                 item["target"] = torch.tensor([target[i]], dtype=torch.float32)
                 if self.head == "ordinal":
@@ -411,7 +426,7 @@ class FinetuneHead(TorchHead):
         return EssayOrdinal(encoder, gaps, init, self.head_lr_mult, self.length_feature)
 
     def forward_batch(self, module: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return module(batch["input_ids"], batch["lengths"], batch["prompt_idx"])
+        return module(batch["input_ids"], batch["lengths"], batch["prompt_idx"], batch.get("length_z"))
 
     def loss(self, outputs: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         if self.head == "regression":
