@@ -280,6 +280,9 @@ def main(argv: list[str] | None = None) -> int:
         for k in kinds:
             rows.append(stacked(f"{k} (CPU; cut points on val)", [cpu[k]["val"]], [cpu[k]["test"]],
                                 fit_s=cpu_s[k]))
+        if len(kinds) > 1:  # what the fine-tuned score adds to is this
+            rows.append(stacked(f"{' + '.join(kinds)} (CPU; ridge per prompt on val)", [cpu[k]["val"] for k in kinds],
+                                [cpu[k]["test"] for k in kinds]))
         for k in kinds:
             rows.append(stacked(f"finetune + {k} (ridge per prompt on val)", [ft_val, cpu[k]["val"]],
                                 [ft_test, cpu[k]["test"]], **timing))
