@@ -1,23 +1,25 @@
 """The ``finetune`` essay head on a GPU: ASAP fold 0, all prompts; alone and stacked with a CPU head.
 
     VERTICALKIT_DATA=../shared/data HF_HUB_OFFLINE=1 python benchmarks/essay_finetune_gpu.py --device cuda \\
-        [--epochs 3] [--batch-size 32] [--lr 8e-5] [--stack features] [--out DIR]
+        [--epochs 3] [--batch-size 32] [--lr 8e-5] [--stack features,blend] [--out DIR]
     python benchmarks/essay_finetune_gpu.py --device cpu --limit 40 --max-length 32 --epochs 1 --out /tmp/ft  # smoke
 
 Fine-tunes the head (all-MiniLM-L6-v2 by default, its ``model_params`` defaults: per-prompt
 z-scored target, one linear output per prompt learning ``head_lr_mult`` times faster than the
 encoder, no dropout, early stopping on validation QWK, cut points on the validation essays)
 on the training split of the kit's fold (``folds.csv``; validation: 10% of the training folds,
-seed 42) with bf16 autocast on CUDA. Meanwhile a second process fits the CPU head named by
-``--stack`` (``features`` or ``blend``, ``thresholds=False``: its continuous score) on the same
-training split. The stacked model is, per prompt, a ridge on [fine-tuned score, CPU head score]
-fitted on the validation essays, then QWK cut points fitted on the same validation predictions.
+seed 42) with bf16 autocast on CUDA. Meanwhile other processes fit the CPU heads named by
+``--stack`` (``features``, ``blend``; ``thresholds=False``: their continuous scores), one process
+per head and prompt, on the same training split. The stacked model (stacking.PromptStack, as the
+head's ``model_params.stack`` does) is, per prompt, a ridge on [fine-tuned score, CPU head
+scores] fitted on the validation essays, then QWK cut points on its validation predictions.
 The test fold is read only to score. Reported: QWK per prompt and mean (the ASAP convention), the
 human rater-1 / rater-2 QWK on the test fold, training seconds per epoch (the Trainer's epoch time,
 validation pass included) and the whole fit.
 
-``--limit N`` keeps N random training essays (and N // 4 of validation and test): a smoke test.
-Results: <out>/essay_finetune_gpu.{json,md} (default out: benchmarks/results).
+``--limit N`` keeps about N training essays (and N // 2 of validation and test), as many per prompt: a smoke test.
+Results: <out>/essay_finetune_gpu.{json,md} (default out: benchmarks/results), and every model's
+continuous validation / test scores in <out>/essay_finetune_gpu_scores.csv (for trying other stacks).
 """
 
 from __future__ import annotations
@@ -80,38 +82,16 @@ def submit_cpu_heads(pool, kinds: list[str], tr, va, te) -> dict:
 def collect_cpu_heads(jobs: dict, kinds: list[str], n_val: int, n_test: int) -> dict:
     """Per head: validation and test scores in split order, and the summed fit seconds."""
     out = {k: {"val": np.full(n_val, np.nan), "test": np.full(n_test, np.nan), "fit_s": 0.0} for k in kinds}
-    for (kind, _), ((_, mv, mt), future) in jobs.items():
-        r = future.result()
-        out[kind]["val"][mv], out[kind]["test"][mt] = r["val"], r["test"]
-        out[kind]["fit_s"] += r["fit_s"]
-    return out
-
-
-def stack(val_inputs: np.ndarray, y_val: np.ndarray, keys_val: np.ndarray, test_inputs: np.ndarray,
-          keys_test: np.ndarray, ranges: dict, steps: dict, alpha: float = 1.0) -> np.ndarray:
-    """Per prompt: ridge on the columns of ``*_inputs`` fitted on the validation essays, QWK cut points
-    on its validation predictions; the test essays' scores on the prompt's scale."""
-    from sklearn.linear_model import Ridge
-
-    from verticalkit.verticals.essay_scoring.scales import snap
-    from verticalkit.verticals.essay_scoring.thresholds import apply_cutpoints, fit_cutpoints
-
-    out = np.empty(len(keys_test))
-    for key in sorted(set(keys_test)):
-        mv, mt = keys_val == key, keys_test == key
-        lo, hi = ranges[key]
-        if mv.sum() < 10:  # too few validation essays: the mean of the inputs, rounded
-            out[mt] = snap(test_inputs[mt].mean(axis=1), lo, hi, steps[key])
+    for (kind, prompt), ((_, mv, mt), future) in jobs.items():
+        try:
+            r = future.result()
+        except Exception as e:  # noqa: BLE001 - one failed prompt must not lose the GPU run's figures
+            print(f"warning: {kind} on prompt {prompt} failed ({type(e).__name__}: {e}); not stacked", flush=True)
+            out.pop(kind, None)
             continue
-        mu, sd = val_inputs[mv].mean(axis=0), val_inputs[mv].std(axis=0) + 1e-9
-        model = Ridge(alpha=alpha).fit((val_inputs[mv] - mu) / sd, y_val[mv])
-        fitted = model.predict((val_inputs[mv] - mu) / sd)
-        pred = model.predict((test_inputs[mt] - mu) / sd)
-        if steps[key] is None:
-            out[mt] = np.clip(pred, lo, hi)
-            continue
-        cut = fit_cutpoints(y_val[mv], fitted, lo, hi, steps[key])
-        out[mt] = apply_cutpoints(pred, cut, lo, steps[key])
+        if kind in out:
+            out[kind]["val"][mv], out[kind]["test"][mt] = r["val"], r["test"]
+            out[kind]["fit_s"] += r["fit_s"]
     return out
 
 
@@ -144,6 +124,22 @@ def pack(folder: Path, encoder: str) -> None:
                                            for q in sorted(folder.rglob("*")) if q.is_file()))
 
 
+def save_scores(folder: Path, va, te, ft_val, ft_test, cpu: dict) -> None:
+    """``essay_finetune_gpu_scores.csv``: every model's continuous validation and test scores, so other
+    stacks can be tried on a CPU without fine-tuning again."""
+    import pandas as pd
+
+    parts = []
+    for name, split, ft, col in (("val", va, ft_val, 0), ("test", te, ft_test, 1)):
+        frame = pd.DataFrame({"split": name, "essay_id": split.ids, "prompt": split.X["prompt"].to_numpy(),
+                              "score": split.y, "finetune": ft})
+        for k, scores in cpu.items():
+            frame[k] = scores[col]
+        parts.append(frame)
+    folder.mkdir(parents=True, exist_ok=True)
+    pd.concat(parts).to_csv(folder / "essay_finetune_gpu_scores.csv", index=False, float_format="%.5f")
+
+
 def _row(name: str, y, scores, meta, **extra) -> dict:
     from verticalkit.verticals.essay_scoring.metrics import qwk_mean, qwk_per_prompt
 
@@ -164,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--head-lr-mult", type=float, default=None, help="model_params.head_lr_mult (default: the head's)")
     ap.add_argument("--target", default=None, choices=("zscore", "range"), help="model_params.target")
     ap.add_argument("--dropout", type=float, default=None, help="model_params.dropout (default: the head's)")
+    ap.add_argument("--no-length-feature", action="store_true", help="model_params.length_feature=False")
     ap.add_argument("--max-length", type=int, default=512)
     ap.add_argument("--max-chunks", type=int, default=4)
     ap.add_argument("--stack", default="features,blend",
@@ -180,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.pack is not None:
         pack(args.pack, args.encoder)
         return 0
+    t_start = time.perf_counter()
     kinds = [] if args.stack == "none" else [k.strip() for k in args.stack.split(",") if k.strip()]
     if set(kinds) - {"features", "blend"}:
         ap.error(f"--stack {args.stack!r}: use features, blend, both (comma-separated) or none")
@@ -190,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     from verticalkit.core.heads.base import FitContext
     from verticalkit.verticals.essay_scoring.finetune import FinetuneHead
     from verticalkit.verticals.essay_scoring.metrics import human_qwk_mean
+    from verticalkit.verticals.essay_scoring.stacking import PromptStack
 
     device = "cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available()) else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
@@ -203,7 +202,6 @@ def main(argv: list[str] | None = None) -> int:
         tr, va, te = (_subset(s, n, i) for i, (s, n) in enumerate([(tr, args.limit), (va, args.limit // 2),
                                                                         (te, args.limit // 2)]))
 
-    t_start = time.perf_counter()
     pool = jobs = None
     if kinds:  # the CPU heads fit in other processes while the GPU fine-tunes
         workers = args.workers or max(1, min(16, (os.cpu_count() or 2) - 2))
@@ -211,11 +209,12 @@ def main(argv: list[str] | None = None) -> int:
         jobs = submit_cpu_heads(pool, kinds, tr, va, te)
 
     params = {k: v for k, v in {"head_lr_mult": args.head_lr_mult, "target": args.target,
-                                "dropout": args.dropout}.items() if v is not None}
+                                "dropout": args.dropout, "length_feature": False if args.no_length_feature else None
+                                }.items() if v is not None}
     head = FinetuneHead(encoder=args.encoder, max_length=args.max_length, max_chunks=args.max_chunks, **params)
     train = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, eval_batch_size=64, lr=args.lr,
                         weight_decay=0.01, warmup_ratio=0.1, patience=None, mixed_precision=precision, device=device,
-                        progress=False)
+                        progress=device == "cuda")  # on a device's captured log: a line every few seconds
     if device == "cuda":
         torch.cuda.synchronize()
     t = time.perf_counter()
@@ -223,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     fit_s = time.perf_counter() - t
     epochs = head.history_
     for e in epochs:
-        print(f"epoch {e['epoch']}: train loss {e['train_loss']:.4f}, val QWK {e['val_score']:.4f}, {e['seconds']:.1f} s",
+        print(f"epoch {e['epoch']}: train loss {e['train_loss']:.4f}, val QWK {e['val_score']:.4f}, "
+              f"{e['seconds']:.1f} s",
               flush=True)
 
     if device == "cuda":
@@ -239,23 +239,50 @@ def main(argv: list[str] | None = None) -> int:
               "train_s_per_epoch": round(float(np.mean([e["seconds"] for e in epochs])), 1) if epochs else None,
               "fit_s": round(fit_s, 1)}
     rows = [_row("finetune", te.y, scored, te.meta, **timing, val_qwk=round(max(e["val_score"] for e in epochs), 4))]
+    print(f"finetune: test QWK {rows[0]['qwk_mean']} after {time.perf_counter() - t_start:.0f} s", flush=True)
+
+    def finish(rows: list[dict], cpu_s, predict_s: float) -> None:
+        total_s = time.perf_counter() - t_start
+        human = human_qwk_mean(te.y, None, te.meta)
+        cols = list(dict.fromkeys(c for r in rows for c in r)) + ["human_qwk"]
+        rows = [{c: r.get(c, "") for c in cols} | {"human_qwk": round(human, 4)} for r in rows]
+        gpu = torch.cuda.get_device_name() if device == "cuda" else f"CPU, {threads} threads"
+        notes = (f"ASAP fold {args.fold} ({'--limit ' + str(args.limit) + ', ' if args.limit else ''}train "
+                 f"{len(tr.y)}, validation {len(va.y)}, test {len(te.y)} essays, seed {args.seed}); {gpu}, "
+                 f"{precision}; "
+                 f"encoder {args.encoder}, max_length {args.max_length} x up to {args.max_chunks} windows, epochs "
+                 f"{args.epochs}, batch {args.batch_size}, lr {args.lr} (cosine, warmup 10%, AdamW wd 0.01), "
+                 f"model_params {head.get_params()}; qwk = QWK on the test fold per prompt on its own range, mean over "
+                 f"prompts; train_s_per_epoch = the Trainer's epoch time including the validation pass; fit_s = the "
+                 f"whole fit (tokenising, loading the encoder, cut points); predictions {predict_s:.1f} s; CPU head "
+                 f"fit seconds (summed over its per-prompt processes, in parallel with the fine-tuning) {cpu_s}; "
+                 f"end to end {total_s:.0f} s (data loading included); epochs "
+                 f"{[{k: e[k] for k in ('epoch', 'train_loss', 'val_score', 'seconds')} for e in epochs]}")
+        command = f"{COMMAND} " + " ".join(sys.argv[1:] if argv is None else argv)
+        save_results("essay_finetune_gpu", rows, command, notes, folder=args.out)
+
+    finish(rows, "pending", predict_s)  # the fine-tuned figures are saved even if stacking fails
     cpu_s = None
     if jobs is not None:
         t = time.perf_counter()
         cpu = collect_cpu_heads(jobs, kinds, len(va.y), len(te.y))
         pool.shutdown()
         waited_s = time.perf_counter() - t
+        kinds = [k for k in kinds if k in cpu]
         cpu_s = {k: round(v["fit_s"], 1) for k, v in cpu.items()}
+        save_scores(args.out, va, te, ft_val, ft_test, {k: (cpu[k]["val"], cpu[k]["test"]) for k in kinds})
         ranges, steps = head.ranges_, head.steps_
 
         def stacked(name: str, columns_val: list, columns_test: list, **extra) -> dict:
-            scores = stack(np.column_stack(columns_val), va.y, keys_va, np.column_stack(columns_test), keys_te,
-                           ranges, steps)
-            return _row(name, te.y, scores, te.meta, **extra)
+            fitted = PromptStack().fit(np.column_stack(columns_val), va.y, keys_va, ranges, steps)
+            return _row(name, te.y, fitted.predict(np.column_stack(columns_test), keys_te), te.meta, **extra)
 
         for k in kinds:
             rows.append(stacked(f"{k} (CPU; cut points on val)", [cpu[k]["val"]], [cpu[k]["test"]],
                                 fit_s=cpu_s[k]))
+        if len(kinds) > 1:  # what the fine-tuned score adds to is this
+            rows.append(stacked(f"{' + '.join(kinds)} (CPU; ridge per prompt on val)", [cpu[k]["val"] for k in kinds],
+                                [cpu[k]["test"] for k in kinds]))
         for k in kinds:
             rows.append(stacked(f"finetune + {k} (ridge per prompt on val)", [ft_val, cpu[k]["val"]],
                                 [ft_test, cpu[k]["test"]], **timing))
@@ -263,22 +290,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(stacked(f"finetune + {' + '.join(kinds)} (ridge per prompt on val)",
                                 [ft_val] + [cpu[k]["val"] for k in kinds], [ft_test] + [cpu[k]["test"] for k in kinds],
                                 **timing, waited_for_cpu_s=round(waited_s, 1)))
-    total_s = time.perf_counter() - t_start
-    human = human_qwk_mean(te.y, None, te.meta)
-    cols = list(dict.fromkeys(c for r in rows for c in r)) + ["human_qwk"]
-    rows = [{c: r.get(c, "") for c in cols} | {"human_qwk": round(human, 4)} for r in rows]
-    gpu = torch.cuda.get_device_name() if device == "cuda" else f"CPU, {threads} threads"
-    notes = (f"ASAP fold {args.fold} ({'--limit ' + str(args.limit) + ', ' if args.limit else ''}train {len(tr.y)}, "
-             f"validation {len(va.y)}, test {len(te.y)} essays, seed {args.seed}); {gpu}, {precision}; encoder "
-             f"{args.encoder}, max_length {args.max_length} x up to {args.max_chunks} windows, epochs {args.epochs}, "
-             f"batch {args.batch_size}, lr {args.lr} (cosine, warmup 10%, AdamW wd 0.01), model_params "
-             f"{head.get_params()}; qwk = QWK on the test fold per prompt on its own range, mean over prompts; "
-             f"train_s_per_epoch = the Trainer's epoch time including the validation pass; fit_s = the whole fit "
-             f"(tokenising, loading the encoder, cut points); predictions {predict_s:.1f} s; CPU head fit "
-             f"seconds (summed over its per-prompt processes, in parallel with the fine-tuning) {cpu_s}; end to end "
-             f"{total_s:.0f} s")
-    command = f"{COMMAND} " + " ".join(sys.argv[1:] if argv is None else argv)
-    save_results("essay_finetune_gpu", rows, command, notes, folder=args.out)
+    finish(rows, cpu_s, predict_s)
     return 0
 
 

@@ -138,9 +138,12 @@ def test_targets_are_z_scored_per_prompt_with_one_output_per_prompt(fitted):
     ds = head.make_dataset(s.train.X, s.train.y)
     target = np.array([float(ds[i]["target"]) for i in range(len(ds))])
     prompts = s.train.X["prompt"].to_numpy()
+    length_z = np.array([float(ds[i]["length_z"]) for i in range(len(ds))])  # log token count, per prompt
     for p in set(prompts):
         assert abs(target[prompts == p].mean()) < 1e-6 and abs(target[prompts == p].std() - 1) < 1e-6
+        assert abs(length_z[prompts == p].mean()) < 1e-5 and abs(length_z[prompts == p].std() - 1) < 1e-4
     assert head.module_.head.out_features == len(head.ranges_) == len(set(prompts))
+    assert head.module_.head.in_features == head.module_.encoder.config.hidden_size + 1  # + log token count
     one = head.make_dataset(s.test.X.iloc[:1])[0]
     import torch
 
@@ -183,6 +186,7 @@ def test_bad_new_params_are_config_errors():
 
     s = tiny_data(0)
     for params, match in [({"target": "minmax"}, "model_params.target"), ({"head_lr_mult": 0}, "head_lr_mult"),
+                          ({"stack": "trees"}, "model_params.stack"),
                           ({"dropout": 1.5}, "model_params.dropout")]:
         with pytest.raises(ConfigError, match=match):
             FinetuneHead(**params).fit(s.train.X, s.train.y)
@@ -209,3 +213,86 @@ def test_gpu_benchmark_smoke_on_cpu(tiny_bert, tmp_path):
     assert all(-1 <= r["qwk_mean"] <= 1 for r in rows) and 0 < rows[0]["human_qwk"] <= 1
     assert rows[0]["train_s_per_epoch"] > 0 and rows[0]["epochs_run"] == 1
     assert (tmp_path / "essay_finetune_gpu.md").read_text().startswith("# essay_finetune_gpu")
+    scores = pd.read_csv(tmp_path / "essay_finetune_gpu_scores.csv")
+    assert set(scores["split"]) == {"val", "test"} and scores[["finetune", "features"]].notna().all().all()
+
+
+def test_stacked_with_the_features_head_fits_on_validation_and_reloads(tiny_bert, tmp_path):
+    from verticalkit.core.errors import ConfigError
+    from verticalkit.verticals.essay_scoring.stacking import PromptStack
+
+    s = tiny_data(0)
+    ctx = FitContext(task=s.task, seed=0, train=TrainConfig(epochs=1, batch_size=16, lr=1e-3, progress=False,
+                                                            patience=None, device="cpu"))
+    with pytest.raises(ConfigError, match="model_params.stack='features' is fitted on validation essays"):
+        FinetuneHead(encoder=tiny_bert, max_length=32, stack="features").fit(s.train.X, s.train.y, context=ctx)
+    head = FinetuneHead(encoder=tiny_bert, max_length=32, max_chunks=2, stack="features").fit(
+        s.train.X, s.train.y, s.val.X, s.val.y, context=ctx)
+    assert isinstance(head.stack_, PromptStack) and all(len(p["coef"]) == 2 for p in head.stack_.prompts_.values()
+                                                         if "coef" in p)
+    scores = head.predict(s.test.X)
+    p = s.test.X["prompt"].to_numpy()
+    assert np.all((scores[p == 1] >= 0) & (scores[p == 1] <= 3))
+    assert np.all((scores[p == 2] >= 1) & (scores[p == 2] <= 6)) and np.all(scores == np.round(scores))  # on the scale: whole points
+    head.save(tmp_path / "saved")
+    np.testing.assert_array_equal(FinetuneHead.load(tmp_path / "saved").predict(s.test.X), scores)
+
+
+def test_prompt_stack_weights_the_informative_input():
+    from verticalkit.verticals.essay_scoring.stacking import PromptStack
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(1, 7, 300).astype(float)
+    keys = np.array(["a"] * 200 + ["b"] * 100, dtype=object)
+    inputs = np.c_[y + rng.normal(0, 0.3, 300), rng.normal(3, 1, 300)]  # column 1 is noise
+    stack = PromptStack().fit(inputs, y, keys, {"a": [1, 6], "b": [1, 6]}, {"a": 1.0, "b": 1.0})
+    coef = np.abs(stack.prompts_["a"]["coef"])
+    assert coef[0] > 10 * coef[1]
+    again = PromptStack.from_state(stack.get_state())
+    np.testing.assert_array_equal(again.predict(inputs, keys), stack.predict(inputs, keys))
+    assert np.mean(again.predict(inputs, keys) == y) > 0.8
+    few = PromptStack().fit(inputs[:5], y[:5], keys[:5], {"a": [1, 6]}, {"a": 1.0})  # under 10 essays: the mean
+    np.testing.assert_array_equal(few.predict(inputs[:5], keys[:5]), np.clip(np.round(inputs[:5].mean(axis=1)), 1, 6))
+
+
+def test_a_half_precision_encoder_copy_trains_in_fp32(tiny_bert, tmp_path):
+    """The device path: an fp16 copy of the weights (``--pack``) still fine-tunes fp32 master weights."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from verticalkit.verticals.essay_scoring.finetune import load_pretrained
+
+    half = tmp_path / "half"
+    shutil.copytree(tiny_bert, half)
+    weights = half / "model.safetensors"
+    save_file({k: v.half() for k, v in load_file(weights).items()}, weights)
+    model = load_pretrained(str(half))
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
+    full = load_pretrained(tiny_bert)
+    name, p = next(iter(full.named_parameters()))
+    torch.testing.assert_close(dict(model.named_parameters())[name], p, atol=1e-3, rtol=1e-3)
+
+
+def test_stacked_finetune_from_the_cli_reloads_for_predict(tiny_bert, tmp_path):
+    import json
+
+    from verticalkit.core.tools.cli import main as cli
+    from verticalkit.verticals.essay_scoring.tiny import synthetic_essays
+
+    X, y = synthetic_essays(120, seed=3)
+    X.loc[5, "text"] = ""  # an empty essay among them
+    pd.DataFrame({"essay_id": range(120), "full_text": X["text"], "score": y, "prompt": X["prompt"]}).to_csv(
+        tmp_path / "train.csv", index=False)
+    code = cli(["train", "essay_scoring", "--dataset", "essay-csv", "--model", "finetune", "--out", str(tmp_path / "run"),
+                "--set", f"data.path={tmp_path / 'train.csv'}", "--set", "data.prompt_column=prompt",
+                "--set", f"model_params.encoder={tiny_bert}", "--set", "model_params.max_length=32",
+                "--set", "model_params.stack=features", "--set", "train.epochs=1", "--set", "train.lr=0.001",
+                "--set", "eval.n_bootstrap=20", "--set", "eval.report=false"])
+    assert code == 0
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["metrics"]["qwk"]["value"] is not None
+    assert "stack: features" in (tmp_path / "run" / "config.yaml").read_text()
+    assert (tmp_path / "run" / "model" / "head" / "stack").is_dir()
+    head = FinetuneHead.load(tmp_path / "run" / "model" / "head")
+    assert head.stack_ is not None and np.all(np.isfinite(head.predict(X.iloc[:10])))
