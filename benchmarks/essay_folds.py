@@ -58,8 +58,11 @@ def main(argv: list[str] | None = None) -> int:
         for fold in folds[start:start + max(args.jobs, 1)]:
             log = out / f"f{fold}.log"
             log.parent.mkdir(parents=True, exist_ok=True)
+            # each fold its own session: where the kernel shares CPU per session (autogroup), N folds in one
+            # session would split one session's share
             batch[fold] = (subprocess.Popen(train_command(args.model, fold, args.sets, out), stdout=log.open("w"),
-                                            stderr=subprocess.STDOUT), time.perf_counter(), log)
+                                            stderr=subprocess.STDOUT, start_new_session=args.jobs > 1),
+                           time.perf_counter(), log)
         while batch:  # poll: each fold's wall time ends when its own process does
             for fold, (proc, t, log) in list(batch.items()):
                 if proc.poll() is not None:
