@@ -5,7 +5,8 @@
 
 Runs ``verticalkit train essay_scoring --dataset asap-aes --model MODEL --set data.fold=K
 [--set ...] --out OUT/fK`` for each fold K (one process per fold: each fold's time includes
-loading the data), then reads each run's ``metrics.json``: per fold the mean per-prompt QWK on
+loading the data; ``--jobs N``: N folds at once, each run's output in OUT/fK.log), then reads each
+run's ``metrics.json``: per fold the mean per-prompt QWK on
 the test fold (``qwk``), the human rater1-vs-rater2 QWK on the same essays, the fit time
 (``train_seconds``) and the command's wall time. The last row is the mean (and std) over folds.
 
@@ -46,18 +47,33 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--folds", default="0,1,2,3,4")
     ap.add_argument("--out", default="runs/essay-folds", help="run directories (one per fold)")
     ap.add_argument("--name", default=None, help="results file name (default essay_folds_<model>)")
+    ap.add_argument("--jobs", type=int, default=1, help="folds trained at once (one process each)")
     args = ap.parse_args(argv)
     folds = [int(f) for f in args.folds.split(",")]
     out = Path(args.out)
     rows = []
+    runs = {}
+    for start in range(0, len(folds), max(args.jobs, 1)):
+        batch = {}
+        for fold in folds[start:start + max(args.jobs, 1)]:
+            log = out / f"f{fold}.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            # each fold its own session: where the kernel shares CPU per session (autogroup), N folds in one
+            # session would split one session's share
+            batch[fold] = (subprocess.Popen(train_command(args.model, fold, args.sets, out), stdout=log.open("w"),
+                                            stderr=subprocess.STDOUT, start_new_session=args.jobs > 1),
+                           time.perf_counter(), log)
+        while batch:  # poll: each fold's wall time ends when its own process does
+            for fold, (proc, t, log) in list(batch.items()):
+                if proc.poll() is not None:
+                    runs[fold] = (proc.returncode, time.perf_counter() - t, log)
+                    del batch[fold]
+            time.sleep(1)
     for fold in folds:
-        cmd = train_command(args.model, fold, args.sets, out)
-        t = time.perf_counter()
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        wall = time.perf_counter() - t
-        if done.returncode != 0:
-            print(done.stdout[-2000:], done.stderr[-2000:], sep="\n", file=sys.stderr)
-            return done.returncode
+        code, wall, log = runs[fold]
+        if code != 0:
+            print(log.read_text()[-4000:], file=sys.stderr)
+            return code
         doc = json.loads((out / f"f{fold}" / "metrics.json").read_text())
         m = doc["metrics"]
         rows.append({"fold": fold, "n_test": doc["n"], "qwk": round(m["qwk"]["value"], 4),
@@ -75,9 +91,12 @@ def main(argv: list[str] | None = None) -> int:
     notes = (f"model {args.model}{sets}; ASAP asap-aes, standard folds (folds.csv), seed 42 (validation split of "
              f"the training folds); qwk = mean over the 8 prompts of QWK on the prompt's own range; ci95 = the "
              f"run's bootstrap; one process per fold, {os.cpu_count()} CPU cores shared with other jobs "
-             f"(load average {os.getloadavg()[0]:.1f} at the end)")
+             f"(load average {os.getloadavg()[0]:.1f} at the end), {args.jobs} fold(s) at a time"
+             + (f"; VERTICALKIT_ESSAY_ROBUSTNESS_N={os.environ['VERTICALKIT_ESSAY_ROBUSTNESS_N']}"
+                if "VERTICALKIT_ESSAY_ROBUSTNESS_N" in os.environ else ""))
     name = args.name or f"essay_folds_{args.model}"
-    save_results(name, rows, f"{COMMAND} --model {args.model}{sets} --name {name}", notes)
+    jobs = f" --jobs {args.jobs}" if args.jobs > 1 else ""
+    save_results(name, rows, f"{COMMAND} --model {args.model}{sets}{jobs} --name {name}", notes)
     return 0
 
 

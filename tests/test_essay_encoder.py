@@ -1,4 +1,5 @@
-"""The encoder head: token windows cover whole essays, embeddings cached, any HF encoder by path, save/load."""
+"""The encoder head: token windows cover whole essays, embeddings cached, any HF encoder by path, save/load;
+the blend head's encoder member."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import pytest
 from verticalkit.core.heads.predictor import Predictor
 from verticalkit.verticals.essay_scoring import encoder as enc_mod
 from verticalkit.verticals.essay_scoring.encoder import ChunkedEncoder, windows
-from verticalkit.verticals.essay_scoring.models import EncoderHead
+from verticalkit.verticals.essay_scoring.metrics import qwk_mean
+from verticalkit.verticals.essay_scoring.models import BlendHead, EncoderHead, clip_words
 from verticalkit.verticals.essay_scoring.tiny import tiny_data
 
 
@@ -92,3 +94,85 @@ def test_unknown_encoder_is_a_config_error():
 
     with pytest.raises(ConfigError, match="could not be loaded offline"):
         ChunkedEncoder("/nonexistent/encoder-folder").encode(["x"])
+
+
+SMALL_BLEND = {"char_ngram_max": 3, "svd_dims": 4, "trees": 10}
+
+
+@pytest.fixture(scope="module")
+def blend_encoder(tiny_encoder, tmp_path_factory):
+    """A small blend with the tiny encoder as its fourth member, embeddings cached on disk."""
+    s = tiny_data(0)
+    cache = tmp_path_factory.mktemp("blend-cache")
+    head = BlendHead(**SMALL_BLEND, encoder=tiny_encoder, cache_dir=str(cache))
+    return s, cache, head.fit(s.train.X, s.train.y, s.val.X, s.val.y)
+
+
+def test_blend_encoder_member_is_the_encoder_heads_ridge_averaged_with_the_three(blend_encoder, tiny_encoder):
+    s, cache, head = blend_encoder
+    member = head.encoder_
+    assert isinstance(member, EncoderHead) and member.encoder == tiny_encoder and set(member.ridges_) == {"1", "2"}
+    assert len(list(cache.rglob("*.npy"))) == len(s.train.y) + len(s.val.y)  # train + validation essays embedded
+    texts = [clip_words(t) for t in s.test.X["text"][s.test.X["prompt"] == 1]]
+    design = member._design("1", texts)
+    assert design.shape[1] == 32 + 14  # tiny encoder embedding + handcrafted features
+    enc = member.ridges_["1"].predict(design)
+    three = [m.predict(X) for m, X in zip((head.ridges_["1"], head.char_ridges_["1"], head.trees_["1"]),
+                                          head._blocks("1", texts))]
+    assert not np.allclose(enc, three[0], atol=1e-3)
+    np.testing.assert_allclose(head._predict_prompt("1", texts), np.mean(three + [enc], axis=0))
+    head.weights = [0, 0, 1, 3]  # a weighted mean, one weight per member
+    try:
+        np.testing.assert_allclose(head._predict_prompt("1", texts), (three[2] + 3 * enc) / 4)
+    finally:
+        head.weights = None
+    scores = head.predict(s.test.X)
+    assert np.all(scores == np.round(scores)) and qwk_mean(s.test.y, scores, s.test.meta) > 0.6
+
+
+def test_blend_encoder_reloads_identically_and_takes_messy_text(blend_encoder, tmp_path):
+    s, _, head = blend_encoder
+    pred = Predictor(head, vertical="essay_scoring", model="blend", dataset=s.dataset, task=s.task)
+    scores = pred.predict_score(s.test.X)
+    pred.save(tmp_path / "m")
+    again = Predictor.load(tmp_path / "m")
+    assert isinstance(again.head.encoder_, EncoderHead)
+    np.testing.assert_allclose(again.predict_score(s.test.X), scores)
+    odd = pd.DataFrame({"text": ["", None, "x" * 5000, 42, b"caf\xe9 cr\xe8me", "word " * 30_000],
+                        "prompt": [1, 2, 1, "2", 2, 1]}, dtype=object)
+    assert np.all(np.isfinite(again.predict_score(odd)))
+    assert again.head.review_flags(odd).tolist()[0] == "empty"
+
+
+def test_blend_without_encoder_and_blend_saved_before_the_member_are_unchanged(blend_encoder, tmp_path):
+    s, _, head = blend_encoder
+    for name in (None, "none", "None", ""):
+        plain = BlendHead(**SMALL_BLEND, encoder=name)
+        plain._reset()
+        assert plain.encoder_ is None
+    texts = [clip_words(t) for t in s.test.X["text"][s.test.X["prompt"] == 2]]
+    three = head._member_predictions("2", texts)[:3]
+    state = head.__getstate__()
+    for key in ("encoder", "cache_dir", "weights", "encoder_"):  # a blend saved before the encoder member
+        state.pop(key)
+    old = BlendHead.__new__(BlendHead)
+    old.__setstate__(state)
+    Predictor(old, vertical="essay_scoring", model="blend", dataset=s.dataset, task=s.task).save(tmp_path / "old")
+    again = Predictor.load(tmp_path / "old").head
+    assert "encoder_" not in again.__dict__ and again.get_params()["encoder"] is None
+    np.testing.assert_allclose(again._predict_prompt("2", texts), np.mean(three, axis=0))  # the three members
+    scores = again.predict(s.test.X)
+    assert np.all(scores == np.round(scores)) and qwk_mean(s.test.y, scores, s.test.meta) > 0.6
+
+
+@pytest.mark.parametrize("params, field", [
+    ({"weights": [1, 1]}, "weights"), ({"weights": [1, 1, -1]}, "weights"), ({"weights": [0, 0, 0]}, "weights"),
+    ({"weights": "1,1,1"}, "weights"), ({"weights": [1, 1, 1], "encoder": "ENC"}, "weights"),
+    ({"encoder": 5}, "encoder")])
+def test_bad_blend_encoder_params_are_config_errors(tiny_encoder, params, field):
+    from verticalkit.core.errors import ConfigError
+
+    s = tiny_data(0)
+    params = {k: tiny_encoder if v == "ENC" else v for k, v in params.items()}
+    with pytest.raises(ConfigError, match=f"model_params.{field}"):
+        BlendHead(**SMALL_BLEND, **params).fit(s.train.X, s.train.y)

@@ -3,7 +3,8 @@
 * ``features``: TF-IDF word n-grams (+ optionally character n-grams) + handcrafted features →
   ridge regression;
 * ``blend``: the mean of three per-prompt regressors: ridge on word n-grams + features, ridge on
-  character n-grams + features, gradient-boosted trees on the features + an SVD of the word n-grams;
+  character n-grams + features, gradient-boosted trees on the features + an SVD of the word n-grams
+  (``encoder=NAME``: + the ``encoder`` head's ridge as a fourth member);
 * ``encoder``: frozen transformer embeddings (chunked, mean-pooled) + handcrafted
   features → ridge (alpha chosen per prompt by generalised cross-validation).
 
@@ -273,13 +274,27 @@ class BlendHead(FeaturesHead):
     The three err differently (ASAP fold 0, validation split: QWK 0.792 / 0.792 / 0.786 alone,
     0.803 averaged; benchmarks/essay_blend_fold0.py). Cut points are fitted on the
     mean of the three out-of-fold predictions. Everything is scikit-learn, saved with skops.
+
+    encoder: None (the three members above) or an encoder name / local folder (see
+    :class:`EncoderHead`) for a fourth member: the ``encoder`` head's ridge on frozen embeddings +
+    handcrafted features, per prompt (``cache_dir``: its embedding cache). weights: None (equal) or one
+    non-negative weight per member (word, char, trees[, encoder]) for a weighted mean.
     """
 
+    trusted_types = ("verticalkit.verticals.essay_scoring.models.EncoderHead",)  # the encoder member
+    encoder: str | None = None  # models saved before the encoder member: the class defaults
+    cache_dir: str | None = None
+    weights: list[float] | None = None
+
     def __init__(self, alpha: float = 3.0, max_features: int = 20000, ngram_max: int = 2, thresholds: bool = True,
-                 char_ngram_max: int = 5, char_max_features: int = 30000, svd_dims: int = 64, trees: int = 300):
+                 char_ngram_max: int = 5, char_max_features: int = 30000, svd_dims: int = 64, trees: int = 300,
+                 encoder: str | None = None, cache_dir: str | None = None, weights: list[float] | None = None):
         super().__init__(alpha, max_features, ngram_max, thresholds, char_ngram_max, char_max_features)
         self.svd_dims = svd_dims
         self.trees = trees
+        self.encoder = encoder
+        self.cache_dir = cache_dir
+        self.weights = weights
 
     def _check_params(self) -> None:
         super()._check_params()
@@ -289,10 +304,43 @@ class BlendHead(FeaturesHead):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ConfigError(f"model_params.{name}={v!r}: give a positive integer")
+        if self.encoder is not None and not isinstance(self.encoder, str):
+            raise ConfigError(f"model_params.encoder={self.encoder!r}: give an encoder name or folder, or none")
+        w, n = self.weights, 3 + bool(self._encoder_name())
+        if w is not None and (not isinstance(w, (list, tuple)) or len(w) != n
+                              or not all(isinstance(x, (int, float)) and not isinstance(x, bool) and x >= 0 for x in w)
+                              or not sum(w) > 0):
+            raise ConfigError(f"model_params.weights={w!r}: give {n} non-negative numbers (word, char, trees"
+                              f"{', encoder' if n == 4 else ''}), not all zero, or none for equal weights")
+
+    def _encoder_name(self) -> str | None:
+        """The encoder member's encoder, or None ("none" and "" also mean no encoder member)."""
+        name = self.encoder
+        return None if name is None or (isinstance(name, str) and name.strip().lower() in ("", "none")) else name
 
     def _reset(self) -> None:
         super()._reset()
         self.char_ridges_, self.svds_, self.trees_ = {}, {}, {}
+        name = self._encoder_name()
+        # the encoder member is an EncoderHead whose per-prompt ridges this head fits (its cut points unused)
+        self.encoder_ = EncoderHead(encoder=name, cache_dir=self.cache_dir, thresholds=False) if name else None
+        if self.encoder_ is not None:
+            self.encoder_._reset()
+
+    def _member(self) -> EncoderHead | None:
+        member = getattr(self, "encoder_", None)  # absent in models saved before the encoder member
+        if member is not None:
+            member.flagger_ = self.flagger_  # one flagger: the member reads each prompt's vocabulary from it
+        return member
+
+    def _prepare(self, texts: list[str]) -> None:
+        member = self._member()
+        if member is not None:
+            member._prepare(texts)
+
+    def _mean(self, parts: list[np.ndarray]) -> np.ndarray:
+        """The (weighted) mean of the members' predictions."""
+        return np.average(parts, axis=0, weights=self.weights)
 
     def _blocks(self, key: str, texts: list[str]) -> list:
         """The design matrices of the three regressors."""
@@ -322,14 +370,24 @@ class BlendHead(FeaturesHead):
         blocks = self._blocks(key, texts)
         fitted = [m.fit(X, target) for m, X in zip(self._models(), blocks)]
         self.ridges_[key], self.char_ridges_[key], self.trees_[key] = fitted
+        member = self._member()
+        if member is not None:
+            member._fit_prompt(key, texts, target)
+
+    def _member_predictions(self, key: str, texts: list[str]) -> list[np.ndarray]:
+        """Each member's normalised predictions: word, char, trees[, encoder]."""
+        models = (self.ridges_[key], self.char_ridges_[key], self.trees_[key])
+        parts = [m.predict(X) for m, X in zip(models, self._blocks(key, texts))]
+        member = self._member()
+        return parts + [member._predict_prompt(key, texts)] if member is not None else parts
 
     def _predict_prompt(self, key: str, texts: list[str]) -> np.ndarray:
-        models = (self.ridges_[key], self.char_ridges_[key], self.trees_[key])
-        return np.mean([m.predict(X) for m, X in zip(models, self._blocks(key, texts))], axis=0)
+        return self._mean(self._member_predictions(key, texts))
 
     def _oof(self, key: str, texts: list[str], target: np.ndarray) -> np.ndarray:
-        return np.mean([cross_val_predict(m, X, target, cv=KFold(5))
-                        for m, X in zip(self._models(), self._blocks(key, texts))], axis=0)
+        parts = [cross_val_predict(m, X, target, cv=KFold(5)) for m, X in zip(self._models(), self._blocks(key, texts))]
+        member = self._member()
+        return self._mean(parts + [member._oof(key, texts, target)] if member is not None else parts)
 
 
 def pack_words(words) -> str:
