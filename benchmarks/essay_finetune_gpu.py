@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--head-lr-mult", type=float, default=None, help="model_params.head_lr_mult (default: the head's)")
     ap.add_argument("--target", default=None, choices=("zscore", "range"), help="model_params.target")
     ap.add_argument("--dropout", type=float, default=None, help="model_params.dropout (default: the head's)")
-    ap.add_argument("--no-length-feature", action="store_true", help="model_params.length_feature=False")
+    ap.add_argument("--length-feature", action="store_true", help="model_params.length_feature=True")
     ap.add_argument("--max-length", type=int, default=512)
     ap.add_argument("--max-chunks", type=int, default=4)
     ap.add_argument("--stack", default="features,blend",
@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         jobs = submit_cpu_heads(pool, kinds, tr, va, te)
 
     params = {k: v for k, v in {"head_lr_mult": args.head_lr_mult, "target": args.target,
-                                "dropout": args.dropout, "length_feature": False if args.no_length_feature else None
+                                "dropout": args.dropout, "length_feature": True if args.length_feature else None
                                 }.items() if v is not None}
     head = FinetuneHead(encoder=args.encoder, max_length=args.max_length, max_chunks=args.max_chunks, **params)
     train = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, eval_batch_size=64, lr=args.lr,
