@@ -35,8 +35,8 @@ def _fit(tiny_bert, s, tmp_path, tag):
     ctx = FitContext(task=s.task, seed=0, train=TrainConfig(epochs=2, batch_size=16, lr=1e-3, progress=False,
                                                             patience=None, device="cpu"),
                      checkpoint_dir=tmp_path / f"ckpt-{tag}", log_dir=tmp_path / f"log-{tag}")
-    return FinetuneHead(encoder=tiny_bert, max_length=32, max_chunks=6).fit(s.train.X, s.train.y, s.val.X, s.val.y,
-                                                                             context=ctx)
+    return FinetuneHead(encoder=tiny_bert, max_length=32, max_chunks=6, length_feature=True).fit(
+        s.train.X, s.train.y, s.val.X, s.val.y, context=ctx)  # the option on: its tests below read it
 
 
 @pytest.fixture(scope="module")
