@@ -279,25 +279,32 @@ class TableSchema:
                 names.append(c)
         return names
 
-    def transform(self, df: pd.DataFrame, counts: dict[str, int] | None = None) -> pd.DataFrame:
+    def transform(self, df: pd.DataFrame, counts: dict[str, int] | None = None,
+                  rows: np.ndarray | None = None) -> pd.DataFrame:
         """The feature frame of a raw table (float64 / category, NaN for missing).
 
         A frame that already holds every feature column (and not the raw columns) is returned
         as is, so the same predictor takes raw files and prepared frames. ``counts`` collects
-        ``{column: cells turned missing}`` (inf, unparsable text).
+        ``{column: cells turned missing}`` (inf, unparsable text). ``rows``: the row positions
+        to keep, in that order (taken column by column, so a reordered copy of the whole raw
+        table never exists; the result has a fresh 0..n-1 index).
         """
         feats = self.feature_names()
         missing_raw = [c for c in self.used if c not in df.columns]
         if missing_raw and all(f in df.columns for f in feats):
-            return df[feats]
+            out = df[feats]
+            return out if rows is None else out.iloc[rows].reset_index(drop=True)
         if missing_raw:
             from ..errors import DataError
 
             raise DataError(f"input is missing column{'s' if len(missing_raw) > 1 else ''} {missing_raw[:10]} "
                             f"the model was trained on; add {'them' if len(missing_raw) > 1 else 'it'}")
         out: dict[str, Any] = {}
+        index = df.index if rows is None else pd.RangeIndex(len(rows))
         for c in self.used:
             spec, s = self.columns[c], df[c]
+            if rows is not None:
+                s = s.iloc[rows].reset_index(drop=True)
             if spec.kind == "datetime":
                 out.update(date_features(c, parse_datetime(s, spec.formats), spec))
                 continue
@@ -321,7 +328,7 @@ class TableSchema:
                 counts[c] = lost
             out[c] = v
         # copy=False: the columns stay the arrays built above (no consolidating copy of the whole table)
-        return pd.DataFrame(out, index=df.index, copy=False)
+        return pd.DataFrame(out, index=index, copy=False)
 
     @staticmethod
     def _category(s: pd.Series) -> pd.Series:

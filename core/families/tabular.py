@@ -124,16 +124,43 @@ class ColumnsMixin:
         out[np.isinf(out)] = np.nan
         return out
 
+    def _numeric_column(self, X: pd.DataFrame, c: str) -> pd.Series | np.ndarray:
+        """One numeric column as :meth:`_numeric_block` makes it; a float64 column without ±inf
+        is returned as it is (no copy)."""
+        s = X[c]
+        if s.dtype == np.float64 and not np.isinf(s.to_numpy()).any():
+            return s.reset_index(drop=True)
+        if is_categorical(s):
+            s = numeric_values(s, c, "model input")
+        v = s.to_numpy(dtype=np.float64, na_value=np.nan)
+        return np.where(np.isinf(v), np.nan, v)
+
     @staticmethod
-    def _raw_categories(X: pd.DataFrame, c: str) -> np.ndarray:
-        return X[c].astype("string").fillna(NULL).astype(str).to_numpy()
+    def _category_names(X: pd.DataFrame, c: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(codes, names)``: each row's code into ``names``, the column's distinct values as text
+        (``names[-1]`` is ``missing``, the code of an empty cell). Text is made once per distinct
+        value, not once per row (a 400k-row table: millions of small strings otherwise)."""
+        s = X[c]
+        if s.dtype == object:  # mixed Python values: 1, True and 1.0 are one category but three texts
+            s = s.astype("string")
+        if not isinstance(s.dtype, pd.CategoricalDtype):
+            s = s.astype("category")
+        names = pd.Series(s.cat.categories).astype("string").astype(str).to_numpy(dtype=object)
+        return s.cat.codes.to_numpy(), np.append(names, NULL).astype(object)
+
+    @classmethod
+    def _raw_categories(cls, X: pd.DataFrame, c: str) -> np.ndarray:
+        codes, names = cls._category_names(X, c)
+        return names[codes]
 
     def _categories(self, X: pd.DataFrame, c: str) -> np.ndarray:
-        values = self._raw_categories(X, c)
+        """The column as the model's category text: ``missing`` for empty cells, ``(other)`` for a
+        value outside a cut column's kept levels."""
+        codes, names = self._category_names(X, c)
         levels = getattr(self, "category_levels_", {}).get(c)
         if levels is not None:
-            values = np.where(pd.Series(values).isin(levels).to_numpy(), values, OTHER)
-        return values
+            names = np.where(pd.Series(names).isin(levels).to_numpy(), names, OTHER).astype(object)
+        return names[codes]
 
     def _fit_encoder(self, X: pd.DataFrame) -> None:
         if self.categorical_features_:
@@ -153,6 +180,16 @@ class ColumnsMixin:
         self._numeric_block(X, out[:, :n_num])
         out[:, n_num:] = coded
         return out
+
+    def _encode_frame(self, X: Any) -> pd.DataFrame:
+        """:meth:`_encode`'s values as a frame of columns (numerics, then the categories' codes),
+        sharing the input's float64 columns instead of copying them into one array."""
+        X = self._check_missing(X)
+        out: dict[str, Any] = {c: self._numeric_column(X, c) for c in self.numeric_features_}
+        if self.categorical_features_:
+            cats = pd.DataFrame({c: self._categories(X, c) for c in self.categorical_features_})
+            out.update(zip(self.categorical_features_, self.encoder_.transform(cats).T))
+        return pd.DataFrame(out, copy=False)
 
     def _clean(self, X: Any) -> pd.DataFrame:
         """Select the training columns (extra ignored, missing named), numerics as float64
@@ -234,8 +271,10 @@ class GBDTTabular(TabularHead):
     def _features(self) -> list[tuple[str, Any]]:
         return []
 
-    def _input(self, X: Any) -> np.ndarray:
-        return self._encode(X)
+    def _input(self, X: Any) -> pd.DataFrame | np.ndarray:
+        if getattr(self.model_, "feature_names_in_", None) is None:  # saved when fit took one encoded array
+            return self._encode(X)
+        return self._encode_frame(X)
 
     def _estimator(self, classify: bool) -> Any:
         from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
@@ -260,9 +299,9 @@ class GBDTTabular(TabularHead):
             use_val = len(np.unique(y_val)) >= 2
         if use_val:
             y_val = np.asarray(y_val).astype(int if classify else float)
-            self.model_.fit(self._encode(X), y, X_val=self._encode(X_val), y_val=y_val)
+            self.model_.fit(self._encode_frame(X), y, X_val=self._encode_frame(X_val), y_val=y_val)
         else:
-            self.model_.fit(self._encode(X), y)
+            self.model_.fit(self._encode_frame(X), y)
         self.n_iter_ = int(self.model_.n_iter_)
         # scorer-based early stopping leaves a scorer and a bound-method cache of
         # ``_raw_predict`` on the instance: used only while fitting, not persistable by skops

@@ -27,8 +27,9 @@ FRAUD_TASK = dict(kind="binary", primary_metric="auprc", classes=["legit", "frau
 
 
 def _split(X: pd.DataFrame, y: np.ndarray, ids: np.ndarray, idx: np.ndarray, meta: pd.DataFrame | None = None,
-           groups: np.ndarray | None = None) -> Split:
-    return Split(X=X.iloc[idx].reset_index(drop=True), y=y[idx], ids=ids[idx],
+           groups: np.ndarray | None = None, rows_taken: bool = False) -> Split:
+    """The rows ``idx`` of a table as a Split (``rows_taken``: ``X`` already holds just those rows, in order)."""
+    return Split(X=(X if rows_taken else X.iloc[idx]).reset_index(drop=True), y=y[idx], ids=ids[idx],
                  groups=None if groups is None else groups[idx],
                  meta=None if meta is None else meta.iloc[idx].reset_index(drop=True))
 
@@ -402,13 +403,6 @@ class TabularCSV(DatasetAdapter):
         if not schema.used:
             raise DataError(f"{file}: no feature columns left besides target/id/time (all id-like, constant or "
                             f"dropped); check the file or set data.columns")
-        counts: dict[str, int] = {}
-        X = schema.transform(df, counts)
-        self._say(f"{file.name}: {len(df):,} rows, {len(schema.columns)} columns → {X.shape[1]} features; "
-                  f"target {self.target!r} positive = {positive!r} ({y.mean():.2%})\n" + schema.describe(df))
-        if counts:
-            self._say("cells read as missing (inf or not a number): "
-                      + ", ".join(f"{c} {n:,}" for c, n in list(counts.items())[:10]))
         meta = pd.DataFrame(index=df.index)
         groups = None
         if self.group_column:
@@ -417,7 +411,6 @@ class TabularCSV(DatasetAdapter):
         if times is not None:
             meta["time"] = times
             meta["day"] = np.floor(times / 86400)
-        del df
         if self.protocol == "temporal":
             if times is None:
                 raise ConfigError("data.protocol=temporal needs data.time_column")
@@ -430,7 +423,19 @@ class TabularCSV(DatasetAdapter):
             tr, va, te = stratified_split(len(y), y, self.test_size, self.val_size, self.seed)
         if len(np.unique(y[tr])) < 2:
             raise DataError(f"{file}: the training split holds a single class; the file has too few positives")
-        splits = [_split(X, y, ids, i, meta, groups) for i in (tr, va, te)]
+        # the features are built in split order, so each split is a slice (a view) of one frame:
+        # the table is never held as features and as split copies at once
+        counts: dict[str, int] = {}
+        X = schema.transform(df, counts, rows=np.concatenate([tr, va, te]))
+        self._say(f"{file.name}: {len(df):,} rows, {len(schema.columns)} columns → {X.shape[1]} features; "
+                  f"target {self.target!r} positive = {positive!r} ({y.mean():.2%})\n" + schema.describe(df))
+        if counts:
+            self._say("cells read as missing (inf or not a number): "
+                      + ", ".join(f"{c} {n:,}" for c, n in list(counts.items())[:10]))
+        del df
+        bounds = np.cumsum([0, len(tr), len(va), len(te)])
+        splits = [_split(X.iloc[a:b], y, ids, i, meta, groups, rows_taken=True)
+                  for a, b, i in zip(bounds[:-1], bounds[1:], (tr, va, te))]
         del X
         leaks = separating_columns(splits[0].X, y[tr], self.leakage_threshold, seed=self.seed)
         for c, auc in leaks:
