@@ -206,7 +206,7 @@ def kit_read(files: list[Path]) -> None:
 
 
 def kit_read_resize(files: list[Path]) -> None:
-    from verticalkit.verticals.medical_imaging.images import resize
+    from verticalkit.core.families.pixels import resize
     from verticalkit.verticals.medical_imaging.inputs import load_any
 
     for f in files:

@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     global DEVICE
     DEVICE = args.device
     torch.set_num_threads(args.threads)
-    from verticalkit.verticals.medical_imaging.models import ImageDataset
+    from verticalkit.core.families.image import ImageDataset
 
     splits = load_vertical("medical_imaging").dataset("pneumoniamnist")().load()
     n = args.max_train or len(splits.train)

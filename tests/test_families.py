@@ -217,3 +217,51 @@ def test_finetuned_encoder_head(tmp_path, capfd):
     assert "\r" not in capfd.readouterr().err
     with pytest.raises(DataError, match="review_body"):
         head.predict(df.rename(columns={"review_body": "body"}))
+
+
+def test_image_inputs_are_cropped_resized_and_channel_matched():
+    from verticalkit.core.families.pixels import float_images
+
+    rgba = np.zeros((30, 20, 4), np.uint8)  # channels last, with alpha: alpha dropped, RGB → grey luma
+    rgba[..., 1] = 255
+    grey = float_images([rgba], channels=1, size=10)
+    assert grey.shape == (1, 1, 10, 10) and np.allclose(grey, 0.587, atol=1e-6)
+    tall = np.zeros((1, 30, 10), np.float32)
+    tall[:, 10:20] = 1.0  # the centre square is all ones: cropped, not stretched
+    assert np.allclose(float_images([tall], 3, 5), 1.0)
+    stack = np.random.default_rng(0).integers(0, 255, (4, 8, 8), dtype=np.uint8)  # (n, H, W): grey images
+    assert np.allclose(float_images(stack, 3, 8), np.repeat(stack[:, None] / 255.0, 3, axis=1), atol=1e-6)
+    with pytest.raises(DataError, match="image 1"):
+        float_images([stack[0], np.array(["a", "b"])], 1, 8)
+
+
+def test_timm_image_checks_its_backbone_and_loads_local_weights(tmp_path):
+    timm = pytest.importorskip("timm")
+    import torch
+    from safetensors.torch import save_file
+
+    from verticalkit.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="close names: .*resnet10t"):
+        vk.heads.TimmImage(backbone="resnet10x").fit_preprocessing(None, None)
+    with pytest.raises(ConfigError, match="normalize"):
+        vk.heads.TimmImage(normalize="zscore").fit_preprocessing(None, None)
+    torch.manual_seed(1)
+    state = {k: v.contiguous() for k, v in timm.create_model("resnet10t", num_classes=1000).state_dict().items()}
+    save_file(state, str(tmp_path / "resnet10t.safetensors"))
+    head = vk.heads.TimmImage(channels=1, size=32, weights=str(tmp_path / "resnet10t.safetensors"))
+    head.n_outputs_ = 2
+    module = head.build_module(np.zeros((1, 1, 32, 32)), None)
+    assert head.pretrained_ == "resnet10t.safetensors" and module.net.fc.out_features == 2
+    assert torch.equal(module.net.layer2[0].conv1.weight, state["layer2.0.conv1.weight"])
+    first = head.build_module(None, None).net.conv1[0].weight.shape  # loading: no weights read
+    assert first[1] == 1 and module.mean.flatten().tolist() == pytest.approx([sum(timm.data.IMAGENET_DEFAULT_MEAN) / 3])
+    # saved: the weights under net.<timm key>; a TimmImage saved with bare timm keys (before TimmNet) loads too
+    from safetensors.torch import load_file
+
+    head.task_kind_, head.module_ = "binary", module.eval()
+    x = np.random.default_rng(0).random((3, 1, 32, 32)).astype(np.float32)
+    head.save(tmp_path / "m")
+    bare = {k.removeprefix("net."): v for k, v in load_file(str(tmp_path / "m" / "model.safetensors")).items()}
+    save_file(bare, str(tmp_path / "m" / "model.safetensors"))
+    np.testing.assert_allclose(type(head).load(tmp_path / "m").predict_proba(x), head.predict_proba(x), atol=1e-6)

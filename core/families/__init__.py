@@ -4,13 +4,16 @@ vertical composes them (``TfidfLinearText(text_column="review_body")``) instead 
 * tabular: :class:`LinearTabular`, :class:`GBDTTabular`, :class:`MLPTabular`
 * text: :class:`TfidfLinearText`, :class:`HandcraftedText`, :class:`FrozenEncoderText`,
   :class:`FineTunedEncoderText` (imports torch: loaded on first use)
-* image: :class:`CNNImage`, :class:`TimmImage` (import torch: loaded on first use)
+* image: :class:`CNNImage`, :class:`TimmImage` (import torch: loaded on first use); the timm pieces
+  (``TimmNet``, ``check_backbone``, ``load_timm_weights``) in :mod:`.image`, the torch-free input
+  conversion (crop, resize, channel matching) in :mod:`.pixels`
 
 Each follows the head contract of :mod:`verticalkit.core.heads.base` (classification or regression
 chosen by the run's task) and saves without pickle (skops with type allow-lists, safetensors).
 
-May import: the core top level (errors, io, config, progress), core.heads and core.train's
-Trainer (torch heads); not evaluate, serve or tools, and never verticals/.
+May import: the core top level (errors, io, config, progress), core.data (sources: the weights
+folders), core.heads and core.train's Trainer (torch heads); not evaluate, serve or tools, and
+never verticals/.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ import os
 import random
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -39,12 +39,16 @@ def save_weights(path: str | Path, module: torch.nn.Module) -> None:
         save_file(module_state(module), str(tmp))
 
 
-def load_weights(path: str | Path, module: torch.nn.Module) -> None:
-    """Load safetensors weights; a file of another architecture raises :class:`ModelLoadError`."""
+def load_weights(path: str | Path, module: torch.nn.Module,
+                 upgrade: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None) -> None:
+    """Load safetensors weights (``upgrade``: renames the keys of an older layout first); a file of
+    another architecture raises :class:`ModelLoadError`."""
     try:
         state = load_file(str(path))
     except Exception as e:  # truncated or not a safetensors file
         raise ModelLoadError(f"{path}: not a readable safetensors file ({e}); re-save or retrain the model") from e
+    if upgrade is not None:
+        state = upgrade(state)
     check_compatible(path, state, module)
     module.load_state_dict(state)
 

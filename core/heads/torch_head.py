@@ -11,6 +11,7 @@ A subclass implements:
   fitted attributes (ending in ``_``), including what ``build_module`` needs, and
   ``get_state() -> dict`` / ``set_state(dict)``: those fitted attributes as JSON (saved
   in ``config.json``);
+* optionally ``upgrade_weights(state)``: rename the keys of weights saved by an older layout;
 * optionally ``forward_batch(module, batch)``, ``loss(outputs, batch)`` and
   ``outputs_to_scores(outputs)`` (defaults: ``module(batch["inputs"])``, cross-entropy /
   BCE / MSE by task kind, softmax / sigmoid / identity).
@@ -71,6 +72,11 @@ class TorchHead(Head):
 
     def build_module(self, X: Any, y: Any) -> nn.Module:
         raise NotImplementedError
+
+    def upgrade_weights(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The saved weights as this version's module names them (a head whose module layout changed
+        renames old keys here); by default unchanged."""
+        return state
 
     def make_dataset(self, X: Any, y: Any = None) -> Dataset:
         raise NotImplementedError
@@ -180,6 +186,6 @@ class TorchHead(Head):
         head.task_kind_, head.n_outputs_ = cfg["task_kind"], cfg["n_outputs"]
         head.set_state(cfg["state"])
         head.module_ = head.build_module(None, None)
-        load_weights(path / "model.safetensors", head.module_)
+        load_weights(path / "model.safetensors", head.module_, head.upgrade_weights)
         head.module_.eval()
         return head

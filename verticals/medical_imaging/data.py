@@ -25,10 +25,11 @@ from verticalkit.core.data.adapter import DatasetAdapter, DatasetSplits, Split, 
 from verticalkit.core.errors import ConfigError, DataError
 from verticalkit.core.data.sources import candidate_dirs, resolve_source
 from verticalkit.core.data.splits import grouped_split, stratified_split
+from verticalkit.core.families.pixels import match_channels, resize
 
 from .dicom import VOI_MODES, hash_patient_id, read_dicom
 from .ids import check_mode, read_named, sample_id
-from .images import IMAGE_SUFFIXES, decode_errors, decode_image, is_dicom_file, match_channels, resize
+from .images import IMAGE_SUFFIXES, decode_errors, decode_image, is_dicom_file
 from .medmnist import FLAGS, SIZES, Flag
 
 SPLITS = ("train", "val", "test")

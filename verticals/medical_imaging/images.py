@@ -1,4 +1,5 @@
-"""Image files → float arrays ``(C, H, W)`` in [0, 1]; square crop, resize, channel matching."""
+"""Image files → float arrays ``(C, H, W)`` in [0, 1]. Square crop, resize and channel matching are core's
+(:mod:`verticalkit.core.families.pixels`)."""
 
 from __future__ import annotations
 
@@ -74,40 +75,6 @@ def _is_grey(im) -> bool:
         return True
     pal = np.asarray(im.convert("RGB"))
     return bool(np.all(pal[..., 0] == pal[..., 1]) and np.all(pal[..., 1] == pal[..., 2]))
-
-
-def center_square(x: np.ndarray) -> np.ndarray:
-    """Centre-crop ``(C, H, W)`` to a square (MedMNIST's preprocessing)."""
-    h, w = x.shape[-2:]
-    s = min(h, w)
-    top, left = (h - s) // 2, (w - s) // 2
-    return x[..., top:top + s, left:left + s]
-
-
-def resize(x: np.ndarray, size: int) -> np.ndarray:
-    """Centre-crop to a square and resize ``(C, H, W)`` to ``(C, size, size)`` (bilinear, antialiased)."""
-    import torch
-    import torch.nn.functional as F
-
-    x = center_square(np.asarray(x, dtype=np.float32))
-    if x.shape[-1] == size and x.shape[-2] == size:
-        return np.ascontiguousarray(x)
-    t = torch.from_numpy(np.ascontiguousarray(x))[None]
-    out = F.interpolate(t, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    return out[0].clamp_(0, 1).numpy()
-
-
-def match_channels(x: np.ndarray, channels: int) -> np.ndarray:
-    """Grey → RGB by repetition, RGB → grey by ITU-R BT.601 luma; works on ``(..., C, H, W)``."""
-    c = x.shape[-3]
-    if c == channels:
-        return x
-    if c == 1 and channels == 3:
-        return np.repeat(x, 3, axis=-3)
-    if c == 3 and channels == 1:
-        w = np.asarray([0.299, 0.587, 0.114], dtype=x.dtype).reshape(3, 1, 1)
-        return (x * w).sum(axis=-3, keepdims=True)
-    raise DataError(f"cannot convert an image with {c} channels to {channels}")
 
 
 def input_files(path: Path) -> list[Path]:

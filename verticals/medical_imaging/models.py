@@ -28,17 +28,14 @@ from torch.utils.data import Dataset
 
 from verticalkit.core.errors import ConfigError, DataError
 from verticalkit.core.heads.base import FitContext, SklearnHead
-from verticalkit.core.data.sources import candidate_dirs
-from verticalkit.core.families.image import SmallCNN
+from verticalkit.core.families.image import (IMAGENET_MEAN, IMAGENET_STD, SmallCNN, find_weights, image_dataset,
+                                             network_input)
+from verticalkit.core.families.pixels import float_images
 from verticalkit.core.heads.torch_head import TorchHead
-
-from .images import match_channels, resize
 
 log = logging.getLogger(__name__)
 
 MOBILENET_WEIGHTS = "mobilenet_v2-b0353104.pth"
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class BadInput:
@@ -54,43 +51,13 @@ class BadInput:
 
 
 def to_float_images(X: Any, channels: int, size: int) -> np.ndarray:
-    """``(N, channels, size, size)`` float32 in [0, 1] from an array or a list of images."""
-    if isinstance(X, np.ndarray) and X.ndim == 4:
-        arr = X.astype(np.float32) / 255.0 if X.dtype == np.uint8 else X.astype(np.float32, copy=False)
-        if arr.shape[-2:] != (size, size):
-            arr = np.stack([resize(a, size) for a in arr]) if len(arr) else arr.reshape(0, arr.shape[1], size, size)
-        return match_channels(arr, channels)
-    items = []
-    for x in X:
-        if isinstance(x, BadInput):
-            raise DataError(x.reason)
-        x = np.asarray(x)
-        x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32, copy=False)
-        if x.ndim == 2:
-            x = x[None]
-        if x.ndim != 3:
-            raise DataError(f"an image has shape {x.shape}; expected (C, H, W) or (H, W)")
-        items.append(match_channels(resize(x, size), channels))
-    return np.stack(items) if items else np.zeros((0, channels, size, size), dtype=np.float32)
-
-
-class ImageDataset(Dataset):
-    """Items ``{"inputs": float (C, H, W) in [0, 1], "target"}``; uint8 images stay uint8 in memory."""
-
-    def __init__(self, images: np.ndarray, y: np.ndarray | None = None, multilabel: bool = False):
-        self.images = torch.from_numpy(np.ascontiguousarray(images))
-        self.y = None if y is None else torch.as_tensor(np.asarray(y), dtype=torch.float32 if multilabel
-                                                        else torch.long)
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        x = self.images[i]
-        item = {"inputs": x.float() / 255.0 if x.dtype == torch.uint8 else x}
-        if self.y is not None:
-            item["target"] = self.y[i]
-        return item
+    """``(N, channels, size, size)`` float32 in [0, 1] from an array or a list of images (core's
+    :func:`~verticalkit.core.families.pixels.float_images`); a :class:`BadInput` raises its reason."""
+    if not isinstance(X, np.ndarray):
+        for x in X:
+            if isinstance(x, BadInput):
+                raise DataError(x.reason)
+    return float_images(X, channels, size)
 
 
 def augment_batch(x: torch.Tensor, flip: bool, max_degrees: float, max_shift: float, max_scale: float
@@ -193,10 +160,11 @@ class ImageTorchHead(TorchHead):
             self.class_weights_ = [float(len(y) / (len(counts) * c)) if c else 0.0 for c in counts]
 
     def get_state(self) -> dict[str, Any]:
-        return {"in_channels": self.in_channels_, "image_size": self.image_size_, "coral": self.coral_,
-                "class_weights": self.class_weights_}
+        return {**super().get_state(), "in_channels": self.in_channels_, "image_size": self.image_size_,
+                "coral": self.coral_, "class_weights": self.class_weights_}
 
     def set_state(self, state: dict[str, Any]) -> None:
+        super().set_state(state)
         self.in_channels_, self.image_size_ = state["in_channels"], state["image_size"]
         self.coral_ = bool(state.get("coral", False))
         self.class_weights_ = state.get("class_weights")
@@ -234,12 +202,9 @@ class ImageTorchHead(TorchHead):
         return cumulative_to_class_probs(1 / (1 + np.exp(-np.asarray(outputs, dtype=np.float64))))
 
     def make_dataset(self, X: Any, y: Any = None) -> Dataset:
-        size, channels = self.image_size_, self.in_channels_
-        if isinstance(X, np.ndarray) and X.dtype == np.uint8 and X.ndim == 4 and X.shape[1:] == (channels, size, size):
-            images = X  # converted per item: a 224 px MedMNIST set stays 4x smaller in memory
-        else:
-            images = to_float_images(X, channels, size)
-        return ImageDataset(images, y, multilabel=self.task_kind_ == "multilabel")
+        if not isinstance(X, np.ndarray):
+            X = to_float_images(X, self.in_channels_, self.image_size_)
+        return image_dataset(X, y, self.in_channels_, self.image_size_, self.task_kind_)
 
     def forward_batch(self, module: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         x = batch["inputs"]
@@ -283,14 +248,6 @@ class CNNHead(ImageTorchHead):
         return self.finish_module(SmallCNN(self.in_channels_, self.network_outputs(), self.width, self.dropout), y)
 
 
-def find_weights(name: str = MOBILENET_WEIGHTS) -> Path | None:
-    """A local weights file: ``$VERTICALKIT_DATA/weights/``, then ``~/.cache/verticalkit/weights/``."""
-    for d in candidate_dirs("weights"):
-        if (d / name).is_file():
-            return d / name
-    return None
-
-
 class _MobileNet(nn.Module):
     def __init__(self, n_out: int, input_size: int, dropout: float):
         super().__init__()
@@ -303,12 +260,7 @@ class _MobileNet(nn.Module):
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[1] == 1:
-            x = x.expand(-1, 3, -1, -1)
-        if x.shape[-1] != self.input_size:
-            x = nn.functional.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear",
-                                          align_corners=False)
-        return self.net((x - self.mean) / self.std)
+        return self.net(network_input(x, self.input_size, self.mean, self.std))  # grey → RGB, upsampled
 
 
 class MobileNetV2Head(ImageTorchHead):
@@ -340,7 +292,7 @@ class MobileNetV2Head(ImageTorchHead):
     def _load_imagenet(self, module: _MobileNet) -> str:
         if self.weights == "none":
             return "none"
-        file = Path(self.weights) if self.weights not in ("auto", "imagenet") else find_weights()
+        file = Path(self.weights) if self.weights not in ("auto", "imagenet") else find_weights(MOBILENET_WEIGHTS)
         if file is None or not file.is_file():
             if self.weights == "auto":
                 log.warning("mobilenet_v2: %s not found under $VERTICALKIT_DATA/weights/ or the cache; "

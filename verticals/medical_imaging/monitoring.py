@@ -27,7 +27,7 @@ def _unit(img: Any) -> np.ndarray:
 def monitor_features(X: Any, state: dict[str, Any]) -> pd.DataFrame:
     """Per image: intensity mean, std and 5th/50th/95th percentiles, on a [0, 1] scale. At training
     time ``state`` keeps the images' common square size (when they share one)."""
-    from .images import resize
+    from verticalkit.core.families.pixels import resize
 
     if "size" not in state:
         shapes = {np.asarray(img).shape[-2:] for img in X}
