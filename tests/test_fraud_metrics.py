@@ -8,6 +8,7 @@ import pytest
 
 from verticalkit.core.config import EvalConfig
 from verticalkit.core.data.adapter import Task
+from verticalkit.core.evaluate.bootstrap import bootstrap_indices
 from verticalkit.core.evaluate.evaluator import evaluate
 from verticalkit.verticals.fraud.metrics import (METRICS, card_precision_at_k, min_expected_cost,
                                                  precision_at_budget, psi, psi_ci, recall_at_budget)
@@ -68,3 +69,17 @@ def test_metrics_in_the_core_evaluator():
         assert name in r.metrics, name
         lo, hi = r.metrics[name]["ci95"]
         assert lo <= r.metrics[name]["value"] <= hi, name
+
+
+@pytest.mark.parametrize("decimals", [None, 1])  # distinct scores, and many ties
+def test_batched_budget_and_cost_metrics_equal_the_per_replicate_ones(decimals):
+    rng = np.random.default_rng(0)
+    n = 2000
+    y = (rng.random(n) < 0.05).astype(int)
+    p = rng.random(n) + 0.3 * y
+    p = p if decimals is None else np.round(p, decimals)
+    idx = bootstrap_indices(n, 30, seed=1, strata=y)
+    W = np.stack([np.bincount(i, minlength=n) for i in idx]).astype(float)
+    for fn in (precision_at_budget, recall_at_budget, min_expected_cost):
+        looped = np.array([fn(y[i], p[i]) for i in idx])
+        np.testing.assert_allclose(fn.batch(y, p, None, W), looped, atol=1e-12, err_msg=fn.__name__)

@@ -109,3 +109,26 @@ def test_ulb_gbdt_reproduces_reference(fraud, tmp_path):
                  and e["protocol"].startswith("stratified"))
     m = measure_entry("fraud", entry, tmp_path)
     assert abs(m["mean"] - entry["value"]) <= entry["tolerance"]
+
+
+def test_report_psi_scores_a_sample_of_a_large_training_split(monkeypatch):
+    import numpy as np
+
+    import verticalkit.verticals.fraud as fraud_module
+    from verticalkit.core.heads.predictor import Predictor
+    from verticalkit.verticals.fraud.models import LogRegHead
+
+    splits = fraud_module.tiny_data(0)
+    head = LogRegHead().fit(splits.train.X, splits.train.y)
+    predictor = Predictor(head, vertical="fraud", model="logreg", dataset=splits.dataset, task=splits.task)
+    scored = []
+    original = predictor.predict_score
+    monkeypatch.setattr(predictor, "predict_score", lambda X: scored.append(len(X)) or original(X))
+    test_scores = original(splits.test.X)
+    monkeypatch.setattr(fraud_module, "PSI_TRAIN_ROWS", 200)
+    text = dict(fraud_module.report_sections(predictor, splits, test_scores, Path(".")))["Score stability (PSI)"]
+    assert scored == [200] and f"a random 200 of the {len(splits.train):,} training scores" in text
+    monkeypatch.setattr(fraud_module, "PSI_TRAIN_ROWS", 10_000)
+    text = dict(fraud_module.report_sections(predictor, splits, test_scores, Path(".")))["Score stability (PSI)"]
+    assert scored[-1] == len(splits.train) and "against the training scores" in text
+    assert np.isfinite(float(text.split("<b>")[1].split("</b>")[0]))

@@ -22,6 +22,7 @@ kit's own; it runs on each column's distinct values only.
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -299,17 +300,24 @@ class TableSchema:
 
             raise DataError(f"input is missing column{'s' if len(missing_raw) > 1 else ''} {missing_raw[:10]} "
                             f"the model was trained on; add {'them' if len(missing_raw) > 1 else 'it'}")
-        out: dict[str, Any] = {}
         index = df.index if rows is None else pd.RangeIndex(len(rows))
+        categorical = {c for c in self.used if self.columns[c].kind == "categorical"}
+        numeric = [f for f in feats if f not in categorical]
+        # the numeric features are written into one float64 block (column-major): a model that
+        # wants them as one array (HistGradientBoosting) then gets a view, not another copy
+        block = np.empty((len(index), len(numeric)), order="F")
+        at = {f: j for j, f in enumerate(numeric)}
+        cats: dict[str, pd.Categorical] = {}
         for c in self.used:
             spec, s = self.columns[c], df[c]
             if rows is not None:
                 s = s.iloc[rows].reset_index(drop=True)
             if spec.kind == "datetime":
-                out.update(date_features(c, parse_datetime(s, spec.formats), spec))
+                for f, v in date_features(c, parse_datetime(s, spec.formats), spec).items():
+                    block[:, at[f]] = v
                 continue
             if spec.kind == "categorical":
-                out[c] = self._category(s)
+                cats[c] = self._category(s).array
                 continue
             if spec.kind == "boolean" and _is_text(s):
                 v = _on_uniques(s, _bool_values).to_numpy(dtype=float)
@@ -321,14 +329,16 @@ class TableSchema:
                 v = s.to_numpy(dtype=float, na_value=np.nan)
             bad = np.isinf(v)
             lost = int(bad.sum()) + int((np.isnan(v) & s.notna().to_numpy()).sum())
-            if bad.any():
-                v = v.copy()
-                v[bad] = np.nan
             if counts is not None and lost:
                 counts[c] = lost
-            out[c] = v
-        # copy=False: the columns stay the arrays built above (no consolidating copy of the whole table)
-        return pd.DataFrame(out, index=index, copy=False)
+            block[:, at[c]] = np.where(bad, np.nan, v)
+        out = pd.DataFrame(block, index=index, columns=numeric, copy=False)
+        with warnings.catch_warnings():  # one insert per category column: a block each, no copies
+            warnings.simplefilter("ignore", pd.errors.PerformanceWarning)
+            for pos, f in enumerate(feats):
+                if f in cats:
+                    out.insert(pos, f, cats[f])
+        return out
 
     @staticmethod
     def _category(s: pd.Series) -> pd.Series:

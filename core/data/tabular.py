@@ -94,6 +94,16 @@ def _read_streaming(path: Path, read: Any, parse: Any, convert: Any, progress: b
     return pa.Table.from_batches(batches, schema=reader.schema)
 
 
+def release_arrow_memory() -> None:
+    """Hand the blocks Arrow's allocator keeps after a free back to the system. pandas' text
+    columns live in Arrow memory, so reading and reshaping a table leaves freed blocks there
+    that no other allocation reuses (500k x 121 table, after the csv adapter's load: RSS
+    1,232 MB -> 765 MB for 437 MB of features)."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+
+
 def read_any_table(path: str | Path, sep: str | None = None, encoding: str | None = None,
                    progress: bool = True, block_size: int = 1 << 24, header: bool | None = None) -> pd.DataFrame:
     """Read a CSV / TSV (optionally .gz) or parquet file into pandas; DataError when it cannot be.
@@ -113,7 +123,7 @@ def read_any_table(path: str | Path, sep: str | None = None, encoding: str | Non
     if path.suffix.lower() in (".parquet", ".pq"):
         try:
             df = pd.read_parquet(path)
-            pa.default_memory_pool().release_unused()
+            release_arrow_memory()
             return df
         except (OSError, ValueError, pa.ArrowException) as e:
             raise DataError(f"{path}: cannot be read as parquet ({str(e).splitlines()[0]})") from e
@@ -156,9 +166,7 @@ def read_any_table(path: str | Path, sep: str | None = None, encoding: str | Non
     # self_destruct frees each Arrow column once converted: peak memory stays near one copy
     df = table.to_pandas(self_destruct=True, split_blocks=True)
     del table
-    # Arrow's allocator keeps freed blocks for reuse by Arrow; hand them back (measured on a
-    # 500k x 121 table: RSS 964 MB -> 659 MB, the frame 436 MB)
-    pa.default_memory_pool().release_unused()
+    release_arrow_memory()  # measured on a 500k x 121 table: RSS 964 MB -> 659 MB, the frame 436 MB
     df.columns = [str(c).strip() for c in df.columns] if header else [f"c{i + 1}" for i in range(df.shape[1])]
     if df.shape[1] == 1 and any(d in str(df.columns[0]) for d in SEPARATORS if d != sep):
         raise DataError(f"{path}: the header parses as a single column {str(df.columns[0])[:60]!r} with "

@@ -165,6 +165,12 @@ def _curve(y: np.ndarray, p: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, np.
     return _CACHE.get((y, p, W), "curve", make)
 
 
+def weighted_curve(y: np.ndarray, p: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bootstrap replicates' weighted cumulative (TP, FP) at every distinct score, highest first:
+    ``(B, m)`` each, for a vertical's batched metrics (``fn.batch``; shared with the core ones)."""
+    return _curve(y, p, W)
+
+
 def _auc_batch(y, p, W):
     def make():
         tp, fp = _curve(y, p, W)

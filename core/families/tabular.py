@@ -124,12 +124,9 @@ class ColumnsMixin:
         out[np.isinf(out)] = np.nan
         return out
 
-    def _numeric_column(self, X: pd.DataFrame, c: str) -> pd.Series | np.ndarray:
-        """One numeric column as :meth:`_numeric_block` makes it; a float64 column without ±inf
-        is returned as it is (no copy)."""
+    def _numeric_column(self, X: pd.DataFrame, c: str) -> np.ndarray:
+        """One numeric column as :meth:`_numeric_block` makes it."""
         s = X[c]
-        if s.dtype == np.float64 and not np.isinf(s.to_numpy()).any():
-            return s.reset_index(drop=True)
         if is_categorical(s):
             s = numeric_values(s, c, "model input")
         v = s.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -185,11 +182,16 @@ class ColumnsMixin:
         """:meth:`_encode`'s values as a frame of columns (numerics, then the categories' codes),
         sharing the input's float64 columns instead of copying them into one array."""
         X = self._check_missing(X)
-        out: dict[str, Any] = {c: self._numeric_column(X, c) for c in self.numeric_features_}
+        num = self.numeric_features_
+        if all(X[c].dtype == np.float64 and not np.isinf(X[c].to_numpy()).any() for c in num):
+            out = X[num].reset_index(drop=True)  # the csv adapter's float block: a view
+        else:
+            out = pd.DataFrame({c: self._numeric_column(X, c) for c in num}, copy=False)
         if self.categorical_features_:
             cats = pd.DataFrame({c: self._categories(X, c) for c in self.categorical_features_})
-            out.update(zip(self.categorical_features_, self.encoder_.transform(cats).T))
-        return pd.DataFrame(out, copy=False)
+            codes = self.encoder_.transform(cats)
+            out = pd.concat([out, pd.DataFrame(codes, columns=self.categorical_features_)], axis=1)
+        return out
 
     def _clean(self, X: Any) -> pd.DataFrame:
         """Select the training columns (extra ignored, missing named), numerics as float64

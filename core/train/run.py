@@ -100,7 +100,12 @@ def resolve_sections(cfg: RunConfig, vertical: Vertical) -> None:
 
 def load_splits(cfg: RunConfig, vertical: Vertical) -> DatasetSplits:
     adapter = vertical.dataset(cfg.dataset)(**cfg.data)
-    return adapter.load()
+    splits = adapter.load()
+    if "pyarrow" in sys.modules:  # an adapter that read a table with Arrow: what its reshaping freed
+        from ..data.tabular import release_arrow_memory
+
+        release_arrow_memory()
+    return splits
 
 
 def make_head(cfg: RunConfig, vertical: Vertical) -> Any:

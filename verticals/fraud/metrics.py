@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from verticalkit.core.evaluate.drift import psi, psi_ci  # noqa: F401  (re-exported: one PSI, in core)
+from verticalkit.core.evaluate.metrics import weighted_curve
 from verticalkit.core.evaluate.thresholds import budget_threshold, confusion_at, cost_threshold, expected_cost
 
 ALERT_BUDGET = 0.01  # fraction of transactions an analyst team reviews
@@ -41,6 +42,44 @@ def min_expected_cost(y_true, scores, meta=None, cost_fp: float = COST_FP, cost_
     if len(y) == 0:
         return float("nan")
     return expected_cost(y, p, cost_threshold(y, p, cost_fp, cost_fn), cost_fp, cost_fn)
+
+
+def _budget_batch(y_true, scores, weights, budget: float = ALERT_BUDGET) -> tuple[np.ndarray, np.ndarray]:
+    """Bootstrap replicates (row weights) of (TP, flagged) at each replicate's budget threshold: the
+    first distinct score whose cumulative count reaches k, every row tied with it flagged."""
+    tp, fp = weighted_curve(y_true, scores, weights)
+    flagged = tp + fp
+    n = weights.sum(axis=1)
+    k = np.clip(np.round(budget * n) if budget < 1 else np.full(len(n), float(budget)), 1, n)
+    g = np.argmax(flagged >= k[:, None] - 1e-9, axis=1)
+    rows = np.arange(len(g))
+    return tp[rows, g], flagged[rows, g]
+
+
+def _precision_at_budget_batch(y_true, scores, meta, weights) -> np.ndarray:
+    tp, flagged = _budget_batch(np.asarray(y_true), np.asarray(scores, dtype=float), weights)
+    return tp / flagged
+
+
+def _recall_at_budget_batch(y_true, scores, meta, weights) -> np.ndarray:
+    y = np.asarray(y_true)
+    tp, _ = _budget_batch(y, np.asarray(scores, dtype=float), weights)
+    positives = weights @ (y == 1).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(positives > 0, tp / positives, np.nan)
+
+
+def _min_expected_cost_batch(y_true, scores, meta, weights) -> np.ndarray:
+    """Replicates of :func:`min_expected_cost`: the cheapest cut over every distinct score (or none)."""
+    tp, fp = weighted_curve(np.asarray(y_true), np.asarray(scores, dtype=float), weights)
+    positives = tp[:, -1]
+    cost = np.minimum((COST_FP * fp + COST_FN * (positives[:, None] - tp)).min(axis=1), COST_FN * positives)
+    return cost / weights.sum(axis=1)
+
+
+precision_at_budget.batch = _precision_at_budget_batch  # type: ignore[attr-defined]
+recall_at_budget.batch = _recall_at_budget_batch  # type: ignore[attr-defined]
+min_expected_cost.batch = _min_expected_cost_batch  # type: ignore[attr-defined]
 
 
 def card_precision_at_k(y_true, scores, meta, k: int = 100) -> float:
