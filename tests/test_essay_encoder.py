@@ -152,7 +152,7 @@ def test_blend_without_encoder_and_blend_saved_before_the_member_are_unchanged(b
         assert plain.encoder_ is None
     texts = [clip_words(t) for t in s.test.X["text"][s.test.X["prompt"] == 2]]
     three = head._member_predictions("2", texts)[:3]
-    state = head.__getstate__()
+    state = dict(head.__getstate__())  # a copy: the default __getstate__ returns the live __dict__
     for key in ("encoder", "cache_dir", "weights", "encoder_"):  # a blend saved before the encoder member
         state.pop(key)
     old = BlendHead.__new__(BlendHead)

@@ -146,12 +146,38 @@ def test_blend_on_a_prompt_without_shared_words_uses_the_features_alone():
 
 def test_model_saved_without_char_ngrams_still_predicts(splits, features_predictor):
     head = features_predictor.head
-    state = head.__getstate__()
+    state = dict(head.__getstate__())  # a copy: the default __getstate__ returns the live __dict__
     for key in ("chars_", "char_ngram_max", "char_max_features"):  # a model saved before the option
         state.pop(key, None)
     old = FeaturesHead.__new__(FeaturesHead)
     old.__setstate__(state)
     np.testing.assert_allclose(old.predict(splits.test.X), head.predict(splits.test.X))
+
+
+def _legacy_tfidf(v):
+    """A fitted TF-IDF as the essay heads saved it before core's packing did: terms + idf."""
+    return None if v is None else {"terms": "\n".join(sorted(v.vocabulary_, key=v.vocabulary_.get)), "idf": v.idf_}
+
+
+@pytest.mark.parametrize("name", ["char_predictor", "tfidf"])
+def test_tfidf_is_packed_by_core_and_the_old_saved_format_still_loads(tmp_path, splits, name, request):
+    from verticalkit.core.heads.base import skops_io
+    from verticalkit.core.heads.packing import MARK, packed_vocabularies
+    from verticalkit.verticals.essay_scoring.baseline import TfidfHead
+
+    head = request.getfixturevalue(name).head if name != "tfidf" else TfidfHead().fit(splits.train.X, splits.train.y)
+    tables = [d for d in (head.tfidf_, getattr(head, "chars_", None)) if d is not None]
+    with packed_vocabularies(head):  # what SklearnHead.save does: one packing for every head
+        assert all(set(v.vocabulary_) == {MARK} for d in tables for v in d.values())
+    legacy = type(head).__new__(type(head))
+    legacy.__dict__.update(head.__dict__, **{n: {k: _legacy_tfidf(v) for k, v in getattr(head, n).items()}
+                                             for n in ("tfidf_", "chars_") if hasattr(head, n)})
+    (tmp_path / "old").mkdir()
+    skops_io().dump(legacy, tmp_path / "old" / "model.skops")  # a file of the old format
+    again = type(head).load(tmp_path / "old")  # the exact trusted types: nothing beyond the head's own
+    fitted = [v for n in ("tfidf_", "chars_") for v in getattr(again, n, {}).values()]
+    assert fitted and all(type(v).__name__ == "TfidfVectorizer" for v in fitted)
+    np.testing.assert_array_equal(again.predict(splits.test.X), head.predict(splits.test.X))
 
 
 @pytest.mark.parametrize("head, params, field", [

@@ -69,11 +69,21 @@ def test_pack_refuses_what_cannot_round_trip():
     assert unpack(pack({"b": 1, "a": 0})) == {"a": 0, "b": 1}
     assert pack({"a\x00b": 0}) is None  # the separator inside a term
     assert pack({"a": 0, "b": 2}) is None  # columns not 0..n-1
+    assert pack({"a": 0, 3: 1}) is None and pack({"": 0}) is None  # a term not a string; one empty term
+    assert unpack(pack({"": 0, "a": 1})) == {"": 0, "a": 1}
     assert unpack(pack({})) == {}
 
 
+def test_terms_are_saved_as_raw_utf8_bytes_and_the_string_format_still_loads():
+    vocabulary = {"caf\xe9": 0, "日本": 1, "a b": 2}
+    packed = pack(vocabulary)[MARK]
+    assert packed.dtype == np.uint8 and packed.tobytes() == "caf\xe9\x00日本\x00a b".encode()
+    assert unpack(pack(vocabulary)) == vocabulary
+    assert unpack({MARK: "caf\xe9\x00日本\x00a b"}) == vocabulary  # files saved before the bytes format
+
+
 class OwnState(TextRidge):
-    """Shapes its own saved state (as the essay heads do): packing leaves it alone."""
+    """Shapes its own saved state: packing leaves it alone (its __getstate__ may read the vocabulary)."""
 
     def __getstate__(self):
         state = super().__getstate__()

@@ -158,3 +158,31 @@ def test_load_refuses_other_class_and_other_shapes(tmp_path):
         MLPHead.load(tmp_path / "m")
     with pytest.raises(ModelLoadError, match="config.json not found"):
         MLPHead.load(tmp_path / "nothing")
+
+
+class SmallBatches(MLPHead):
+    """Records the batch sizes of its forward passes; predicts 7 items at a time."""
+
+    predict_batch_size = 7
+
+    def forward_batch(self, module, batch):
+        self.seen_ = getattr(self, "seen_", []) + [(len(batch["inputs"]), batch["inputs"].device.type)]
+        return super().forward_batch(module, batch)
+
+
+def test_predict_outputs_batches_by_the_hook_and_runs_where_the_module_is():
+    X, y = make_data(20)
+    ctx = FitContext(task=BINARY, train=TrainConfig(epochs=1, progress=False))
+    head = SmallBatches(hidden=8).fit(X, y, context=ctx)
+    head.seen_ = []
+    home = head.predict_outputs(X)  # device None: the module's own device (the CPU after fit)
+    assert [n for n, _ in head.seen_] == [7, 7, 6] and {d for _, d in head.seen_} == {"cpu"}
+    np.testing.assert_allclose(head.predict_outputs(X, batch_size=20, device="cpu"), home, rtol=0, atol=1e-6)
+    assert head.predict_outputs(X[:0]).shape == (0, 2)
+    if torch.cuda.is_available():  # a device visited for the call, the module back where it was after it
+        np.testing.assert_allclose(head.predict_outputs(X, device="cuda"), home, atol=1e-5)
+        assert next(head.module_.parameters()).device.type == "cpu"
+        head.module_.cuda()
+        head.seen_ = []
+        np.testing.assert_allclose(head.predict_outputs(X), home, atol=1e-5)
+        assert {d for _, d in head.seen_} == {"cuda"} and next(head.module_.parameters()).device.type == "cuda"

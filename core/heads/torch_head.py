@@ -14,7 +14,8 @@ A subclass implements:
 * optionally ``upgrade_weights(state)``: rename the keys of weights saved by an older layout;
 * optionally ``forward_batch(module, batch)``, ``loss(outputs, batch)`` and
   ``outputs_to_scores(outputs)`` (defaults: ``module(batch["inputs"])``, cross-entropy /
-  BCE / MSE by task kind, softmax / sigmoid / identity).
+  BCE / MSE by task kind, softmax / sigmoid / identity), and ``predict_batch_size``
+  (items per forward pass in :meth:`TorchHead.predict_outputs`, default 512).
 
 The base trains with :class:`~verticalkit.core.train.trainer.Trainer` and saves
 ``config.json`` + ``model.safetensors``.
@@ -59,6 +60,8 @@ def standalone_context(y: Any) -> FitContext:
 
 class TorchHead(Head):
     """Base class; see the module docstring for what a subclass implements."""
+
+    predict_batch_size: int = 512  # items per forward pass at prediction (a class attribute, not a parameter)
 
     # -- hooks ------------------------------------------------------------------------
     def fit_preprocessing(self, X: Any, y: Any) -> None:
@@ -133,11 +136,17 @@ class TorchHead(Head):
         return 1
 
     @torch.no_grad()
-    def predict_outputs(self, X: Any, batch_size: int = 512, device: str = "cpu") -> np.ndarray:
-        """Raw module outputs (logits) for ``X``, in order; computed on ``device`` in float32 (the
-        module is moved there for the call and back to the CPU after it)."""
+    def predict_outputs(self, X: Any, batch_size: int | None = None, device: str | torch.device | None = None
+                        ) -> np.ndarray:
+        """Raw module outputs (logits) for ``X``, in order, as float32, ``batch_size`` items per forward
+        pass (None: ``predict_batch_size``). ``device``: None computes where the module is (the CPU
+        after ``fit`` / ``load``; ``module_.cuda()`` first to score on a GPU); a device moves the module
+        there for the call and back after it."""
         from ..train.trainer import collate
 
+        batch_size = batch_size or self.predict_batch_size
+        home = next(self.module_.parameters(), torch.empty(0)).device
+        device = home if device is None else torch.device(device)
         ds = self.make_dataset(X)
         module = self.module_.to(device).eval()
         outs = []
@@ -147,7 +156,7 @@ class TorchHead(Head):
                 batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
                 outs.append(self.forward_batch(module, batch).float().cpu())
         finally:
-            self.module_ = module.cpu()
+            self.module_ = module.to(home)
         return torch.cat(outs).numpy() if outs else np.zeros((0, self.n_outputs_), dtype=np.float32)
 
     def predict_proba(self, X: Any) -> np.ndarray:

@@ -16,7 +16,7 @@ from verticalkit.core.errors import DataError
 from verticalkit.core.heads.base import SklearnHead
 
 from .data import prompt_key
-from .models import check_input, clip_words, pack_tfidf, unpack_tfidf
+from .models import check_input, clip_words, read_legacy_tfidf
 
 
 class TfidfHead(SklearnHead):
@@ -85,16 +85,6 @@ class TfidfHead(SklearnHead):
                     out[m, j] = np.clip(lo + ridge.predict(design) * (hi - lo), lo, hi)
         return out[:, 0] if self.one_output_ else out
 
-    def __getstate__(self):
-        state = dict(super().__getstate__())
-        if "tfidf_" in state:  # terms + idf: skops stores a 20k-entry vocabulary dict node by node
-            state["tfidf_"] = {k: None if v is None else pack_tfidf(v) for k, v in state["tfidf_"].items()}
-        return state
-
     def __setstate__(self, state):
-        if "tfidf_" in state:
-            state = dict(state)
-            state["tfidf_"] = {k: None if v is None else unpack_tfidf(v, TfidfVectorizer(
-                ngram_range=(1, state.get("ngram_max", 2)), min_df=2, sublinear_tf=True,
-                max_features=state.get("max_features"))) for k, v in state["tfidf_"].items()}
         super().__setstate__(state)
+        read_legacy_tfidf(getattr(self, "tfidf_", {}), self._tfidf)

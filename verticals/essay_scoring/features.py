@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -47,5 +48,18 @@ def build_vocabulary(texts: pd.Series | list[str], min_docs: int = 3) -> set[str
     return {w for w, c in counts.items() if c >= min_docs}
 
 
-def feature_matrix(texts, vocabulary: set[str]) -> np.ndarray:
+def pack_words(words) -> str:
+    """A word list as one newline-joined string (words hold no newlines): skops saves it as one node,
+    where a set or dict of 10k words costs seconds and megabytes."""
+    return "\n".join(words)
+
+
+@lru_cache(maxsize=32)
+def word_set(packed: str) -> frozenset[str]:
+    """The words of a :func:`pack_words` string, built once per string (a prompt's vocabulary is read
+    at every prediction; nothing to drop from a head's saved state)."""
+    return frozenset(packed.split("\n")) if packed else frozenset()
+
+
+def feature_matrix(texts, vocabulary: frozenset[str] | set[str]) -> np.ndarray:
     return np.array([essay_features(t, vocabulary) for t in texts], dtype=float)

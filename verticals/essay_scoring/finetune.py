@@ -248,6 +248,8 @@ class TokenWindows(Dataset):
 class FinetuneHead(TorchHead):
     """Fine-tuned encoder with a per-prompt normalised regression or ordinal head; see the module docstring."""
 
+    predict_batch_size = 32  # essays of up to max_chunks windows each
+
     def __init__(self, encoder: str = "all-MiniLM-L6-v2", head: str = "regression", max_length: int = 512,
                  max_chunks: int = 4, num_layers: int | None = None, freeze_embeddings: bool = False,
                  thresholds: bool = True, target: str = "zscore", head_lr_mult: float = 30.0,
@@ -460,12 +462,8 @@ class FinetuneHead(TorchHead):
             return self
         keys = np.array(self._known_keys(X_val), dtype=object)
         y_val = np.asarray(y_val, float)
-        if context.train.device != "cpu" and torch.cuda.is_available():
-            self.module_.cuda()  # the validation pass on the GPU it trained on (predict_outputs follows the module)
-        try:
-            raw = self._denormalise(keys, self._normalised(X_val))
-        finally:
-            self.module_.cpu()
+        gpu = context.train.device != "cpu" and torch.cuda.is_available()  # validation on the GPU it trained on
+        raw = self._denormalise(keys, self._normalised(X_val, device="cuda" if gpu else None))
         if self.thresholds:
             for k, (lo, hi) in self.ranges_.items():
                 m = keys == k
@@ -501,22 +499,9 @@ class FinetuneHead(TorchHead):
             out[m] = snap(raw[m], lo, hi, self.steps_[k])
         return out
 
-    def _normalised(self, X) -> np.ndarray:
-        return self.outputs_to_scores(self.predict_outputs(X, batch_size=32))
-
-    @torch.no_grad()
-    def predict_outputs(self, X: Any, batch_size: int = 32) -> np.ndarray:
-        """Module outputs for ``X``, in order, on the device the module is on (``module_.cuda()`` to score on a GPU)."""
-        from verticalkit.core.train.trainer import collate
-
-        ds = self.make_dataset(X)
-        device = next(self.module_.parameters()).device
-        self.module_.eval()
-        outs = []
-        for start in range(0, len(ds), batch_size):
-            batch = collate([ds[i] for i in range(start, min(start + batch_size, len(ds)))])
-            outs.append(self.forward_batch(self.module_, {k: v.to(device) for k, v in batch.items()}).float().cpu())
-        return torch.cat(outs).numpy() if outs else np.zeros((0, 1), dtype=np.float32)
+    def _normalised(self, X, device: str | None = None) -> np.ndarray:
+        """The normalised scores of ``X`` (``device``: see TorchHead.predict_outputs)."""
+        return self.outputs_to_scores(self.predict_outputs(X, device=device))
 
     def _denormalise(self, keys, z: np.ndarray) -> np.ndarray:
         center = np.array([self.centers_[k] for k in keys])

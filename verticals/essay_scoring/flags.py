@@ -8,8 +8,8 @@ empty · too_long (> MAX_WORDS words) · unknown_prompt · short_for_prompt /
 long_for_prompt (outside [½ × 1st percentile, 2 × 99th percentile] of the prompt's
 word counts) · off_vocabulary (under half of the words are known to the prompt:
 gibberish, another language) · repetitive (under 60% of the sentences are distinct).
-State is plain dicts and strings (a vocabulary is one newline-joined string), so heads
-that hold a flagger save quickly with skops.
+State is plain dicts and strings (a vocabulary is one newline-joined string: features.pack_words),
+so heads that hold a flagger save quickly with skops.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from .features import WORD, build_vocabulary
+from .features import WORD, build_vocabulary, pack_words, word_set
 
 MAX_WORDS = 20_000  # longer texts are flagged, and cut for feature extraction
 SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+")
@@ -54,17 +54,12 @@ class ReviewFlagger:
             counts = np.array([word_count(t) for t in sub if t.strip()] or [0])
             self.stats[str(p)] = {"words_lo": float(np.percentile(counts, 1)) / 2,
                                   "words_hi": float(np.percentile(counts, 99)) * 2,
-                                  "vocabulary": "\n".join(sorted(build_vocabulary(sub, min_docs=2)))}
-        self._sets: dict[str, set[str]] = {}
+                                  "vocabulary": pack_words(sorted(build_vocabulary(sub, min_docs=2)))}
         return self
 
-    def vocabulary(self, key: str) -> set[str]:
+    def vocabulary(self, key: str) -> frozenset[str]:
         """The known words of a prompt's training essays."""
-        if not hasattr(self, "_sets"):
-            self._sets = {}
-        if key not in self._sets:
-            self._sets[key] = set(self.stats[key]["vocabulary"].split("\n"))
-        return self._sets[key]
+        return word_set(self.stats[key]["vocabulary"])
 
     def flag_one(self, text: str, prompt) -> str:
         reasons = []
@@ -91,11 +86,6 @@ class ReviewFlagger:
 
     def flags(self, texts, prompts) -> pd.Series:
         return pd.Series([self.flag_one(str(t), p) for t, p in zip(texts, np.asarray(prompts))], dtype=object)
-
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        state.pop("_sets", None)
-        return state
 
 
 def basic_flags(texts) -> pd.Series:

@@ -19,6 +19,8 @@ An essay of a prompt never seen in training is a DataError naming the known prom
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import pandas as pd
 from scipy import sparse
@@ -32,7 +34,7 @@ from verticalkit.core.families.text import as_text, check_known
 from verticalkit.core.heads.base import SklearnHead
 
 from .data import prompt_key
-from .features import build_vocabulary, feature_matrix
+from .features import build_vocabulary, feature_matrix, pack_words, word_set
 from .flags import MAX_WORDS, ReviewFlagger
 from .scales import score_scale, snap
 from .thresholds import apply_cutpoints, fit_cutpoints
@@ -168,9 +170,9 @@ class FeaturesHead(PromptHead):
     """TF-IDF word n-grams + handcrafted features → ridge, one per prompt; QWK cut points.
 
     char_ngram_max: 0 (off) or n >= 2 to add TF-IDF character n-grams 2..n (``char_wb``, at
-    most ``char_max_features``; several times the fit time). Saved compactly: each prompt's TF-IDF terms and vocabulary
-    as one newline-joined string (skops stores a 20k-entry dict node by node: minutes and
-    megabytes per prompt).
+    most ``char_max_features``; several times the fit time). Saved compactly: the TF-IDF vocabularies by
+    SklearnHead's packing (core/heads/packing.py), each prompt's word list as one newline-joined string
+    (skops stores a 20k-entry dict or set node by node: minutes and megabytes per prompt).
     """
 
     def __init__(self, alpha: float = 3.0, max_features: int = 20000, ngram_max: int = 2,
@@ -183,10 +185,12 @@ class FeaturesHead(PromptHead):
         self.char_max_features = char_max_features
 
     def _tfidf(self) -> TfidfVectorizer:
-        return self._tfidf_from(self.__dict__)
+        return TfidfVectorizer(ngram_range=(1, self.ngram_max), min_df=2, sublinear_tf=True,
+                               max_features=self.max_features)
 
     def _chars(self) -> TfidfVectorizer:
-        return self._chars_from(self.__dict__)
+        return TfidfVectorizer(analyzer="char_wb", ngram_range=(2, max(self.char_ngram_max or 2, 2)), min_df=3,
+                               sublinear_tf=True, max_features=self.char_max_features)
 
     def _check_params(self) -> None:
         if isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float)) or not self.alpha > 0:
@@ -195,12 +199,8 @@ class FeaturesHead(PromptHead):
         if isinstance(n, bool) or not isinstance(n, int) or (n != 0 and n < 2):
             raise ConfigError(f"model_params.char_ngram_max={n!r}: give 0 (no character n-grams) or an integer >= 2")
 
-    def _vocab(self, key: str) -> set[str]:
-        if not hasattr(self, "vocab_sets_"):
-            self.vocab_sets_ = {}
-        if key not in self.vocab_sets_:
-            self.vocab_sets_[key] = set(unpack_words(self.vocabularies_[key]))
-        return self.vocab_sets_[key]
+    def _vocab(self, key: str) -> frozenset[str]:
+        return word_set(self.vocabularies_[key])
 
     def _design(self, key: str, texts: list[str]) -> sparse.csr_matrix:
         parts = [v.transform(texts) for v in (self.tfidf_[key], getattr(self, "chars_", {}).get(key)) if v is not None]
@@ -211,7 +211,7 @@ class FeaturesHead(PromptHead):
     def _reset(self) -> None:
         self._check_params()
         self.tfidf_, self.chars_, self.scalers_, self.ridges_ = {}, {}, {}, {}
-        self.vocabularies_, self.vocab_sets_ = {}, {}
+        self.vocabularies_ = {}
 
     @staticmethod
     def _fit_vectorizer(v: TfidfVectorizer, texts: list[str]) -> TfidfVectorizer | None:
@@ -237,30 +237,10 @@ class FeaturesHead(PromptHead):
     def _predict_prompt(self, key: str, texts: list[str]) -> np.ndarray:
         return self.ridges_[key].predict(self._design(key, texts))
 
-    def __getstate__(self):
-        state = dict(super().__getstate__())  # a copy: object.__getstate__ returns the live __dict__
-        state.pop("vocab_sets_", None)  # rebuilt from vocabularies_ at predict time
-        for name in ("tfidf_", "chars_"):
-            if name in state:
-                state[name] = {k: v if v is None else pack_tfidf(v) for k, v in state[name].items()}
-        return state
-
     def __setstate__(self, state):
-        state = dict(state)
-        for name, make in (("tfidf_", self._tfidf_from), ("chars_", self._chars_from)):
-            if name in state:
-                state[name] = {k: v if v is None else unpack_tfidf(v, make(state)) for k, v in state[name].items()}
         super().__setstate__(state)
-
-    @staticmethod
-    def _tfidf_from(state) -> TfidfVectorizer:
-        return TfidfVectorizer(ngram_range=(1, state.get("ngram_max", 2)), min_df=2, sublinear_tf=True,
-                               max_features=state.get("max_features"))
-
-    @staticmethod
-    def _chars_from(state) -> TfidfVectorizer:
-        return TfidfVectorizer(analyzer="char_wb", ngram_range=(2, max(state.get("char_ngram_max") or 2, 2)), min_df=3,
-                               sublinear_tf=True, max_features=state.get("char_max_features"))
+        read_legacy_tfidf(getattr(self, "tfidf_", {}), self._tfidf)
+        read_legacy_tfidf(getattr(self, "chars_", {}), self._chars)
 
 
 class BlendHead(FeaturesHead):
@@ -390,25 +370,15 @@ class BlendHead(FeaturesHead):
         return self._mean(parts + [member._oof(key, texts, target)] if member is not None else parts)
 
 
-def pack_words(words) -> str:
-    """A word list as one newline-joined string (words hold no newlines)."""
-    return "\n".join(words)
-
-
-def unpack_words(packed: str) -> list[str]:
-    return packed.split("\n") if packed else []
-
-
-def pack_tfidf(v: TfidfVectorizer) -> dict:
-    """A fitted TfidfVectorizer as terms (in column order) + idf weights."""
-    terms = sorted(v.vocabulary_, key=v.vocabulary_.get)
-    return {"terms": pack_words(terms), "idf": np.asarray(v.idf_, dtype=np.float64)}
-
-
-def unpack_tfidf(packed: dict, v: TfidfVectorizer) -> TfidfVectorizer:
-    v.vocabulary_ = {t: i for i, t in enumerate(unpack_words(packed["terms"]))}
-    v.idf_ = packed["idf"]
-    return v
+def read_legacy_tfidf(vectorizers: dict, make: Callable[[], TfidfVectorizer]) -> None:
+    """Models saved before the essay heads left their TF-IDF to core's packing held each one as
+    ``{"terms": newline-joined terms in column order, "idf": weights}``: rebuilt in place as fitted
+    ``make()`` vectorizers (``make``: the head's unfitted TfidfVectorizer)."""
+    for key, v in vectorizers.items():
+        if isinstance(v, dict):
+            vectorizers[key] = fitted = make()
+            fitted.vocabulary_ = {t: i for i, t in enumerate(v["terms"].split("\n") if v["terms"] else [])}
+            fitted.idf_ = v["idf"]
 
 
 class EncoderHead(PromptHead):
