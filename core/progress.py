@@ -141,11 +141,12 @@ class IterationProgress:
     bar with the validation score and the best so far; elsewhere one line per ``every``
     iterations or ``seconds`` (whichever first) on stderr; either only when ``show`` (and
     progress output is not switched off). With ``log_dir``, one row per line in
-    ``<log_dir>/train_log.csv``: iteration, elapsed, the validation score and the best so far."""
+    ``<log_dir>/train_log.csv``: iteration, elapsed, the validation score and the best so far
+    (the highest, or the lowest when not ``maximize``: a loss)."""
 
     def __init__(self, name: str, total: int, metric: str, show: bool, log_dir: Path | None,
-                 every: int = 50, seconds: float = 5.0, file: IO[str] | None = None):
-        self.name, self.total, self.metric = name, total, metric
+                 every: int = 50, seconds: float = 5.0, file: IO[str] | None = None, maximize: bool = True):
+        self.name, self.total, self.metric, self.sign = name, total, metric, 1.0 if maximize else -1.0
         self.show = enabled(show)
         self.every, self.seconds, self.stream = every, seconds, file
         self.file = Path(log_dir) / "train_log.csv" if log_dir is not None else None
@@ -162,7 +163,7 @@ class IterationProgress:
         """Iteration ``iteration`` (1-based) is done; ``score``: its validation score, if any."""
         step_ = iteration - self.iteration
         self.iteration = iteration
-        if score is not None and (self.best is None or score > self.best[0]):
+        if score is not None and (self.best is None or self.sign * (score - self.best[0]) > 0):
             self.best = (score, iteration)
         best, at = self.best if self.best else (float("nan"), -1)
         if self.bar is not None:
@@ -188,3 +189,11 @@ class IterationProgress:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+def iteration_progress(name: str, total: int, metric: str, context: Any, maximize: bool = True) -> IterationProgress:
+    """A boosting head's :class:`IterationProgress` in a run: shown when the run's ``train.progress``
+    is on, logged to ``train_log.csv`` in its log folder (``context``: the run's ``FitContext``, or None)."""
+    show = bool(context.train.progress) if context is not None else False
+    return IterationProgress(name, total, metric, show, context.log_dir if context is not None else None,
+                             maximize=maximize)

@@ -34,7 +34,9 @@ def _table(n: int = 120, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
     return df, y
 
 
-TABULAR = ["LinearTabular", "GBDTTabular", "MLPTabular"]
+TABULAR = ["LinearTabular", "GBDTTabular", "MLPTabular", "LightGBMTabular", "XGBoostTabular"]
+QUICK = {"GBDTTabular": {"max_iter": 50}, "LightGBMTabular": {"n_estimators": 50, "learning_rate": 0.1},
+         "XGBoostTabular": {"n_estimators": 50, "learning_rate": 0.1}}
 
 
 @pytest.mark.parametrize("name", TABULAR)
@@ -42,8 +44,7 @@ TABULAR = ["LinearTabular", "GBDTTabular", "MLPTabular"]
 def test_tabular_heads(name, kind, tmp_path):
     df, y = _table()
     y = (y > np.median(y)).astype(int) if kind == "binary" else y
-    head = getattr(vk.heads, name)(feature_columns=["Montant €", "canal de vente", "noise"],
-                                   **({"max_iter": 50} if name == "GBDTTabular" else {}))
+    head = getattr(vk.heads, name)(feature_columns=["Montant €", "canal de vente", "noise"], **QUICK.get(name, {}))
     head.fit(df, y, context=_context(kind))
     assert head.categorical_features_ == ["canal de vente"]
     pred = head.predict(df)
@@ -62,6 +63,58 @@ def test_tabular_heads(name, kind, tmp_path):
     np.testing.assert_allclose(again, scores, rtol=1e-6, atol=1e-9)
     with pytest.raises(DataError, match="noise"):
         head.predict(df.drop(columns="noise"))
+
+
+BOOSTERS = ["LightGBMTabular", "XGBoostTabular"]
+
+
+@pytest.mark.parametrize("name", BOOSTERS)
+def test_booster_families_stop_early_classify_three_labels_and_save_their_own_format(name, tmp_path, capsys):
+    df, y = _table(400)
+    labels = np.array(["low", "mid", "high"], dtype=object)[np.digitize(y, np.quantile(y, [1 / 3, 2 / 3]))]
+    ctx = _context("multiclass")
+    ctx.train.progress, ctx.log_dir = True, tmp_path / "logs"
+    cols = {"feature_columns": ["Montant €", "canal de vente"], "categorical_columns": ["canal de vente"]}
+    head = getattr(families, name)(**cols, n_estimators=2000, learning_rate=0.3, early_stopping_rounds=5)
+    head.fit(df.iloc[:300], labels[:300], df.iloc[300:], labels[300:], context=ctx)
+    assert head.n_iter_ < 2000 and head.task_kind_ == "multiclass"
+    proba = head.predict_proba(df)
+    assert proba.shape == (len(df), 3) and np.allclose(proba.sum(axis=1), 1.0)
+    assert (head.predict(df) == labels).mean() > 0.6 and set(head.predict(df)) <= set(labels)
+    log = pd.read_csv(tmp_path / "logs" / "train_log.csv")  # per-iteration progress: a loss, best = lowest
+    assert log["best_iteration"].iloc[-1] == head.n_iter_
+    assert f"{head.library}: iteration" in capsys.readouterr().err
+    head.save(tmp_path / "m")
+    assert sorted(f.name for f in (tmp_path / "m").iterdir()) == sorted(["columns.json", head.model_file])
+    back = type(head).load(tmp_path / "m")
+    np.testing.assert_allclose(back.predict_proba(df), proba, rtol=1e-6, atol=1e-9)
+    assert list(back.predict(df)) == list(head.predict(df))
+    from verticalkit.core.errors import ConfigError, ModelLoadError
+
+    other = families.XGBoostTabular if name == "LightGBMTabular" else families.LightGBMTabular
+    with pytest.raises(ModelLoadError, match="not found|holds"):
+        other.load(tmp_path / "m")
+    reg = getattr(families, name)(n_estimators=2000, learning_rate=0.3, early_stopping_rounds=5)
+    reg.fit(df.iloc[:300], y[:300], df.iloc[300:], y[300:], context=_context("regression"))
+    assert reg.n_iter_ < 2000 and np.corrcoef(reg.predict(df.iloc[300:]), y[300:])[0, 1] > 0.9
+    with pytest.raises(ConfigError, match="use predict"):
+        reg.predict_proba(df)
+
+
+def test_booster_libraries_load_on_first_use_with_a_clear_error(monkeypatch):
+    import subprocess
+    import sys
+
+    code = ("import sys, verticalkit as vk; vk.heads.LightGBMTabular; "
+            "print('lightgbm' in sys.modules, 'xgboost' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.stdout.split() == ["False", "False"], out.stderr[-2000:]
+    from verticalkit.core.errors import ConfigError
+
+    monkeypatch.setitem(sys.modules, "xgboost", None)  # as if not installed
+    df, y = _table()
+    with pytest.raises(ConfigError, match="pip install xgboost"):
+        families.XGBoostTabular().fit(df, y, context=_context("regression"))
 
 
 def _essays(n: int = 80, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:

@@ -29,17 +29,10 @@ from verticalkit.core.errors import ConfigError, DataError
 from verticalkit.core.families.tabular import (  # noqa: F401 - as_frame, is_categorical, NULL, OTHER: fraud's API
     NULL, OTHER, ColumnsMixin, GBDTTabular, LinearTabular, as_frame, is_categorical, linear_preprocessor)
 from verticalkit.core.heads.base import FitContext, SklearnHead
-from verticalkit.core.progress import IterationProgress
+from verticalkit.core.progress import iteration_progress
 
 from . import scorecard as sc
 from .validate import binary_target
-
-
-def iteration_progress(name: str, total: int, metric: str, context: FitContext | None) -> IterationProgress:
-    """A boosting head's per-iteration progress: shown when the run's ``train.progress`` is on,
-    logged to ``train_log.csv`` in the run's log folder."""
-    show = bool(context.train.progress) if context is not None else False
-    return IterationProgress(name, total, metric, show, context.log_dir if context is not None else None)
 
 
 class FraudColumns(ColumnsMixin):
