@@ -153,6 +153,7 @@ class IterationProgress:
         self.start = self.last = time.perf_counter()
         self.best: tuple[float, int] | None = None
         self.iteration = 0
+        self.score: float | None = None  # the last validation score reported
         bar = progress(total=total, desc=name, unit="iter", disable=not self.show, file=file, leave=True)
         self.bar = None if isinstance(bar, LineProgress) else bar  # tqdm on a terminal, else plain lines
         if self.file is not None:
@@ -163,6 +164,7 @@ class IterationProgress:
         """Iteration ``iteration`` (1-based) is done; ``score``: its validation score, if any."""
         step_ = iteration - self.iteration
         self.iteration = iteration
+        self.score = score if score is not None else self.score
         if score is not None and (self.best is None or self.sign * (score - self.best[0]) > 0):
             self.best = (score, iteration)
         best, at = self.best if self.best else (float("nan"), -1)
@@ -184,8 +186,8 @@ class IterationProgress:
                         f"{best:.6f},{at}\n")
 
     def close(self) -> None:
-        """The final line (and log row), at the last iteration reached."""
-        self.update(self.iteration, None, force=True)
+        """The final line (and log row), at the last iteration reached, with its score."""
+        self.update(self.iteration, self.score, force=True)
         if self.bar is not None:
             self.bar.close()
             self.bar = None

@@ -90,5 +90,6 @@ def test_iteration_progress_bar_on_a_terminal_lines_elsewhere(tmp_path, monkeypa
             lines = text.splitlines()
             assert lines[0].startswith("gbdt: iteration 50/200") and "\r" not in text
             assert lines[-1].startswith("gbdt: iteration 120/200") and "(best 0.3000 at 2)" in lines[-1]
+            assert "average_precision 0.2000 " in lines[-1]  # the final line repeats the last score, not nan
     log = (tmp_path / "train_log.csv").read_text().splitlines()
     assert log[0].startswith("iteration,") and log[-1].startswith("120,")
