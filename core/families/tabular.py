@@ -117,15 +117,12 @@ class ColumnsMixin:
         cols = self.numeric_features_
         out = np.empty((len(X), len(cols))) if out is None else out
         for j, c in enumerate(cols):
-            s = X[c]
-            if is_categorical(s):
-                s = numeric_values(s, c, "model input")
-            out[:, j] = s.to_numpy(dtype=np.float64, na_value=np.nan)
-        out[np.isinf(out)] = np.nan
+            out[:, j] = self._numeric_column(X, c)
         return out
 
-    def _numeric_column(self, X: pd.DataFrame, c: str) -> np.ndarray:
-        """One numeric column as :meth:`_numeric_block` makes it."""
+    @staticmethod
+    def _numeric_column(X: pd.DataFrame, c: str) -> np.ndarray:
+        """One numeric column as float64, ±inf → NaN; text that is not a number raises DataError."""
         s = X[c]
         if is_categorical(s):
             s = numeric_values(s, c, "model input")
