@@ -302,6 +302,7 @@ class TableSchema:
                             f"the model was trained on; add {'them' if len(missing_raw) > 1 else 'it'}")
         index = df.index if rows is None else pd.RangeIndex(len(rows))
         categorical = {c for c in self.used if self.columns[c].kind == "categorical"}
+        feats = list(dict.fromkeys(feats))  # a raw column named like a date feature: one column, the last written
         numeric = [f for f in feats if f not in categorical]
         # the numeric features are written into one float64 block (column-major): a model that
         # wants them as one array (HistGradientBoosting) then gets a view, not another copy
