@@ -5,7 +5,7 @@ import pytest
 
 from verticalkit.core.errors import DataError
 from verticalkit.core.data.sources import fetch, resolve_source, verify_checksum
-from verticalkit.core.data.splits import grouped_split, stratified_split, temporal_split
+from verticalkit.core.data.splits import grouped_split, sample_rows, stratified_split, temporal_split
 
 
 def test_resolution_order(tmp_path, monkeypatch):
@@ -94,3 +94,15 @@ def test_atomic_writes_get_normal_permissions(tmp_path):
         os.umask(mask)
     assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o644
     assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o755
+
+
+def test_sample_rows_keeps_small_inputs_and_samples_large_ones_in_order():
+    import pandas as pd
+
+    df = pd.DataFrame({"a": np.arange(50)})
+    assert sample_rows(df, 50) is df
+    part = sample_rows(df, 10, seed=3)
+    assert len(part) == 10 and part["a"].is_monotonic_increasing and part["a"].is_unique
+    assert part["a"].tolist() == sample_rows(df, 10, seed=3)["a"].tolist()  # seeded
+    assert sample_rows(np.arange(50), 10, seed=3).tolist() == part["a"].tolist()
+    assert sample_rows(list(range(50)), 10, seed=3) == part["a"].tolist()

@@ -5,6 +5,8 @@ Each returns index arrays ``(train_idx, val_idx, test_idx)`` into the rows given
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold, train_test_split
 
@@ -74,3 +76,17 @@ def temporal_split(times: np.ndarray, test_size: float = 0.2, val_size: float = 
     val = order[n - n_test - n_val : n - n_test]
     test = order[n - n_test :]
     return np.sort(train), np.sort(val), np.sort(test)
+
+
+def sample_rows(X: Any, limit: int, seed: int = 0) -> Any:
+    """At most ``limit`` rows of ``X`` (a DataFrame, an array or a list): all of them when there
+    are no more, else a seeded random sample kept in row order."""
+    n = len(X)
+    if n <= limit:
+        return X
+    idx = np.sort(np.random.default_rng(seed).choice(n, limit, replace=False))
+    if hasattr(X, "iloc"):
+        return X.iloc[idx]
+    if isinstance(X, np.ndarray):
+        return X[idx]
+    return [X[i] for i in idx]

@@ -152,8 +152,10 @@ def _sort_info(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
     return _STATIC.get((y, p), "sort", make)
 
 
-def _curve(y: np.ndarray, p: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted cumulative (TP, FP) at every distinct score, highest first: ``(B, m)`` each."""
+def weighted_curve(y: np.ndarray, p: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bootstrap replicates' weighted cumulative (TP, FP) at every distinct score, highest first:
+    ``(B, m)`` each (row weights ``W``: ``(B, n)``); cached per chunk, so a vertical's batched
+    metrics (``fn.batch``) share it with the core ones."""
     def make():
         order, ends, pos, npos = _sort_info(y, p)
         cum_pos = np.zeros((W.shape[0], len(pos) + 1))
@@ -165,15 +167,9 @@ def _curve(y: np.ndarray, p: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, np.
     return _CACHE.get((y, p, W), "curve", make)
 
 
-def weighted_curve(y: np.ndarray, p: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Bootstrap replicates' weighted cumulative (TP, FP) at every distinct score, highest first:
-    ``(B, m)`` each, for a vertical's batched metrics (``fn.batch``; shared with the core ones)."""
-    return _curve(y, p, W)
-
-
 def _auc_batch(y, p, W):
     def make():
-        tp, fp = _curve(y, p, W)
+        tp, fp = weighted_curve(y, p, W)
         P, N = tp[:, -1:], fp[:, -1:]
         tpr, fpr = tp / P, fp / N
         auc = np.sum(np.diff(fpr, axis=1) * (tpr[:, 1:] + tpr[:, :-1]), axis=1) / 2 + fpr[:, 0] * tpr[:, 0] / 2
@@ -183,7 +179,7 @@ def _auc_batch(y, p, W):
 
 
 def _ap_batch(y, p, W):
-    tp, fp = _curve(y, p, W)
+    tp, fp = weighted_curve(y, p, W)
     P, N = tp[:, -1:], fp[:, -1:]
     precision = tp / (tp + fp)
     precision[~np.isfinite(precision)] = 1.0  # no flagged rows yet: recall does not move there
@@ -193,7 +189,7 @@ def _ap_batch(y, p, W):
 
 
 def _ks_batch(y, p, W):
-    tp, fp = _curve(y, p, W)
+    tp, fp = weighted_curve(y, p, W)
     P, N = tp[:, -1:], fp[:, -1:]
     ks = np.maximum(np.max(tp / P - fp / N, axis=1), 0.0)
     return np.where((P[:, 0] > 0) & (N[:, 0] > 0), ks, np.nan)

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import MonitorConfig, merge_into, parse_set
+from ..data.splits import sample_rows
 from ..evaluate.drift import compare, reference_cdf, summarize
 from ..errors import ConfigError, DataError
 from ..heads.base import write_json
@@ -57,24 +58,13 @@ def score_frame(predictor: Predictor, scores: np.ndarray) -> pd.DataFrame:
     return frame
 
 
-def _sample(X: Any, n: int, seed: int) -> Any:
-    if n <= MAX_REFERENCE_ROWS:
-        return X
-    idx = np.sort(np.random.default_rng(seed).choice(n, MAX_REFERENCE_ROWS, replace=False))
-    if isinstance(X, pd.DataFrame):
-        return X.iloc[idx]
-    if isinstance(X, np.ndarray):
-        return X[idx]
-    return [X[i] for i in idx]
-
-
 def build_reference(vertical: Vertical, splits: Any, predictor: Predictor, seed: int = 0) -> dict[str, Any]:
     """The reference document: training-data features and validation scores, summarised."""
     state: dict[str, Any] = {}
-    X = _sample(splits.train.X, len(splits.train), seed)
+    X = sample_rows(splits.train.X, MAX_REFERENCE_ROWS, seed)
     feats = monitor_features(vertical, X, state)
     scored = splits.val if len(splits.val) else splits.train
-    Xs = _sample(scored.X, len(scored), seed)
+    Xs = sample_rows(scored.X, MAX_REFERENCE_ROWS, seed)
     scores = score_frame(predictor, np.asarray(predictor.predict_score(Xs)))
     return {"version": 1, "n_features_rows": len(feats), "scores_split": "val" if len(splits.val) else "train",
             "n_scores_rows": len(scores), "state": state,

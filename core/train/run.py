@@ -100,12 +100,7 @@ def resolve_sections(cfg: RunConfig, vertical: Vertical) -> None:
 
 def load_splits(cfg: RunConfig, vertical: Vertical) -> DatasetSplits:
     adapter = vertical.dataset(cfg.dataset)(**cfg.data)
-    splits = adapter.load()
-    if "pyarrow" in sys.modules:  # an adapter that read a table with Arrow: what its reshaping freed
-        from ..data.tabular import release_arrow_memory
-
-        release_arrow_memory()
-    return splits
+    return adapter.load()
 
 
 def make_head(cfg: RunConfig, vertical: Vertical) -> Any:

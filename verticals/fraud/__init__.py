@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from verticalkit.core.data.adapter import DatasetSplits
+from verticalkit.core.data.splits import sample_rows
 from verticalkit.core.registry import LazyModels, Vertical
 
 from .boosters import LightGBMHead, XGBoostHead
@@ -34,12 +35,9 @@ PSI_TRAIN_ROWS = 100_000  # training rows scored for the report's score-stabilit
 def report_sections(predictor: Any, splits: DatasetSplits, scores: np.ndarray, run_dir: Path
                     ) -> list[tuple[str, str]]:
     """Score stability (PSI train → test) and, for the scorecard, its points table and reason codes."""
-    train_X, n_train = splits.train.X, len(splits.train)
-    sampled = n_train > PSI_TRAIN_ROWS  # deciles of 100k scores are as good; scoring 400k rows took 16 s
-    if sampled:
-        rows = np.sort(np.random.default_rng(0).choice(n_train, PSI_TRAIN_ROWS, replace=False))
-        train_X = train_X.iloc[rows] if hasattr(train_X, "iloc") else train_X[rows]
-    train_scores = predictor.predict_score(train_X)
+    n_train = len(splits.train)
+    sampled = n_train > PSI_TRAIN_ROWS  # deciles of 100k scores are as good; scoring 350k rows took 16 s
+    train_scores = predictor.predict_score(sample_rows(splits.train.X, PSI_TRAIN_ROWS))
     value = psi(train_scores, scores)
     lo, hi = psi_ci(train_scores, scores)
     verdict = "stable" if value < 0.1 else "some shift" if value < 0.25 else "major shift"

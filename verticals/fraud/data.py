@@ -17,7 +17,7 @@ from verticalkit.core.data.schema import ColumnSpec, TableSchema, find_date_form
     separating_columns
 from verticalkit.core.data.sources import resolve_source
 from verticalkit.core.data.splits import grouped_split, stratified_split, temporal_split
-from verticalkit.core.data.tabular import read_any_table
+from verticalkit.core.data.tabular import read_any_table, release_arrow_memory
 
 from .features import TransactionFeatures
 from .simulate import generate_transactions
@@ -438,6 +438,7 @@ class TabularCSV(DatasetAdapter):
         splits = [_split(X.iloc[a:b], y, ids, i, meta, groups, rows_taken=True)
                   for a, b, i in zip(bounds[:-1], bounds[1:], (tr, va, te))]
         del X
+        release_arrow_memory()  # what reshaping the text columns freed (pandas keeps text in Arrow memory)
         leaks = separating_columns(splits[0].X, y[tr], self.leakage_threshold, seed=self.seed)
         for c, auc in leaks:
             print(f"warning: column {c!r} alone separates the target (ROC-AUC {auc:.4f} on train): a leak "
